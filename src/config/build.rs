@@ -1,0 +1,68 @@
+//! The build step: a validated [`Config`] becomes the values the server runs on, a
+//! [`ServerConfig`] and a [`RouteTable`] of built-in handlers.
+//!
+//! Building cannot fail: everything that could be wrong was rejected by `validate`. It must
+//! not read files or bind sockets (the daemon does that), so a reload can build the next
+//! generation off to the side and publish it in one step.
+
+use crate::handlers::{Builtin, Echo, Respond, encode_header_lines};
+use crate::http1::{ChunkedLimits, HeadLimits};
+use crate::server::{self, Route, RouteTable, ServerConfig};
+
+use super::{Config, HandlerSpec};
+
+/// The server settings of `config`.
+pub fn server_config(config: &Config) -> ServerConfig {
+    let limits = &config.limits;
+    let timeouts = &config.timeouts;
+    ServerConfig {
+        listen: config.listen.clone(),
+        workers: config.workers,
+        limits: server::Limits {
+            head: HeadLimits {
+                max_head_bytes: limits.max_head_bytes,
+                max_headers: limits.max_headers,
+            },
+            chunked: ChunkedLimits {
+                max_extension_bytes: limits.max_chunk_extension_bytes,
+                max_trailer_bytes: limits.max_trailer_bytes,
+                ..ChunkedLimits::default()
+            },
+            max_body_bytes: limits.max_body_bytes,
+            output_high_water: limits.output_buffer_bytes,
+            max_connections: config.max_connections,
+            max_requests_per_connection: config.max_requests_per_connection,
+            timeouts: server::Timeouts {
+                head: timeouts.head,
+                body: timeouts.body,
+                idle: timeouts.idle,
+                write: timeouts.write,
+            },
+        },
+    }
+}
+
+/// The route table of `config`, tagged with `generation`.
+pub fn route_table(config: &Config, generation: u64) -> RouteTable<Builtin> {
+    let routes = config
+        .routes
+        .iter()
+        .map(|spec| {
+            let header_lines = encode_header_lines(&spec.headers);
+            let handler = match &spec.handler {
+                HandlerSpec::Respond { status, body } => Builtin::Respond(Respond::new(
+                    *status,
+                    header_lines,
+                    body.as_bytes().to_vec(),
+                )),
+                HandlerSpec::Echo => Builtin::Echo(Echo::new(header_lines)),
+            };
+            Route {
+                name: spec.name.clone(),
+                prefix: spec.path.clone(),
+                handler,
+            }
+        })
+        .collect();
+    RouteTable::new(routes, generation)
+}

@@ -1,0 +1,311 @@
+//! Configuration of the asycamore daemon: the validated runtime value (`Config`) the server is
+//! built from, and the located errors (`file:line:column: key: message`) an operator sees when
+//! `asycamore.toml` is wrong.
+//!
+//! Layout: `model` is the serde mirror of the file, `validate` turns it into a `Config` (or every
+//! problem at once), `load` ties reading, parsing and validating together. This module must never
+//! touch the network, spawn threads, or hand out a `Config` that has not been validated: the rest
+//! of the server trusts every field here without re-checking.
+
+mod build;
+mod load;
+pub mod model;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use build::{route_table, server_config};
+pub use load::{EMBEDDED_DEFAULT, EMBEDDED_NAME, load_file, load_str};
+pub use validate::validate;
+
+/// The validated runtime configuration. No serde and no spans: by the time this exists every
+/// value is in range and every cross-field rule holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// At least one, no duplicates, in file order.
+    pub listen: Vec<SocketAddr>,
+    /// Resolved: `workers = 0` in the file becomes the machine's available parallelism.
+    pub workers: usize,
+    /// Per worker; accept pauses at the limit.
+    pub max_connections: usize,
+    /// 0 = unlimited.
+    pub max_requests_per_connection: u64,
+    pub limits: Limits,
+    pub timeouts: Timeouts,
+    /// In file order (the router's tie-break among equal-length prefixes).
+    pub routes: Vec<RouteSpec>,
+}
+
+/// Per-request and per-connection size limits, all in bytes except `max_headers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_head_bytes: usize,
+    pub max_headers: usize,
+    pub max_body_bytes: u64,
+    pub max_chunk_extension_bytes: usize,
+    pub max_trailer_bytes: usize,
+    pub output_buffer_bytes: usize,
+}
+
+/// Every timeout is > 0 and <= 1 day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub head: Duration,
+    pub body: Duration,
+    pub idle: Duration,
+    pub write: Duration,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// `[A-Za-z0-9_.-]{1,64}`, unique.
+    pub name: String,
+    /// Starts with '/'; a trailing '/' is removed (except for "/" itself) so the router sees one
+    /// spelling per prefix. Unique after that normalisation.
+    pub path: String,
+    /// Extra response headers in file order; names and values already valid on the wire, and
+    /// never one the server manages itself (Content-Length, Transfer-Encoding, Connection, Date).
+    pub headers: Vec<(String, String)>,
+    pub handler: HandlerSpec,
+}
+
+/// What a route does with a matching request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerSpec {
+    /// A fixed response.
+    Respond { status: u16, body: String },
+    /// Send the request body back.
+    Echo,
+}
+
+/// One problem, located. Display: `{file}:{line}:{column}: {key}: {message}` (1-based line and
+/// column, column counted in chars). An error with no position (the file could not be read) is
+/// shown as `{file}: {message}`, and one with no key (a syntax error) as
+/// `{file}:{line}:{column}: {message}`, rather than printing placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 only when there is no position at all (`Read`).
+    pub line: usize,
+    /// 1-based, in chars; 0 only when `line` is 0.
+    pub column: usize,
+    /// Dotted path of the offending key, e.g. `route[1].status`; empty for syntax/read errors.
+    pub key: String,
+    pub kind: ConfigErrorKind,
+}
+
+impl ConfigError {
+    /// Locate an error at byte `offset` of `text`.
+    pub(crate) fn at(
+        text: &str,
+        file: &str,
+        offset: usize,
+        key: impl Into<String>,
+        kind: ConfigErrorKind,
+    ) -> Self {
+        let (line, column) = line_column(text, offset);
+        Self {
+            file: file.to_owned(),
+            line,
+            column,
+            key: key.into(),
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.file)?;
+        if self.line != 0 {
+            write!(f, "{}:{}:", self.line, self.column)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, " {}:", self.key)?;
+        }
+        write!(f, " {}", self.kind)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What is wrong, without the where. Messages are written for an operator editing the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigErrorKind {
+    /// The file could not be read (the io::Error rendered as text, so the kind stays `Clone + Eq`).
+    #[error("cannot read: {0}")]
+    Read(String),
+    /// Not valid TOML (the toml crate's message).
+    #[error("{0}")]
+    Syntax(String),
+    #[error("unknown key{}", expected_list(.expected))]
+    UnknownKey { expected: Vec<String> },
+    #[error("wrong type: expected {expected}, found {found}")]
+    WrongType { found: String, expected: String },
+    #[error("required key is missing")]
+    Missing,
+    #[error("{value} is out of range {range}")]
+    OutOfRange { value: i64, range: IntRange },
+    #[error("{value} does not fit in a 64-bit signed integer")]
+    IntegerTooLarge { value: String },
+    #[error("{value:?} is not a valid ip:port socket address")]
+    InvalidAddress { value: String },
+    #[error("duplicate listen address {value} (first listed on line {first_line})")]
+    DuplicateAddress { value: String, first_line: usize },
+    #[error("at least one listen address is required")]
+    NoListenAddress,
+    #[error("{value:?} is not a duration: {reason}")]
+    InvalidDuration { value: String, reason: String },
+    #[error("{value:?} is out of range (must be more than 0 and at most 1 day)")]
+    DurationOutOfRange { value: String },
+    #[error("invalid route name {value:?} (1 to 64 of A-Z a-z 0-9 _ . -)")]
+    InvalidRouteName { value: String },
+    #[error("duplicate route name {name:?} (first defined on line {first_line})")]
+    DuplicateRouteName { name: String, first_line: usize },
+    #[error("invalid path {value:?}: {reason}")]
+    InvalidPath { value: String, reason: &'static str },
+    #[error("duplicate path {path:?} (same as {other:?} on line {first_line})")]
+    DuplicatePath {
+        path: String,
+        other: String,
+        first_line: usize,
+    },
+    #[error("unknown handler {value:?} (known: respond, echo)")]
+    UnknownHandler { value: String },
+    #[error("{key:?} does not apply to handler {handler:?} (only to \"respond\")")]
+    NotForHandler { key: &'static str, handler: String },
+    #[error("a {status} response cannot have a body (set status to one that allows content)")]
+    BodyNotAllowed { status: u16 },
+    #[error("invalid header name {name:?} (must be an RFC 9110 token)")]
+    InvalidHeaderName { name: String },
+    #[error(
+        "invalid header value {value:?} (visible ASCII, obs-text, space and tab only; \
+         no leading or trailing whitespace)"
+    )]
+    InvalidHeaderValue { value: String },
+    #[error("header {name:?} is set by the server itself and cannot be configured")]
+    ReservedHeader { name: String },
+    #[error("duplicate header {name:?} (names are case-insensitive; {first:?} is already set)")]
+    DuplicateHeader { name: String, first: String },
+}
+
+fn expected_list(expected: &[String]) -> String {
+    if expected.is_empty() {
+        " (this table takes no keys)".to_owned()
+    } else {
+        format!(" (expected one of: {})", expected.join(", "))
+    }
+}
+
+/// An inclusive integer range; `max: None` means unbounded above. Displayed Rust-style
+/// (`200..=599`, `0..`) because the messages and the documented ranges use that spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntRange {
+    pub min: i64,
+    pub max: Option<i64>,
+}
+
+impl IntRange {
+    pub(crate) const fn new(min: i64, max: i64) -> Self {
+        Self {
+            min,
+            max: Some(max),
+        }
+    }
+
+    pub(crate) const fn from(min: i64) -> Self {
+        Self { min, max: None }
+    }
+
+    pub(crate) fn contains(self, v: i64) -> bool {
+        v >= self.min && self.max.is_none_or(|max| v <= max)
+    }
+}
+
+impl fmt::Display for IntRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.max {
+            Some(max) => write!(f, "{}..={}", self.min, max),
+            None => write!(f, "{}..", self.min),
+        }
+    }
+}
+
+/// Everything wrong with one file, in file order. Display: one `ConfigError` per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(e: ConfigError) -> Self {
+        Self(vec![e])
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// One segment of a dotted key path: bare if TOML would allow it bare, else quoted, so that a
+/// header named `a.b` cannot be mistaken for a nested key.
+pub(crate) fn key_segment(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+/// Byte offset -> 1-based (line, column), the column counted in chars so that non-ASCII text
+/// before the error does not push the caret right. An offset past the end or inside a char is
+/// clamped, because a slightly-off position beats a panic while reporting another error.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_column;
+
+    #[test]
+    fn line_column_counts_chars_from_one() {
+        let text = "ab\ncd\u{e9}f\n\nx";
+        let cases = [
+            (0, (1, 1)),
+            (2, (1, 3)), // the newline itself still belongs to line 1
+            (3, (2, 1)),
+            (7, (2, 4)), // after a 2-byte char: byte 7 is char column 4
+            (6, (2, 3)), // inside the 2-byte char: clamped back to its start
+            (9, (3, 1)),
+            (10, (4, 1)),
+            (99, (4, 2)), // past the end: clamped
+        ];
+        for (offset, want) in cases {
+            assert_eq!(line_column(text, offset), want, "offset {offset}");
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The on-disk shape of `asycamore.toml`: serde structs that mirror the file one-to-one, with
+//! `toml::Spanned` on every leaf so `validate` can point at the exact line and column of a bad
+//! value, and `parse`, which turns deserializer failures (syntax, wrong type, unknown key) into
+//! located `ConfigError`s.
+//!
+//! This file must never judge values (ranges, formats, uniqueness, defaults): that is
+//! `validate`'s job, so that every semantic problem is reported at once rather than the first one
+//! serde trips over. Hence integers are `i64` (a negative count is an out-of-range value to
+//! report, not a type error), durations and addresses are plain strings, and every key is
+//! optional even when required, so a missing key becomes a located `Missing` error.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ConfigError, ConfigErrorKind, ConfigErrors, key_segment};
+
+/// The whole file. Every section is optional; an absent one means "all defaults".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    /// `[[route]]` tables, in file order (order matters: it is the router's tie-break).
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Spanned<RawRoute>>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// The array itself is spanned too so that `listen = []` can be located.
+    pub listen: Option<Spanned<Vec<Spanned<String>>>>,
+    pub workers: Option<Spanned<i64>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub max_requests_per_connection: Option<Spanned<i64>>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_head_bytes: Option<Spanned<i64>>,
+    pub max_headers: Option<Spanned<i64>>,
+    pub max_body_bytes: Option<Spanned<i64>>,
+    pub max_chunk_extension_bytes: Option<Spanned<i64>>,
+    pub max_trailer_bytes: Option<Spanned<i64>>,
+    pub output_buffer_bytes: Option<Spanned<i64>>,
+}
+
+/// `[timeouts]`: humantime strings ("10s", "500ms"), parsed by `validate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    pub head: Option<Spanned<String>>,
+    pub body: Option<Spanned<String>>,
+    pub idle: Option<Spanned<String>>,
+    pub write: Option<Spanned<String>>,
+}
+
+/// One `[[route]]`. `name`, `path` and `handler` are required, but optional here so that a
+/// missing one is a located validation error that does not hide the route's other problems.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub handler: Option<Spanned<String>>,
+    pub status: Option<Spanned<i64>>,
+    pub body: Option<Spanned<String>>,
+    /// A map loses file order; `validate` restores it from the key spans.
+    pub headers: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+}
+
+/// Parse `text` (the contents of `file_name`) into the raw model. Fails with exactly one error:
+/// serde stops at the first problem, and a syntax error leaves nothing sound to continue from.
+pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
+    let de = match toml::Deserializer::parse(text) {
+        Ok(de) => de,
+        Err(e) => {
+            let kind = ConfigErrorKind::Syntax(one_line(e.message()));
+            return Err(located(text, file_name, e.span(), String::new(), kind).into());
+        }
+    };
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let offset = e.inner().span().map(|s| s.start);
+        let key = render_path(e.path(), text, offset);
+        let inner = e.into_inner();
+        let (key, kind) = classify(key, inner.message());
+        located(text, file_name, inner.span(), key, kind).into()
+    })
+}
+
+fn located(
+    text: &str,
+    file_name: &str,
+    span: Option<std::ops::Range<usize>>,
+    key: String,
+    kind: ConfigErrorKind,
+) -> ConfigError {
+    // Without a span the best honest location is the top of the file.
+    let offset = span.map_or(0, |s| s.start);
+    ConfigError::at(text, file_name, offset, key, kind)
+}
+
+/// Render the serde path as the dotted key an operator would write. Two artefacts of
+/// `toml::Spanned` are repaired here: its private wrapper field shows up as a path segment (dropped),
+/// and a `Spanned<String>` map key cannot be captured by serde_path_to_error (it records `?`), so
+/// that key is recovered from the document by the failing value's position.
+fn render_path(path: &serde_path_to_error::Path, text: &str, offset: Option<usize>) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path {
+        let part = match segment {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } if key.starts_with(SPANNED_PRIVATE_PREFIX) => continue,
+            Segment::Map { key } | Segment::Enum { variant: key } => key_segment(key),
+            Segment::Unknown => offset
+                .and_then(|o| key_of_value_at(text, o))
+                .map_or_else(|| "?".to_owned(), |k| key_segment(&k)),
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&part);
+    }
+    out
+}
+
+/// `toml::Spanned` deserializes through a struct whose value field has this name prefix.
+const SPANNED_PRIVATE_PREFIX: &str = "$__serde_spanned_private";
+
+/// The key whose value starts at byte `offset`, searching the whole document. Only used on the
+/// error path, so re-parsing is fine; `None` if the text does not parse or nothing starts there.
+fn key_of_value_at(text: &str, offset: usize) -> Option<String> {
+    let root = toml::de::DeTable::parse(text).ok()?;
+    find_in_table(root.get_ref(), offset)
+}
+
+fn find_in_table(table: &toml::de::DeTable<'_>, offset: usize) -> Option<String> {
+    table.iter().find_map(|(k, v)| {
+        if v.span().start == offset {
+            Some(k.get_ref().to_string())
+        } else {
+            find_in_value(v.get_ref(), offset)
+        }
+    })
+}
+
+fn find_in_value(value: &toml::de::DeValue<'_>, offset: usize) -> Option<String> {
+    match value {
+        toml::de::DeValue::Table(t) => find_in_table(t, offset),
+        toml::de::DeValue::Array(a) => a.iter().find_map(|v| find_in_value(v.get_ref(), offset)),
+        _ => None,
+    }
+}
+
+/// Map a serde/toml message onto a typed kind. serde's wording is part of its stable error
+/// contract (`unknown_field`, `invalid_type`, ...); anything unrecognised is kept verbatim as a
+/// syntax-level error rather than guessed at. The tests pin every recognised shape.
+fn classify(key: String, message: &str) -> (String, ConfigErrorKind) {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        // serde_path_to_error normally records the bad key itself; if a future version stops
+        // at the enclosing table instead, add it, so the key is always named exactly once.
+        let segment = key_segment(field);
+        let key = if key.is_empty() {
+            segment
+        } else if key == segment || key.ends_with(&format!(".{segment}")) {
+            key
+        } else {
+            format!("{key}.{segment}")
+        };
+        let expected = backticked(tail);
+        return (key, ConfigErrorKind::UnknownKey { expected });
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        // The expected part comes from our own types, so it never contains ", expected ";
+        // the found part may (it quotes the user's string), hence rsplit.
+        if let Some((found, expected)) = rest.rsplit_once(", expected ") {
+            // TOML integers may be written wider than our i64 fields; the value is fine as a
+            // number, just too big, so say that instead of a confusing "integer, expected i64".
+            if expected == "i64" && found.starts_with("integer `") {
+                let value = found.split('`').nth(1).unwrap_or(found).to_owned();
+                return (key, ConfigErrorKind::IntegerTooLarge { value });
+            }
+            return (
+                key,
+                ConfigErrorKind::WrongType {
+                    found: friendly_found(found).to_owned(),
+                    expected: friendly_expected(expected).to_owned(),
+                },
+            );
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or(rest);
+        let key = if key.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{key}.{field}")
+        };
+        return (key, ConfigErrorKind::Missing);
+    }
+    (key, ConfigErrorKind::Syntax(one_line(message)))
+}
+
+/// The words serde's derive uses for our types, in TOML vocabulary for an operator.
+fn friendly_expected(expected: &str) -> &str {
+    if expected.starts_with("struct ") || expected == "a map" {
+        "a table"
+    } else if expected == "a sequence" {
+        "an array"
+    } else if expected == "i64" {
+        "an integer"
+    } else {
+        expected
+    }
+}
+
+/// serde's words for what it saw, in TOML vocabulary (scalars already read fine: `integer `5``).
+fn friendly_found(found: &str) -> &str {
+    match found {
+        "map" => "a table",
+        "sequence" => "an array",
+        other => other,
+    }
+}
+
+/// Extract the `quoted` names from serde's "expected one of `a`, `b`" tail.
+fn backticked(s: &str) -> Vec<String> {
+    s.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+/// One error per output line is the ConfigErrors contract; toml messages may span lines.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}

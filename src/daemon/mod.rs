@@ -1,0 +1,98 @@
+//! Process lifecycle of the `asycamore` binary: command line, logging, loading the config,
+//! starting the server, and the exit status.
+//!
+//! The only module that touches process-wide state (the global logger, exit codes). Nothing
+//! in the library imports it; it imports everything. Signals, reload, daemonizing and
+//! sd_notify grow here.
+
+pub mod cli;
+mod logging;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::config::{self, Config, ConfigErrors};
+use crate::server;
+
+pub use cli::Cli;
+
+/// Exit status: the configuration is invalid.
+pub const EXIT_CONFIG: u8 = 1;
+/// Exit status: the server could not start (e.g. an address is in use).
+pub const EXIT_STARTUP: u8 = 3;
+
+/// Runs the binary with parsed arguments.
+pub fn run(cli: Cli) -> ExitCode {
+    logging::init(cli.log_level);
+    let config = match load(&cli) {
+        Ok(config) => config,
+        Err(errors) => {
+            for error in &errors.0 {
+                if cli.check {
+                    eprintln!("{error}");
+                } else {
+                    log::error!("{error}");
+                }
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if cli.check {
+        print!("{}", summary(&cli, &config));
+        return ExitCode::SUCCESS;
+    }
+    serve(&config)
+}
+
+fn load(cli: &Cli) -> Result<Config, ConfigErrors> {
+    match &cli.config {
+        Some(path) => config::load_file(path),
+        None => config::load_str(config::EMBEDDED_DEFAULT, config::EMBEDDED_NAME),
+    }
+}
+
+fn serve(config: &Config) -> ExitCode {
+    let table = Arc::new(config::route_table(config, 1));
+    let handle = match server::start(config::server_config(config), table) {
+        Ok(handle) => handle,
+        Err(err) => {
+            log::error!("cannot start: {err}");
+            return ExitCode::from(EXIT_STARTUP);
+        }
+    };
+    for addr in handle.local_addrs() {
+        log::info!("listening on http://{addr}");
+    }
+    log::info!(
+        "asycamore {} serving {} route(s) with {} worker(s), config generation 1",
+        env!("CARGO_PKG_VERSION"),
+        config.routes.len(),
+        config.workers
+    );
+    handle.join();
+    ExitCode::SUCCESS
+}
+
+/// What `--check` prints for a valid file.
+fn summary(cli: &Cli, config: &Config) -> String {
+    use std::fmt::Write;
+    let source = cli
+        .config
+        .as_ref()
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|| config::EMBEDDED_NAME.to_string());
+    let mut text = String::new();
+    let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
+    let _ = writeln!(text, "{source}: configuration is valid");
+    let _ = writeln!(text, "listen: {}", listen.join(", "));
+    let _ = writeln!(text, "workers: {}", config.workers);
+    let _ = writeln!(text, "routes: {}", config.routes.len());
+    for route in &config.routes {
+        let handler = match &route.handler {
+            config::HandlerSpec::Respond { status, .. } => format!("respond {status}"),
+            config::HandlerSpec::Echo => "echo".to_string(),
+        };
+        let _ = writeln!(text, "  {:<20} {:<24} {handler}", route.name, route.path);
+    }
+    text
+}

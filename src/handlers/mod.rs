@@ -1,0 +1,72 @@
+//! The built-in handlers that configuration can name, and the enum that dispatches to them.
+//!
+//! Built-ins are dispatched through an enum rather than `Box<dyn Handler>`, so serving one
+//! costs a `match`, not an allocation and an indirect call. Handlers only see the service
+//! model: they must not reach into the server, the reactor or the configuration.
+
+mod echo;
+mod respond;
+
+pub use echo::{Echo, EchoExchange};
+pub use respond::Respond;
+
+use crate::service::{BodyEvent, Exchange, Handler, Request, ResponseWriter, Start};
+
+/// Any built-in handler.
+#[derive(Debug)]
+pub enum Builtin {
+    /// A fixed response.
+    Respond(Respond),
+    /// The request reflected back.
+    Echo(Echo),
+}
+
+/// The exchange of any built-in handler that needs one.
+#[derive(Debug)]
+pub enum BuiltinExchange {
+    /// An echo in progress.
+    Echo(EchoExchange),
+}
+
+impl Handler for Builtin {
+    type Exchange = BuiltinExchange;
+
+    fn start(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+    ) -> Start<Self::Exchange> {
+        match self {
+            Builtin::Respond(respond) => respond.start(request, response).map(|()| unreachable_exchange()),
+            Builtin::Echo(echo) => echo.start(request, response).map(BuiltinExchange::Echo),
+        }
+    }
+}
+
+/// `Respond` never continues past `start`; its `Start<()>` is always `Complete`.
+fn unreachable_exchange() -> BuiltinExchange {
+    BuiltinExchange::Echo(EchoExchange::finished())
+}
+
+impl Exchange for BuiltinExchange {
+    fn on_body(&mut self, event: BodyEvent<'_>, response: &mut ResponseWriter<'_>) {
+        match self {
+            BuiltinExchange::Echo(echo) => echo.on_body(event, response),
+        }
+    }
+
+    fn on_writable(&mut self, response: &mut ResponseWriter<'_>) {
+        match self {
+            BuiltinExchange::Echo(echo) => echo.on_writable(response),
+        }
+    }
+}
+
+/// Encodes `(name, value)` pairs as header lines, once, for handlers to send as they are.
+pub fn encode_header_lines(headers: &[(String, String)]) -> Vec<u8> {
+    let mut lines = Vec::new();
+    for (name, value) in headers {
+        crate::http1::encode::write_header(&mut lines, name.as_bytes(), value.as_bytes());
+    }
+    lines
+}

@@ -1,0 +1,447 @@
+//! The dispatch main loop: one `mio::Poll`, a slab of targets keyed by `Token`, a deadline
+//! queue and a waker for messages from other threads.
+//!
+//! This is the seed's "descriptor event dispatch" layer and it stands on its own: it knows
+//! nothing about HTTP (`examples/line_echo.rs` builds a line-echo server on it alone). It must
+//! never allocate per event in steady state, never block anywhere but in `poll`, and never
+//! log on the dispatch path.
+//!
+//! A [`Target`] is anything with a file descriptor that reacts to readiness and timeouts. The
+//! loop owns the targets; while one is being dispatched it gets a [`Context`] through which it
+//! can read the loop's clock, set its deadline, and spawn new targets (inserted after the
+//! current batch of events, so a batch never sees a slot reused under it).
+//!
+//! Edge-triggered discipline: readiness is reported once per change. A target that stops
+//! reading or writing before `WouldBlock` must remember that it still may (see
+//! [`Readiness`]); events are hints, so a target must tolerate spurious ones.
+
+mod bufpool;
+mod mailbox;
+mod timer;
+
+pub use bufpool::{BufPool, ReadBuf};
+pub use mailbox::{MailSender, Mailbox};
+pub use mio::{Interest, Registry, Token};
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::event::Source;
+use mio::{Events, Poll, Waker};
+use slab::Slab;
+
+use timer::Timers;
+
+/// The token reserved for the loop's waker.
+const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Token layout: the slab index in the low 32 bits, the slot's generation above, so an event
+/// or timer meant for a target that has since been removed never reaches its successor.
+const INDEX_BITS: u32 = 32;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+
+/// What a target wants after handling an event.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Stay registered.
+    Keep,
+    /// Remove and drop the target (dropping closes its descriptor, which also deregisters it).
+    Remove,
+}
+
+/// The readiness carried by one event, copied out of mio's event so targets need not
+/// depend on mio's event type.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// The descriptor may be read.
+    pub readable: bool,
+    /// The descriptor may be written.
+    pub writable: bool,
+    /// The peer closed its sending side (a read will return 0 once data is drained).
+    pub read_closed: bool,
+    /// The descriptor is in an error state (a read or write will report it).
+    pub error: bool,
+}
+
+impl Readiness {
+    fn of(event: &mio::event::Event) -> Self {
+        Readiness {
+            readable: event.is_readable(),
+            writable: event.is_writable(),
+            read_closed: event.is_read_closed(),
+            error: event.is_error(),
+        }
+    }
+}
+
+/// Something the loop dispatches to.
+pub trait Target: Sized {
+    /// State shared by every target of one loop (one thread), handed to each callback.
+    type Shared;
+
+    /// Registers the target's descriptor(s) with `registry` under `token`.
+    fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()>;
+
+    /// The descriptor changed readiness.
+    fn on_ready(&mut self, readiness: Readiness, cx: &mut Context<'_, Self>) -> Next;
+
+    /// The deadline set with [`Context::set_deadline`] has passed.
+    fn on_timeout(&mut self, cx: &mut Context<'_, Self>) -> Next;
+}
+
+/// Registers a mio source; a convenience for [`Target::register`] implementations.
+pub fn register_source(
+    source: &mut impl Source,
+    registry: &Registry,
+    token: Token,
+    interest: Interest,
+) -> io::Result<()> {
+    registry.register(source, token, interest)
+}
+
+/// What a target may do to the loop while it is being dispatched.
+pub struct Context<'a, T: Target> {
+    /// The loop-wide state.
+    pub shared: &'a mut T::Shared,
+    token: Token,
+    now: Instant,
+    slot: SlotTimer<'a>,
+    registry: &'a Registry,
+    spawned: &'a mut Vec<T>,
+}
+
+/// The part of a slot's timer state a context may change, plus the queue it arms.
+struct SlotTimer<'a> {
+    deadline: &'a mut Option<Instant>,
+    armed: &'a mut Option<Instant>,
+    timers: &'a mut Timers,
+}
+
+impl<T: Target> Context<'_, T> {
+    /// The time the current batch of events was polled at (one clock read per loop turn).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The token of the target being dispatched.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The registry, to change the target's interest.
+    pub fn registry(&self) -> &Registry {
+        self.registry
+    }
+
+    /// The target's current deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        *self.slot.deadline
+    }
+
+    /// Sets (or clears) the target's one deadline; `on_timeout` runs once it has passed.
+    ///
+    /// Moving a deadline later costs nothing but a store: the queue entry that is already
+    /// armed fires early, sees the later deadline and re-arms. Only an earlier deadline
+    /// pushes a new entry.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        *self.slot.deadline = deadline;
+        if let Some(at) = deadline {
+            if self.slot.armed.is_none_or(|armed| at < armed) {
+                self.slot.timers.push(at, self.token);
+                *self.slot.armed = Some(at);
+            }
+        }
+    }
+
+    /// Adds a new target to the loop once the current batch of events has been dispatched.
+    pub fn spawn(&mut self, target: T) {
+        self.spawned.push(target);
+    }
+}
+
+struct Slot<T> {
+    target: T,
+    generation: u32,
+    deadline: Option<Instant>,
+    /// The earliest queue entry outstanding for this slot, if any.
+    armed: Option<Instant>,
+}
+
+/// What happened during one [`Reactor::turn`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Turn {
+    /// The waker was signalled: drain your [`Mailbox`]es.
+    pub woken: bool,
+    /// Events dispatched to targets.
+    pub events: usize,
+    /// Deadlines that fired.
+    pub timeouts: usize,
+}
+
+/// One thread's dispatch loop.
+pub struct Reactor<T: Target> {
+    poll: Poll,
+    events: Events,
+    slots: Slab<Slot<T>>,
+    timers: Timers,
+    spawned: Vec<T>,
+    waker: Arc<Waker>,
+    next_generation: u32,
+    now: Instant,
+}
+
+impl<T: Target> Reactor<T> {
+    /// A loop that handles at most `events_per_turn` readiness events per `poll` call.
+    pub fn new(events_per_turn: usize) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+        Ok(Reactor {
+            poll,
+            events: Events::with_capacity(events_per_turn.max(1)),
+            slots: Slab::new(),
+            timers: Timers::default(),
+            spawned: Vec::new(),
+            waker,
+            next_generation: 0,
+            now: Instant::now(),
+        })
+    }
+
+    /// A channel whose sends wake this loop; drain it when [`Turn::woken`] is set.
+    pub fn mailbox<M>(&self) -> (MailSender<M>, Mailbox<M>) {
+        mailbox::channel(Arc::clone(&self.waker))
+    }
+
+    /// The registry of the underlying poll.
+    pub fn registry(&self) -> &Registry {
+        self.poll.registry()
+    }
+
+    /// The clock value of the last turn.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The number of targets in the loop.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the loop has no targets.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Inserts and registers a target now (outside a dispatch), returning its token.
+    pub fn insert(&mut self, target: T) -> io::Result<Token> {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let entry = self.slots.vacant_entry();
+        let index = entry.key();
+        if index > INDEX_MASK {
+            return Err(io::Error::other("reactor slab is full"));
+        }
+        let token = make_token(index, generation);
+        let slot = entry.insert(Slot {
+            target,
+            generation,
+            deadline: None,
+            armed: None,
+        });
+        if let Err(err) = slot.target.register(self.poll.registry(), token) {
+            self.slots.remove(index);
+            return Err(err);
+        }
+        Ok(token)
+    }
+
+    /// Waits for events (at most until the earliest deadline, or `max_wait`), dispatches
+    /// them, fires expired deadlines, then inserts the targets spawned meanwhile.
+    ///
+    /// An interrupted wait (`EINTR`) is not an error: the turn returns with no events.
+    pub fn turn(&mut self, shared: &mut T::Shared, max_wait: Option<Duration>) -> io::Result<Turn> {
+        let mut turn = Turn::default();
+        let wait = self.wait_time(max_wait);
+        match self.poll.poll(&mut self.events, wait) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                self.now = Instant::now();
+                return Ok(turn);
+            }
+            Err(err) => return Err(err),
+        }
+        self.now = Instant::now();
+        for event in self.events.iter() {
+            let token = event.token();
+            if token == WAKER_TOKEN {
+                turn.woken = true;
+                continue;
+            }
+            let readiness = Readiness::of(event);
+            turn.events += 1;
+            dispatch(
+                &mut self.slots,
+                &mut self.timers,
+                &mut self.spawned,
+                self.poll.registry(),
+                shared,
+                self.now,
+                token,
+                |target, cx| target.on_ready(readiness, cx),
+            );
+        }
+        turn.timeouts = self.fire_timers(shared);
+        self.insert_spawned();
+        Ok(turn)
+    }
+
+    /// Runs `f` on the target behind `token`, if it is still there, as if it had an event.
+    pub fn with_target(
+        &mut self,
+        shared: &mut T::Shared,
+        token: Token,
+        f: impl FnOnce(&mut T, &mut Context<'_, T>) -> Next,
+    ) {
+        dispatch(
+            &mut self.slots,
+            &mut self.timers,
+            &mut self.spawned,
+            self.poll.registry(),
+            shared,
+            self.now,
+            token,
+            f,
+        );
+        self.insert_spawned();
+    }
+
+    /// Runs `f` on every target (to broadcast a message such as "drain"), removing those for
+    /// which it answers [`Next::Remove`].
+    pub fn for_each(
+        &mut self,
+        shared: &mut T::Shared,
+        mut f: impl FnMut(&mut T, &mut Context<'_, T>) -> Next,
+    ) {
+        let tokens: Vec<Token> = self
+            .slots
+            .iter()
+            .map(|(index, slot)| make_token(index, slot.generation))
+            .collect();
+        for token in tokens {
+            dispatch(
+                &mut self.slots,
+                &mut self.timers,
+                &mut self.spawned,
+                self.poll.registry(),
+                shared,
+                self.now,
+                token,
+                &mut f,
+            );
+        }
+        self.insert_spawned();
+    }
+
+    /// Visits every target without dispatching (for introspection).
+    pub fn targets(&self) -> impl Iterator<Item = (Token, &T)> {
+        self.slots
+            .iter()
+            .map(|(index, slot)| (make_token(index, slot.generation), &slot.target))
+    }
+
+    fn wait_time(&self, max_wait: Option<Duration>) -> Option<Duration> {
+        let until_deadline = self
+            .timers
+            .earliest()
+            .map(|at| at.saturating_duration_since(Instant::now()));
+        match (until_deadline, max_wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn fire_timers(&mut self, shared: &mut T::Shared) -> usize {
+        let mut fired = 0;
+        while let Some(token) = self.timers.pop_expired(self.now) {
+            let Some(slot) = live_slot(&mut self.slots, token) else {
+                continue;
+            };
+            slot.armed = None;
+            match slot.deadline {
+                Some(at) if at <= self.now => {
+                    slot.deadline = None;
+                    fired += 1;
+                    dispatch(
+                        &mut self.slots,
+                        &mut self.timers,
+                        &mut self.spawned,
+                        self.poll.registry(),
+                        shared,
+                        self.now,
+                        token,
+                        |target, cx| target.on_timeout(cx),
+                    );
+                }
+                Some(at) => {
+                    // The deadline moved later since this entry was queued: re-arm.
+                    self.timers.push(at, token);
+                    slot.armed = Some(at);
+                }
+                None => {}
+            }
+        }
+        fired
+    }
+
+    fn insert_spawned(&mut self) {
+        while let Some(target) = self.spawned.pop() {
+            // A target that cannot be registered is dropped, which closes its descriptor;
+            // the peer sees a reset, which is the best answer when the kernel refuses.
+            let _ = self.insert(target);
+        }
+    }
+}
+
+fn make_token(index: usize, generation: u32) -> Token {
+    Token(((generation as usize) << INDEX_BITS) | index)
+}
+
+fn live_slot<T>(slots: &mut Slab<Slot<T>>, token: Token) -> Option<&mut Slot<T>> {
+    let index = token.0 & INDEX_MASK;
+    let generation = (token.0 >> INDEX_BITS) as u32;
+    slots
+        .get_mut(index)
+        .filter(|slot| slot.generation == generation)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dispatch<T: Target>(
+    slots: &mut Slab<Slot<T>>,
+    timers: &mut Timers,
+    spawned: &mut Vec<T>,
+    registry: &Registry,
+    shared: &mut T::Shared,
+    now: Instant,
+    token: Token,
+    f: impl FnOnce(&mut T, &mut Context<'_, T>) -> Next,
+) {
+    let Some(slot) = live_slot(slots, token) else {
+        return;
+    };
+    let mut cx = Context {
+        shared,
+        token,
+        now,
+        slot: SlotTimer {
+            deadline: &mut slot.deadline,
+            armed: &mut slot.armed,
+            timers,
+        },
+        registry,
+        spawned,
+    };
+    if f(&mut slot.target, &mut cx) == Next::Remove {
+        slots.remove(token.0 & INDEX_MASK);
+    }
+}

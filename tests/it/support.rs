@@ -1,0 +1,349 @@
+//! Test support: the real `asycamore` binary on an ephemeral port on 127.0.0.1, and a raw
+//! HTTP/1.1 client that reads responses with its own small parser (independent of the
+//! server's codec, so a codec bug cannot hide itself).
+//!
+//! Every blocking read has a deadline (`IO_LIMIT`): a server that fails to answer makes the
+//! test fail, never hang. No test sleeps to wait for something; it waits for the event itself.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The longest any single read may wait before the test fails.
+pub const IO_LIMIT: Duration = Duration::from_secs(20);
+
+/// The base config of most tests: one worker, the usual routes, on an ephemeral port.
+pub const BASE: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+workers = 1
+
+[[route]]
+name = "hello"
+path = "/"
+handler = "respond"
+body = "Hello, World!"
+headers = { "Content-Type" = "text/plain" }
+
+[[route]]
+name = "echo"
+path = "/echo"
+handler = "echo"
+"#;
+
+static NEXT_FILE: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique path in the temp directory for this test process.
+pub fn temp_path(name: &str) -> PathBuf {
+    let n = NEXT_FILE.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("asycamore-it-{}-{n}-{name}", std::process::id()))
+}
+
+/// Writes `text` to a fresh temp file and returns its path.
+pub fn write_config(text: &str) -> PathBuf {
+    let path = temp_path("config.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// The binary under test.
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_asycamore"))
+}
+
+/// A running server process, killed when dropped.
+pub struct TestServer {
+    child: Child,
+    pub addr: SocketAddr,
+    config: PathBuf,
+    log: mpsc::Receiver<String>,
+}
+
+impl TestServer {
+    /// Starts the binary with `config` and waits for its "listening on" line.
+    pub fn start(config: &str) -> TestServer {
+        let path = write_config(config);
+        let mut child = binary()
+            .arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn asycamore");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + IO_LIMIT;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                        break rest.trim().parse().expect("listen address");
+                    }
+                }
+                Err(_) => panic!("server did not report its address; status {:?}", child.try_wait()),
+            }
+        };
+        TestServer {
+            child,
+            addr,
+            config: path,
+            log: rx,
+        }
+    }
+
+    /// Starts a server on [`BASE`] with `extra` TOML appended (sections not in BASE).
+    pub fn with(extra: &str) -> TestServer {
+        TestServer::start(&format!("{BASE}\n{extra}"))
+    }
+
+    /// A new client connection.
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Log lines received so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The sizes of the chunks, for chunked responses.
+    pub chunks: Vec<usize>,
+    pub trailers: Vec<(String, String)>,
+}
+
+impl Response {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the response says the connection closes.
+    pub fn says_close(&self) -> bool {
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A raw client connection with a buffered reader.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// Connects to `addr`.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(IO_LIMIT)).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Writes all of `bytes`.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Writes `bytes` one byte per write.
+    pub fn send_bytewise(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.stream.write_all(std::slice::from_ref(byte)).expect("send byte");
+        }
+    }
+
+    fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 65536];
+        match self.stream.read(&mut chunk) {
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                n
+            }
+            Err(err) if err.kind() == ErrorKind::ConnectionReset => 0,
+            Err(err) => panic!("read failed (timeout means the server did not answer): {err}"),
+        }
+    }
+
+    fn take_line(&mut self) -> String {
+        loop {
+            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..pos]).into_owned();
+                self.buf.drain(..pos + 2);
+                return line;
+            }
+            if self.fill() == 0 {
+                panic!("connection closed mid-line; have {:?}", String::from_utf8_lossy(&self.buf));
+            }
+        }
+    }
+
+    fn take_exact(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            if self.fill() == 0 {
+                panic!("connection closed mid-body ({} of {n} bytes)", self.buf.len());
+            }
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// Reads one response head (status line and fields).
+    pub fn read_head(&mut self) -> (u16, Vec<(String, String)>) {
+        let status_line = self.take_line();
+        let mut parts = status_line.splitn(3, ' ');
+        assert_eq!(parts.next(), Some("HTTP/1.1"), "status line {status_line:?}");
+        let status = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("status line {status_line:?}"));
+        let headers = self.read_fields();
+        (status, headers)
+    }
+
+    fn read_fields(&mut self) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        loop {
+            let line = self.take_line();
+            if line.is_empty() {
+                return fields;
+            }
+            let (name, value) = line.split_once(':').unwrap_or_else(|| panic!("field {line:?}"));
+            fields.push((name.to_string(), value.trim().to_string()));
+        }
+    }
+
+    /// Reads one complete response to a request with `method` (HEAD responses have no body).
+    pub fn read_response_to(&mut self, method: &str) -> Response {
+        loop {
+            let (status, headers) = self.read_head();
+            let mut response = Response {
+                status,
+                headers,
+                body: Vec::new(),
+                chunks: Vec::new(),
+                trailers: Vec::new(),
+            };
+            if (100..200).contains(&status) {
+                continue;
+            }
+            if method == "HEAD" || status == 204 || status == 304 {
+                return response;
+            }
+            let chunked = response
+                .header("transfer-encoding")
+                .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+            if chunked {
+                loop {
+                    let size_line = self.take_line();
+                    let size = usize::from_str_radix(size_line.split(';').next().unwrap().trim(), 16)
+                        .unwrap_or_else(|_| panic!("chunk size {size_line:?}"));
+                    if size == 0 {
+                        response.trailers = self.read_fields();
+                        break;
+                    }
+                    response.chunks.push(size);
+                    let data = self.take_exact(size);
+                    response.body.extend_from_slice(&data);
+                    assert_eq!(self.take_exact(2), b"\r\n", "chunk data not followed by CRLF");
+                }
+            } else if let Some(len) = response.header("content-length") {
+                let len: usize = len.parse().expect("content-length");
+                response.body = self.take_exact(len);
+            } else {
+                // Close-delimited.
+                while self.fill() > 0 {}
+                response.body = std::mem::take(&mut self.buf);
+            }
+            return response;
+        }
+    }
+
+    /// Reads one complete response to a non-HEAD request.
+    pub fn read_response(&mut self) -> Response {
+        self.read_response_to("GET")
+    }
+
+    /// Reads one interim (1xx) response head, if that is what comes next.
+    pub fn read_interim(&mut self) -> u16 {
+        let (status, _) = self.read_head();
+        status
+    }
+
+    /// Waits until the server closes the connection (EOF or reset), failing on any data.
+    pub fn expect_closed(&mut self) {
+        assert!(self.buf.is_empty(), "unexpected bytes: {:?}", String::from_utf8_lossy(&self.buf));
+        let n = self.fill();
+        assert_eq!(n, 0, "expected close, got {:?}", String::from_utf8_lossy(&self.buf));
+    }
+
+    /// Whether the connection is still open: a fresh request on it gets a 200.
+    pub fn still_serves(&mut self) -> bool {
+        if self
+            .stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut chunk = [0u8; 1];
+        match self.stream.peek(&mut chunk) {
+            Ok(0) | Err(_) => false,
+            Ok(_) => self.read_response().status == 200,
+        }
+    }
+}
+
+/// A GET request for `path` with a Host header.
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
+}

@@ -14,6 +14,8 @@ use mio::net::{TcpListener, TcpStream};
 const IDLE: Duration = Duration::from_secs(30);
 /// A line longer than this is refused (the client is disconnected).
 const MAX_LINE: usize = 64 * 1024;
+/// A client that does not read its echoes is disconnected once this much is queued for it.
+const MAX_QUEUED: usize = 1024 * 1024;
 
 enum Echo {
     Listener(TcpListener),
@@ -94,6 +96,9 @@ impl Client {
             } else if self.pending_in.len() > MAX_LINE {
                 return Next::Remove;
             }
+        }
+        if self.pending_out.len() > MAX_QUEUED {
+            return Next::Remove;
         }
         while !self.pending_out.is_empty() {
             match self.stream.write(&self.pending_out) {

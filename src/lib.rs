@@ -16,10 +16,10 @@
 
 #![warn(missing_docs)]
 
-pub mod reactor;
-pub mod http1;
-pub mod service;
-pub mod server;
-pub mod handlers;
 pub mod config;
 pub mod daemon;
+pub mod handlers;
+pub mod http1;
+pub mod reactor;
+pub mod server;
+pub mod service;

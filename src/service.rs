@@ -141,8 +141,11 @@ pub trait Handler: Send + Sync + 'static {
     /// ([`Exchange::on_writable`] runs right after `start`): a head written while a client
     /// waits on `Expect: 100-continue` must announce `Connection: close`, because the server
     /// cannot know yet whether the body will follow.
-    fn start(&self, request: &Request<'_>, response: &mut ResponseWriter<'_>)
-    -> Start<Self::Exchange>;
+    fn start(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+    ) -> Start<Self::Exchange>;
 }
 
 /// The per-request half of a handler. Calls never overlap and never block.
@@ -404,9 +407,7 @@ impl<'a> ResponseWriter<'a> {
                 encode::write_chunk_size(self.out, size);
                 *self.state = ResponseState::Body(BodyState::Chunked { open: size });
             }
-            ResponseState::Body(BodyState::Chunked { .. }) => {
-                self.broken(ResponseError::BadChunk)
-            }
+            ResponseState::Body(BodyState::Chunked { .. }) => self.broken(ResponseError::BadChunk),
             ResponseState::Head => self.broken(ResponseError::NoHead),
             _ => {}
         }
@@ -481,7 +482,8 @@ impl<'a> ResponseWriter<'a> {
                     encode::write_content_length(self.out, len);
                 }
             } else if body_allowed && self.cx.version == Version::Http11 {
-                self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+                self.out
+                    .extend_from_slice(b"Transfer-Encoding: chunked\r\n");
             }
             BodyState::Suppressed {
                 remaining: match framing {
@@ -497,7 +499,8 @@ impl<'a> ResponseWriter<'a> {
                     BodyState::Length { remaining: len }
                 }
                 (Framing::Chunked, Version::Http11) => {
-                    self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+                    self.out
+                        .extend_from_slice(b"Transfer-Encoding: chunked\r\n");
                     BodyState::Chunked { open: 0 }
                 }
                 (Framing::Chunked, Version::Http10) => {
@@ -522,7 +525,10 @@ mod tests {
 
     const DATE: &[u8] = b"Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n";
 
-    fn write(cx: ResponseContext, f: impl FnOnce(&mut ResponseWriter<'_>)) -> (String, ResponseState, bool) {
+    fn write(
+        cx: ResponseContext,
+        f: impl FnOnce(&mut ResponseWriter<'_>),
+    ) -> (String, ResponseState, bool) {
         let mut out = Vec::new();
         let mut state = ResponseState::Head;
         let mut cx = cx;
@@ -563,7 +569,12 @@ mod tests {
             w.write(b"!");
             w.finish_with_trailers(&[("X-Sum", b"1")]);
         });
-        assert!(text.ends_with("Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\nX-Sum: 1\r\n\r\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\nX-Sum: 1\r\n\r\n"
+            ),
+            "{text}"
+        );
         assert_eq!(state, ResponseState::Done);
     }
 
@@ -620,7 +631,8 @@ mod tests {
 
     #[test]
     fn misuse_marks_the_response_broken() {
-        let cases: [(&str, fn(&mut ResponseWriter<'_>), ResponseError); 5] = [
+        type Case = (&'static str, fn(&mut ResponseWriter<'_>), ResponseError);
+        let cases: [Case; 5] = [
             ("body before head", |w| w.write(b"x"), ResponseError::NoHead),
             (
                 "too long",

@@ -32,7 +32,9 @@ pub struct Config {
     pub max_connections: usize,
     /// 0 = unlimited.
     pub max_requests_per_connection: u64,
+    /// Size limits.
     pub limits: Limits,
+    /// Connection timeouts.
     pub timeouts: Timeouts,
     /// In file order (the router's tie-break among equal-length prefixes).
     pub routes: Vec<RouteSpec>,
@@ -41,20 +43,30 @@ pub struct Config {
 /// Per-request and per-connection size limits, all in bytes except `max_headers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// Request line plus headers; larger is answered 431.
     pub max_head_bytes: usize,
+    /// Header fields per request; more is answered 431.
     pub max_headers: usize,
+    /// Largest request body; larger is answered 413.
     pub max_body_bytes: u64,
+    /// Chunk-extension bytes on one chunk-size line.
     pub max_chunk_extension_bytes: usize,
+    /// Trailer bytes after a chunked body.
     pub max_trailer_bytes: usize,
+    /// Back-pressure mark for queued response bytes.
     pub output_buffer_bytes: usize,
 }
 
 /// Every timeout is > 0 and <= 1 day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
+    /// From the first byte of a request head to its end.
     pub head: Duration,
+    /// Longest silence while reading a request body.
     pub body: Duration,
+    /// Keep-alive connection with no request in progress.
     pub idle: Duration,
+    /// Longest time without write progress on a blocked response.
     pub write: Duration,
 }
 
@@ -69,6 +81,7 @@ pub struct RouteSpec {
     /// Extra response headers in file order; names and values already valid on the wire, and
     /// never one the server manages itself (Content-Length, Transfer-Encoding, Connection, Date).
     pub headers: Vec<(String, String)>,
+    /// What serves the route.
     pub handler: HandlerSpec,
 }
 
@@ -76,7 +89,12 @@ pub struct RouteSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandlerSpec {
     /// A fixed response.
-    Respond { status: u16, body: String },
+    Respond {
+        /// The status code.
+        status: u16,
+        /// The body.
+        body: String,
+    },
     /// Send the request body back.
     Echo,
 }
@@ -87,6 +105,7 @@ pub enum HandlerSpec {
 /// `{file}:{line}:{column}: {message}`, rather than printing placeholders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The file (or the embedded default's name).
     pub file: String,
     /// 1-based; 0 only when there is no position at all (`Read`).
     pub line: usize,
@@ -94,6 +113,7 @@ pub struct ConfigError {
     pub column: usize,
     /// Dotted path of the offending key, e.g. `route[1].status`; empty for syntax/read errors.
     pub key: String,
+    /// What is wrong.
     pub kind: ConfigErrorKind,
 }
 
@@ -132,7 +152,9 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// What is wrong, without the where. Messages are written for an operator editing the file.
+/// What is wrong, without the where. Messages are written for an operator editing the file;
+/// each variant's `#[error]` text is its documentation.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigErrorKind {
     /// The file could not be read (the io::Error rendered as text, so the kind stays `Clone + Eq`).
@@ -204,7 +226,9 @@ fn expected_list(expected: &[String]) -> String {
 /// (`200..=599`, `0..`) because the messages and the documented ranges use that spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntRange {
+    /// The smallest allowed value.
     pub min: i64,
+    /// The largest allowed value, if bounded.
     pub max: Option<i64>,
 }
 

@@ -60,7 +60,11 @@ impl EchoExchange {
 impl Handler for Echo {
     type Exchange = EchoExchange;
 
-    fn start(&self, request: &Request<'_>, _response: &mut ResponseWriter<'_>) -> Start<EchoExchange> {
+    fn start(
+        &self,
+        request: &Request<'_>,
+        _response: &mut ResponseWriter<'_>,
+    ) -> Start<EchoExchange> {
         let mut prelude = Vec::with_capacity(self.header_lines.len() + 256);
         prelude.extend_from_slice(&self.header_lines);
         let text_start = prelude.len();

@@ -37,7 +37,9 @@ impl Handler for Builtin {
         response: &mut ResponseWriter<'_>,
     ) -> Start<Self::Exchange> {
         match self {
-            Builtin::Respond(respond) => respond.start(request, response).map(|()| unreachable_exchange()),
+            Builtin::Respond(respond) => respond
+                .start(request, response)
+                .map(|()| unreachable_exchange()),
             Builtin::Echo(echo) => echo.start(request, response).map(BuiltinExchange::Echo),
         }
     }

@@ -69,7 +69,8 @@ pub struct ChunkedDecoder {
     state: ChunkedState,
     /// The size being read in `Size`, then the data bytes left in `Data`.
     remaining: u64,
-    /// Bytes after the size digits on the current chunk line.
+    /// Bytes on the current chunk line that carry no size: extra leading zeros, BWS and
+    /// extensions (bounded by `max_extension_bytes`).
     ext_len: usize,
     /// The trailer section; stays unallocated when there are no trailers.
     trailer: Vec<u8>,
@@ -107,8 +108,13 @@ impl ChunkedDecoder {
     }
 
     /// Consumes a prefix of `input` and yields at most one event. Returns (consumed, event).
-    /// (input.len(), None) means "give me more bytes". Never consumes a byte past the end of the
-    /// message: after End it returns (0, None) forever.
+    /// `(input.len(), None)` means "give me more bytes". Never consumes a byte past the end of
+    /// the message: after `End` it returns `(0, None)` forever.
+    ///
+    /// # Errors
+    ///
+    /// Any violation of the chunked grammar or of the [`ChunkedLimits`]; the decoder then
+    /// returns the same error on every later call (until [`reset`](Self::reset)).
     pub fn decode<'a>(
         &mut self,
         input: &'a [u8],
@@ -145,7 +151,8 @@ impl ChunkedDecoder {
         }
     }
 
-    /// The raw trailer section (field lines, ending with the blank line) after Chunk::Trailers.
+    /// The raw trailer section (field lines, ending with the blank line) after
+    /// [`Chunk::Trailers`]; empty when the body had no trailers.
     pub fn trailer_block(&self) -> &[u8] {
         &self.trailer
     }
@@ -167,6 +174,11 @@ impl ChunkedDecoder {
             // More than 16 significant hex digits cannot fit; leading zeros stay at zero.
             if self.remaining >> 60 != 0 {
                 return Err(ParseError::ChunkSizeOverflow);
+            }
+            if self.remaining == 0 && digit == 0 {
+                // Leading zeros are valid but carry nothing; they share the extension budget
+                // so an endless run of them cannot keep a connection busy for free.
+                self.count_ext_byte()?;
             }
             self.remaining = (self.remaining << 4) | u64::from(digit);
             return Ok((1, None));
@@ -347,6 +359,11 @@ impl ChunkedDecoder {
 /// headers and turning `MaybeUninit` storage into a slice needs `unsafe` or a Rust newer
 /// than our MSRV. Trailers are rare, so the initialisation cost is off the hot path.
 /// An empty block (no trailers were sent) gives an empty slice.
+///
+/// # Errors
+///
+/// [`ParseError::TrailersTooLarge`] if `storage` is too small, [`ParseError::BadTrailer`] if
+/// `block` is not exactly a field section ending with a blank line.
 pub fn parse_trailers<'h, 'b>(
     block: &'b [u8],
     storage: &'h mut [Header<'b>],
@@ -567,6 +584,14 @@ mod tests {
     fn limits_at_the_edge_are_accepted() {
         // 8 bytes after the size: exactly the extension limit.
         check_ok(SMALL, b"1 ;abcdef\r\nx\r\n0\r\n\r\n", &[b"x"], None);
+        // Eight extra leading zeros, with the extension budget, likewise.
+        check_ok(
+            SMALL,
+            b"000000000a\r\n0123456789\r\n000000000\r\n\r\n",
+            &[b"0123456789"],
+            None,
+        );
+        check_ok(SMALL, b"00001;abc\r\nx\r\n0\r\n\r\n", &[b"x"], None);
         // Two trailer lines, 32 bytes including the blank line: exactly both trailer limits.
         let block: &[u8] = b"A: 0123456789\r\nB: 0123456789\r\n\r\n";
         assert_eq!(block.len(), 32);
@@ -638,6 +663,9 @@ mod tests {
                 ChunkExtensionTooLong,
             ),
             (b"0;abcdefgh\r\n\r\n", ChunkExtensionTooLong),
+            (b"00000000001\r\nx\r\n", ChunkExtensionTooLong),
+            (b"0000000000\r\n\r\n", ChunkExtensionTooLong),
+            (b"00001;abcde\r\nx\r\n", ChunkExtensionTooLong),
             (
                 b"0\r\nA: 0123456789\r\nB: 01234567890\r\n\r\n",
                 TrailersTooLarge,

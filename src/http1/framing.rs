@@ -36,8 +36,11 @@ struct Scan {
 
 /// One pass over the headers: body framing (RFC 9112 6.1-6.3), Connection, Expect, Host.
 ///
-/// Framing errors win over Host errors, which win over `Expect` (417), so a request that is
-/// both mis-framed and has an odd expectation still gets the answer that closes it.
+/// # Errors
+///
+/// The first framing error found (Content-Length / Transfer-Encoding rules), then Host
+/// errors, then [`ParseError::UnknownExpectation`]: framing errors win so that a request
+/// that is both mis-framed and has an odd expectation still gets the answer that closes it.
 pub fn analyze(version: Version, headers: &[Header<'_>]) -> Result<MessageInfo, ParseError> {
     let mut scan = Scan::default();
     for h in headers {

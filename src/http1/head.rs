@@ -39,6 +39,12 @@ pub struct ParsedHead<'h, 'b> {
 /// Ok(None): the head is not complete yet (and still within the size limit).
 ///
 /// At most `limits.max_headers.min(storage.len())` field lines are accepted.
+///
+/// # Errors
+///
+/// [`ParseError::HeadTooLarge`] / [`ParseError::TooManyHeaders`] when a limit is exceeded,
+/// [`ParseError::UnsupportedVersion`] for a well-formed version other than 1.0 and 1.1, and
+/// [`ParseError::BadRequestLine`] / [`ParseError::BadHeader`] for malformed syntax.
 pub fn parse_head<'h, 'b>(
     buf: &'b [u8],
     storage: &'h mut [MaybeUninit<Header<'b>>],

@@ -6,8 +6,6 @@
 //! `SystemTime`), log, use `unsafe`, or allocate on the per-request path. It knows nothing
 //! about connections; the connection layer decides what to do with the answers it gives.
 
-#![warn(missing_docs)]
-
 pub mod chunked;
 pub mod date;
 pub mod encode;

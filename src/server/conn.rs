@@ -130,8 +130,11 @@ pub(super) struct Conn<E> {
     readable: bool,
     /// The socket may take more bytes.
     writable: bool,
-    /// The peer has closed its sending side.
+    /// The peer has closed its sending side (a read returned 0).
     peer_closed: bool,
+    /// The poller reported the peer's close: the next read after the data sees end of
+    /// stream, so a short read must not be taken to mean "drained".
+    hangup_seen: bool,
     /// Requests completed on this connection.
     requests: u64,
     /// When the current timed wait began (phase entry or last I/O progress).
@@ -150,6 +153,7 @@ impl<E: Exchange> Conn<E> {
             readable: false,
             writable: true,
             peer_closed: false,
+            hangup_seen: false,
             requests: 0,
             progress_at: now,
         }
@@ -172,6 +176,7 @@ impl<E: Exchange> Conn<E> {
     ) -> Next {
         self.readable |= readiness.readable || readiness.read_closed || readiness.error;
         self.writable |= readiness.writable || readiness.error;
+        self.hangup_seen |= readiness.read_closed;
         self.drive(cx)
     }
 
@@ -185,7 +190,9 @@ impl<E: Exchange> Conn<E> {
                 self.fail_before_response(cx.shared, now, TimeoutStatus::REQUEST_TIMEOUT);
                 self.drive(cx)
             }
-            Phase::Serving if self.active.response == ResponseState::Head && !self.output_pending() => {
+            Phase::Serving
+                if self.active.response == ResponseState::Head && !self.output_pending() =>
+            {
                 self.fail_before_response(cx.shared, now, TimeoutStatus::REQUEST_TIMEOUT);
                 self.drive(cx)
             }
@@ -260,11 +267,19 @@ impl<E: Exchange> Conn<E> {
     }
 
     /// Parses the next request head from the input and starts its exchange.
-    fn parse_next<H: Handler<Exchange = E>>(&mut self, shared: &mut Shared<H>, now: Instant) -> Need {
+    fn parse_next<H: Handler<Exchange = E>>(
+        &mut self,
+        shared: &mut Shared<H>,
+        now: Instant,
+    ) -> Need {
         let Some(input) = self.input.as_mut().filter(|input| !input.is_empty()) else {
             return Need::Input;
         };
-        if self.output.as_ref().is_some_and(|out| out.len() >= shared.limits.output_high_water) {
+        if self
+            .output
+            .as_ref()
+            .is_some_and(|out| out.len() >= shared.limits.output_high_water)
+        {
             return Need::Room;
         }
         if let Phase::Idle = self.phase {
@@ -315,7 +330,13 @@ impl<E: Exchange> Conn<E> {
         let mut response = ResponseState::Head;
         shared.refresh_date(now);
         let date_line = shared.date.header_line();
-        let mut writer = ResponseWriter::new(output, &mut response, &mut response_cx, date_line, high_water);
+        let mut writer = ResponseWriter::new(
+            output,
+            &mut response,
+            &mut response_cx,
+            date_line,
+            high_water,
+        );
         let start = shared.handler.start(&request, &mut writer);
         let head_len = parsed.head_len;
         input.consume(head_len);
@@ -383,7 +404,14 @@ impl<E: Exchange> Conn<E> {
             match self.input.as_mut().filter(|input| !input.is_empty()) {
                 None => need_input = true,
                 Some(input) => {
-                    match feed_body(active, input, output, date_line, high_water, shared.limits.max_body_bytes) {
+                    match feed_body(
+                        active,
+                        input,
+                        output,
+                        date_line,
+                        high_water,
+                        shared.limits.max_body_bytes,
+                    ) {
                         Ok(()) => {}
                         Err(error) => body_error = Some(error),
                     }
@@ -471,11 +499,19 @@ impl<E: Exchange> Conn<E> {
         };
         shared.refresh_date(now);
         let date_line = shared.date.header_line();
-        let mut writer = ResponseWriter::new(output, &mut state, &mut response_cx, date_line, usize::MAX);
+        let mut writer =
+            ResponseWriter::new(output, &mut state, &mut response_cx, date_line, usize::MAX);
         let status = error.status();
         let reason = encode::reason_phrase(status);
         let detail = error.detail();
-        let body_len = 4 + reason.len() + if detail.is_empty() { 0 } else { 2 + detail.len() } + 1;
+        let body_len = 4
+            + reason.len()
+            + if detail.is_empty() {
+                0
+            } else {
+                2 + detail.len()
+            }
+            + 1;
         writer.head(
             status,
             &[("Content-Type", b"text/plain; charset=utf-8")],
@@ -508,7 +544,11 @@ impl<E: Exchange> Conn<E> {
     /// `WouldBlock`): with edge-triggered polling, new data raises a new event.
     fn fill<H>(&mut self, shared: &mut Shared<H>, now: Instant) -> Fill {
         if !self.readable || self.peer_closed {
-            return if self.peer_closed { Fill::Eof } else { Fill::Wait };
+            return if self.peer_closed {
+                Fill::Eof
+            } else {
+                Fill::Wait
+            };
         }
         let input = self.input.get_or_insert_with(|| shared.pool.take_read());
         let spare = input.spare();
@@ -524,7 +564,7 @@ impl<E: Exchange> Conn<E> {
                 Fill::Eof
             }
             Ok(n) => {
-                if n < spare {
+                if n < spare && !self.hangup_seen {
                     self.readable = false;
                 }
                 if matches!(self.phase, Phase::Serving) {
@@ -556,7 +596,11 @@ impl<E: Exchange> Conn<E> {
     }
 
     fn flush_if_any(&mut self, now: Instant) -> io::Result<bool> {
-        if self.output_pending() { self.flush(now) } else { Ok(true) }
+        if self.output_pending() {
+            self.flush(now)
+        } else {
+            Ok(true)
+        }
     }
 
     /// Writes pending output. `Ok(true)`: all written; `Ok(false)`: the socket is full.
@@ -588,7 +632,9 @@ impl<E: Exchange> Conn<E> {
     }
 
     fn output_pending(&self) -> bool {
-        self.output.as_ref().is_some_and(|out| self.written < out.len())
+        self.output
+            .as_ref()
+            .is_some_and(|out| self.written < out.len())
     }
 
     /// Gives buffers with nothing in them back to the pool.
@@ -680,7 +726,9 @@ fn feed_body<E: Exchange>(
         input.consume(consumed);
         if ended {
             if let BodyReader::Chunked(decoder) = &active.body {
-                if !decoder.trailer_block().is_empty() && !matches!(active.body_mode, BodyMode::Ignore) {
+                if !decoder.trailer_block().is_empty()
+                    && !matches!(active.body_mode, BodyMode::Ignore)
+                {
                     deliver_trailers(active, output, date_line, high_water)?;
                 }
             }
@@ -703,7 +751,7 @@ fn deliver<E: Exchange>(
     let event = match event {
         None | Some(Chunk::End) | Some(Chunk::Trailers) => return Ok(()),
         Some(Chunk::Start { size }) => BodyEvent::ChunkStart { size },
-        Some(Chunk::Data(data)) if data.is_empty() => return Ok(()),
+        Some(Chunk::Data(&[])) => return Ok(()),
         Some(Chunk::Data(data)) => BodyEvent::Data(data),
     };
     match active.body_mode {

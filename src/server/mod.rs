@@ -103,7 +103,8 @@ pub struct ServerHandle<H: Handler> {
 /// workers. Binding errors are returned before any worker starts.
 pub fn start<H: Handler>(config: ServerConfig, handler: Arc<H>) -> io::Result<ServerHandle<H>> {
     let workers = config.workers.max(1);
-    let mut per_worker: Vec<Vec<mio::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut per_worker: Vec<Vec<mio::net::TcpListener>> =
+        (0..workers).map(|_| Vec::new()).collect();
     let mut local_addrs = Vec::with_capacity(config.listen.len());
     for addr in &config.listen {
         let sockets = listener::bind_group(*addr, workers)?;
@@ -121,15 +122,17 @@ pub fn start<H: Handler>(config: ServerConfig, handler: Arc<H>) -> io::Result<Se
         let handler = Arc::clone(&handler);
         let thread = std::thread::Builder::new()
             .name(format!("worker-{index}"))
-            .spawn(move || match Worker::new(index, listeners, limits, handler) {
-                Ok(worker) => {
-                    let _ = ready_tx.send(Ok(worker.sender()));
-                    worker.run();
-                }
-                Err(err) => {
-                    let _ = ready_tx.send(Err(err));
-                }
-            })?;
+            .spawn(
+                move || match Worker::new(index, listeners, limits, handler) {
+                    Ok(worker) => {
+                        let _ = ready_tx.send(Ok(worker.sender()));
+                        worker.run();
+                    }
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err));
+                    }
+                },
+            )?;
         let sender = ready_rx
             .recv()
             .map_err(|_| io::Error::other("worker thread ended before starting"))??;

@@ -29,7 +29,7 @@ pub struct RouteTable<H> {
 impl<H> RouteTable<H> {
     /// A table for `routes` (in any order) at config `generation`.
     pub fn new(mut routes: Vec<Route<H>>, generation: u64) -> Self {
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        routes.sort_by_key(|route| std::cmp::Reverse(route.prefix.len()));
         RouteTable { routes, generation }
     }
 
@@ -105,7 +105,11 @@ mod tests {
             ("/a/bc", Some("a")),
         ];
         for (path, expected) in cases {
-            assert_eq!(table.find(path).map(|r| r.name.as_str()), expected, "{path}");
+            assert_eq!(
+                table.find(path).map(|r| r.name.as_str()),
+                expected,
+                "{path}"
+            );
         }
         let no_root = RouteTable::new(vec![route("a", "/a")], 1);
         assert!(no_root.find("/b").is_none());

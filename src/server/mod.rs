@@ -133,10 +133,22 @@ pub fn start<H: Handler>(config: ServerConfig, handler: Arc<H>) -> io::Result<Se
                     }
                 },
             )?;
-        let sender = ready_rx
+        let started = ready_rx
             .recv()
-            .map_err(|_| io::Error::other("worker thread ended before starting"))??;
-        handles.push((sender, thread));
+            .map_err(|_| io::Error::other("worker thread ended before starting"))
+            .and_then(|result| result);
+        match started {
+            Ok(sender) => handles.push((sender, thread)),
+            Err(err) => {
+                // Leave nothing half-started behind.
+                ServerHandle {
+                    local_addrs,
+                    workers: handles,
+                }
+                .shutdown();
+                return Err(err);
+            }
+        }
     }
     Ok(ServerHandle {
         local_addrs,

@@ -6,7 +6,9 @@
 //! (signals, logging setup, daemonizing): that is the daemon's job. On the per-request path
 //! it takes no lock and allocates nothing in steady state.
 
+mod answer;
 mod conn;
+mod exchange;
 mod listener;
 mod routes;
 mod worker;

@@ -96,7 +96,10 @@ impl TestServer {
                         break rest.trim().parse().expect("listen address");
                     }
                 }
-                Err(_) => panic!("server did not report its address; status {:?}", child.try_wait()),
+                Err(_) => panic!(
+                    "server did not report its address; status {:?}",
+                    child.try_wait()
+                ),
             }
         };
         TestServer {
@@ -199,7 +202,9 @@ impl Client {
     /// Writes `bytes` one byte per write.
     pub fn send_bytewise(&mut self, bytes: &[u8]) {
         for byte in bytes {
-            self.stream.write_all(std::slice::from_ref(byte)).expect("send byte");
+            self.stream
+                .write_all(std::slice::from_ref(byte))
+                .expect("send byte");
         }
     }
 
@@ -223,7 +228,10 @@ impl Client {
                 return line;
             }
             if self.fill() == 0 {
-                panic!("connection closed mid-line; have {:?}", String::from_utf8_lossy(&self.buf));
+                panic!(
+                    "connection closed mid-line; have {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                );
             }
         }
     }
@@ -231,7 +239,10 @@ impl Client {
     fn take_exact(&mut self, n: usize) -> Vec<u8> {
         while self.buf.len() < n {
             if self.fill() == 0 {
-                panic!("connection closed mid-body ({} of {n} bytes)", self.buf.len());
+                panic!(
+                    "connection closed mid-body ({} of {n} bytes)",
+                    self.buf.len()
+                );
             }
         }
         self.buf.drain(..n).collect()
@@ -241,7 +252,11 @@ impl Client {
     pub fn read_head(&mut self) -> (u16, Vec<(String, String)>) {
         let status_line = self.take_line();
         let mut parts = status_line.splitn(3, ' ');
-        assert_eq!(parts.next(), Some("HTTP/1.1"), "status line {status_line:?}");
+        assert_eq!(
+            parts.next(),
+            Some("HTTP/1.1"),
+            "status line {status_line:?}"
+        );
         let status = parts
             .next()
             .and_then(|s| s.parse().ok())
@@ -257,55 +272,71 @@ impl Client {
             if line.is_empty() {
                 return fields;
             }
-            let (name, value) = line.split_once(':').unwrap_or_else(|| panic!("field {line:?}"));
+            let (name, value) = line
+                .split_once(':')
+                .unwrap_or_else(|| panic!("field {line:?}"));
             fields.push((name.to_string(), value.trim().to_string()));
         }
     }
 
     /// Reads one complete response to a request with `method` (HEAD responses have no body).
+    /// Interim (1xx) responses before it are skipped.
     pub fn read_response_to(&mut self, method: &str) -> Response {
         loop {
-            let (status, headers) = self.read_head();
-            let mut response = Response {
-                status,
-                headers,
-                body: Vec::new(),
-                chunks: Vec::new(),
-                trailers: Vec::new(),
-            };
-            if (100..200).contains(&status) {
-                continue;
-            }
-            if method == "HEAD" || status == 204 || status == 304 {
+            let response = self.read_message(method);
+            if !(100..200).contains(&response.status) {
                 return response;
             }
-            let chunked = response
-                .header("transfer-encoding")
-                .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-            if chunked {
-                loop {
-                    let size_line = self.take_line();
-                    let size = usize::from_str_radix(size_line.split(';').next().unwrap().trim(), 16)
-                        .unwrap_or_else(|_| panic!("chunk size {size_line:?}"));
-                    if size == 0 {
-                        response.trailers = self.read_fields();
-                        break;
-                    }
-                    response.chunks.push(size);
-                    let data = self.take_exact(size);
-                    response.body.extend_from_slice(&data);
-                    assert_eq!(self.take_exact(2), b"\r\n", "chunk data not followed by CRLF");
-                }
-            } else if let Some(len) = response.header("content-length") {
-                let len: usize = len.parse().expect("content-length");
-                response.body = self.take_exact(len);
-            } else {
-                // Close-delimited.
-                while self.fill() > 0 {}
-                response.body = std::mem::take(&mut self.buf);
-            }
+        }
+    }
+
+    /// Reads the next response head and its body, whatever it is: an interim (1xx)
+    /// response is returned too, with an empty body.
+    pub fn read_message(&mut self, method: &str) -> Response {
+        let (status, headers) = self.read_head();
+        let mut response = Response {
+            status,
+            headers,
+            body: Vec::new(),
+            chunks: Vec::new(),
+            trailers: Vec::new(),
+        };
+        if (100..200).contains(&status) {
             return response;
         }
+        if method == "HEAD" || status == 204 || status == 304 {
+            return response;
+        }
+        let chunked = response
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        if chunked {
+            loop {
+                let size_line = self.take_line();
+                let size = usize::from_str_radix(size_line.split(';').next().unwrap().trim(), 16)
+                    .unwrap_or_else(|_| panic!("chunk size {size_line:?}"));
+                if size == 0 {
+                    response.trailers = self.read_fields();
+                    break;
+                }
+                response.chunks.push(size);
+                let data = self.take_exact(size);
+                response.body.extend_from_slice(&data);
+                assert_eq!(
+                    self.take_exact(2),
+                    b"\r\n",
+                    "chunk data not followed by CRLF"
+                );
+            }
+        } else if let Some(len) = response.header("content-length") {
+            let len: usize = len.parse().expect("content-length");
+            response.body = self.take_exact(len);
+        } else {
+            // Close-delimited.
+            while self.fill() > 0 {}
+            response.body = std::mem::take(&mut self.buf);
+        }
+        response
     }
 
     /// Reads one complete response to a non-HEAD request.
@@ -319,11 +350,26 @@ impl Client {
         status
     }
 
+    /// Reads everything until the server closes the connection (EOF or reset).
+    pub fn read_until_closed(&mut self) -> Vec<u8> {
+        while self.fill() > 0 {}
+        std::mem::take(&mut self.buf)
+    }
+
     /// Waits until the server closes the connection (EOF or reset), failing on any data.
     pub fn expect_closed(&mut self) {
-        assert!(self.buf.is_empty(), "unexpected bytes: {:?}", String::from_utf8_lossy(&self.buf));
+        assert!(
+            self.buf.is_empty(),
+            "unexpected bytes: {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
         let n = self.fill();
-        assert_eq!(n, 0, "expected close, got {:?}", String::from_utf8_lossy(&self.buf));
+        assert_eq!(
+            n,
+            0,
+            "expected close, got {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
     }
 
     /// Whether the connection is still open: a fresh request on it gets a 200.
@@ -341,6 +387,35 @@ impl Client {
             Ok(_) => self.read_response().status == 200,
         }
     }
+}
+
+/// A config like [`BASE`] with `server_keys` in its `[server]` table (a `workers` key there
+/// replaces BASE's) and `extra` TOML appended.
+pub fn config_with(server_keys: &str, extra: &str) -> String {
+    let base = if server_keys.contains("workers") {
+        BASE.replace("workers = 1\n", "")
+    } else {
+        BASE.to_string()
+    };
+    let base = base.replace("[server]\n", &format!("[server]\n{server_keys}\n"));
+    format!("{base}\n{extra}")
+}
+
+/// A POST request for `target` with a Content-Length body.
+pub fn post(target: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {target} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// What `echo` answers to a request whose head is `head` (the head text the server
+/// re-encodes is identical when `head` uses `Name: value` and CRLF throughout).
+pub fn echo_body(head: &[u8], body: &[u8]) -> Vec<u8> {
+    [head, body].concat()
 }
 
 /// A GET request for `path` with a Host header.

@@ -1,0 +1,88 @@
+//! The responses the connection writes on its own behalf: errors found before a handler's
+//! response started leaving (bad input, limits, timeouts).
+//!
+//! Each is a complete `Connection: close` response with a one-line plain-text body naming
+//! the problem. The status for a codec error comes from `ParseError::status`, the one place
+//! that maps errors to statuses; this module must not invent its own mapping.
+
+use crate::http1::{ParseError, Version, encode};
+use crate::service::{Framing, ResponseContext, ResponseState, ResponseWriter};
+
+/// An error answer: a status and a short text saying why.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) detail: &'static str,
+}
+
+impl Answer {
+    /// The head or body did not arrive within its timeout.
+    pub(super) const REQUEST_TIMEOUT: Answer = Answer {
+        status: 408,
+        detail: "request not received in time",
+    };
+
+    /// The body is larger than the limit.
+    pub(super) const CONTENT_TOO_LARGE: Answer = Answer {
+        status: 413,
+        detail: "request body larger than the limit",
+    };
+
+    /// Appends the complete response to `output`.
+    pub(super) fn write(self, output: &mut Vec<u8>, date_line: &[u8]) {
+        let mut state = ResponseState::Head;
+        let mut response_cx = ResponseContext {
+            version: Version::Http11,
+            head_request: false,
+            close: true,
+            expect_pending: false,
+        };
+        let mut writer =
+            ResponseWriter::new(output, &mut state, &mut response_cx, date_line, usize::MAX);
+        let reason = encode::reason_phrase(self.status);
+        let mut code = itoa::Buffer::new();
+        let code = code.format(self.status);
+        // "413 Payload Too Large: request body larger than the limit\n"
+        let parts: [&str; 6] = [code, " ", reason, ": ", self.detail, "\n"];
+        let body_len: usize = parts.iter().map(|part| part.len()).sum();
+        writer.head(
+            self.status,
+            &[("Content-Type", b"text/plain; charset=utf-8")],
+            Framing::Length(body_len as u64),
+        );
+        for part in parts {
+            writer.write(part.as_bytes());
+        }
+        writer.finish();
+    }
+}
+
+impl From<ParseError> for Answer {
+    fn from(error: ParseError) -> Self {
+        Answer {
+            status: error.status(),
+            detail: error.reason(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_complete_close_responses_naming_the_problem() {
+        let mut output = Vec::new();
+        Answer::from(ParseError::ConflictingContentLength).write(&mut output, b"Date: x\r\n");
+        let text = String::from_utf8(output).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        assert!(head.contains("\r\nConnection: close"), "{head}");
+        assert!(
+            head.contains(&format!("\r\nContent-Length: {}", body.len())),
+            "{head}"
+        );
+        assert!(body.starts_with("400 Bad Request: "), "{body}");
+        assert!(body.ends_with('\n'));
+    }
+}

@@ -1,0 +1,337 @@
+//! The request being served: its start (head to handler), its body (decoded and delivered
+//! as the handler's [`BodyMode`] asks), and the handler's response state.
+//!
+//! This is the request half of a connection; `conn` owns the socket, the buffers and the
+//! phases, and calls in here with the bytes it has. Nothing here does I/O, and starting a
+//! request allocates nothing (the state lives inline in the connection).
+
+use crate::http1::chunked::{self, Chunk, ChunkedDecoder};
+use crate::http1::framing::MessageInfo;
+use crate::http1::head::ParsedHead;
+use crate::http1::{BodyKind, ParseError, Version};
+use crate::reactor::ReadBuf;
+use crate::service::{
+    BodyEvent, BodyMode, Exchange, Handler, Request, ResponseContext, ResponseState,
+    ResponseWriter, Start,
+};
+
+use super::Limits;
+use super::answer::Answer;
+
+/// Header storage for trailers; the decoder's `max_trailers` limit keeps them within it.
+const MAX_TRAILERS: usize = 64;
+
+/// The interim response sent when a handler accepts a body the client is holding back.
+const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Where response bytes go during one step: the connection's output, the current `Date`
+/// line, and the back-pressure mark.
+pub(super) struct Sink<'a> {
+    pub(super) output: &'a mut Vec<u8>,
+    pub(super) date_line: &'a [u8],
+    pub(super) high_water: usize,
+}
+
+/// The response's framing state and what the writer must know about the request.
+pub(super) struct Reply {
+    pub(super) state: ResponseState,
+    pub(super) cx: ResponseContext,
+}
+
+impl Reply {
+    fn writer<'a>(&'a mut self, sink: &'a mut Sink<'_>) -> ResponseWriter<'a> {
+        ResponseWriter::new(
+            sink.output,
+            &mut self.state,
+            &mut self.cx,
+            sink.date_line,
+            sink.high_water,
+        )
+    }
+}
+
+/// The request-body decoding state.
+pub(super) enum BodyReader {
+    /// The body is complete (or there was none).
+    Done,
+    /// The body will not be read: the connection closes after the response.
+    Abandoned,
+    /// Content-Length framing with this many bytes to come.
+    Length { remaining: u64 },
+    /// Chunked framing.
+    Chunked(ChunkedDecoder),
+}
+
+/// Why reading a body failed.
+#[derive(Copy, Clone, Debug)]
+pub(super) enum BodyError {
+    Parse(ParseError),
+    TooLarge,
+}
+
+impl From<BodyError> for Answer {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::Parse(error) => Answer::from(error),
+            BodyError::TooLarge => Answer::CONTENT_TOO_LARGE,
+        }
+    }
+}
+
+/// The request being served.
+pub(super) struct Active<E> {
+    /// The handler's per-request state; `None` once it has nothing left to do.
+    pub(super) exchange: Option<E>,
+    pub(super) reply: Reply,
+    body_mode: BodyMode,
+    pub(super) body: BodyReader,
+    /// Body bytes collected for [`BodyMode::Buffer`].
+    buffered: Vec<u8>,
+    /// Body bytes received so far (for limits).
+    body_received: u64,
+    /// Something changed since the handler was last offered room.
+    pub(super) poke: bool,
+    /// Where this response begins in the output while none of it has been sent: until
+    /// then an error can still replace it with a proper error response.
+    pub(super) unsent_from: Option<usize>,
+}
+
+impl<E: Exchange> Active<E> {
+    /// The state of a connection serving nothing.
+    pub(super) fn empty() -> Self {
+        Active {
+            exchange: None,
+            reply: Reply {
+                state: ResponseState::Done,
+                cx: ResponseContext {
+                    version: Version::Http11,
+                    head_request: false,
+                    close: false,
+                    expect_pending: false,
+                },
+            },
+            body_mode: BodyMode::Ignore,
+            body: BodyReader::Done,
+            buffered: Vec::new(),
+            body_received: 0,
+            poke: false,
+            unsent_from: None,
+        }
+    }
+
+    /// Starts serving a parsed request: asks the handler, sends `100 Continue` if it wants
+    /// a body the client holds back, and prepares the body reader. `last` says the
+    /// connection closes after this response. An `Err` is answered instead (nothing of the
+    /// handler's is kept).
+    pub(super) fn begin<H: Handler<Exchange = E>>(
+        handler: &H,
+        head: &ParsedHead<'_, '_>,
+        info: MessageInfo,
+        limits: &Limits,
+        last: bool,
+        sink: &mut Sink<'_>,
+    ) -> Result<Self, Answer> {
+        if let BodyKind::Length(len) = info.body {
+            if len > limits.max_body_bytes {
+                return Err(Answer::CONTENT_TOO_LARGE);
+            }
+        }
+        let request = Request {
+            method: head.method,
+            target: head.target,
+            version: head.version,
+            headers: head.headers,
+            body: info.body,
+        };
+        let mut reply = Reply {
+            state: ResponseState::Head,
+            cx: ResponseContext {
+                version: head.version,
+                head_request: request.is_head(),
+                close: !info.keep_alive || last,
+                expect_pending: info.expect_continue && info.body != BodyKind::None,
+            },
+        };
+        let response_start = sink.output.len();
+        let start = handler.start(&request, &mut reply.writer(sink));
+        let (exchange, body_mode) = match start {
+            Start::Complete => (None, BodyMode::Ignore),
+            Start::Continue { body, exchange } => (Some(exchange), body),
+        };
+        if let (BodyMode::Buffer { limit }, BodyKind::Length(len)) = (body_mode, info.body) {
+            if len > limit {
+                sink.output.truncate(response_start);
+                return Err(Answer::CONTENT_TOO_LARGE);
+            }
+        }
+        if body_mode != BodyMode::Ignore && reply.cx.expect_pending {
+            // The client holds its body back until told to send it; a head the handler
+            // already wrote must follow the interim response, not precede it.
+            sink.output
+                .splice(response_start..response_start, CONTINUE_100.iter().copied());
+            reply.cx.expect_pending = false;
+        }
+        let body = match info.body {
+            BodyKind::None | BodyKind::Length(0) => BodyReader::Done,
+            _ if reply.cx.expect_pending => {
+                // Declined: the client may never send the body, so we cannot find where the
+                // next request starts. The response announces close (see ResponseWriter).
+                reply.cx.close = true;
+                BodyReader::Abandoned
+            }
+            BodyKind::Length(remaining) => BodyReader::Length { remaining },
+            BodyKind::Chunked => BodyReader::Chunked(ChunkedDecoder::new(limits.chunked)),
+        };
+        let mut active = Active {
+            exchange,
+            reply,
+            body_mode,
+            body,
+            buffered: Vec::new(),
+            body_received: 0,
+            poke: true,
+            unsent_from: Some(response_start),
+        };
+        if matches!(active.body, BodyReader::Done) {
+            // No body to wait for: the handler hears its end at once.
+            active.finish_body(sink);
+        }
+        Ok(active)
+    }
+
+    /// Whether the body has been read (or given up on).
+    pub(super) fn body_finished(&self) -> bool {
+        matches!(self.body, BodyReader::Done | BodyReader::Abandoned)
+    }
+
+    /// Offers the handler output room, if something changed since it was last asked and
+    /// the output is under its mark.
+    pub(super) fn offer_room(&mut self, sink: &mut Sink<'_>) {
+        if !self.poke || sink.output.len() >= sink.high_water {
+            return;
+        }
+        if let (Some(exchange), ResponseState::Head | ResponseState::Body(_)) =
+            (&mut self.exchange, self.reply.state)
+        {
+            self.poke = false;
+            exchange.on_writable(&mut self.reply.writer(sink));
+        }
+    }
+
+    /// Feeds buffered input to the body decoder and the exchange until the input is used
+    /// up, the body ends, or the output is over its mark.
+    pub(super) fn feed(
+        &mut self,
+        input: &mut ReadBuf,
+        sink: &mut Sink<'_>,
+        max_body: u64,
+    ) -> Result<(), BodyError> {
+        while !input.is_empty() && (sink.output.len() < sink.high_water || self.exchange.is_none())
+        {
+            let unread = input.unread();
+            let (consumed, event) = match &mut self.body {
+                BodyReader::Done | BodyReader::Abandoned => return Ok(()),
+                BodyReader::Length { remaining } => {
+                    let take = (*remaining).min(unread.len() as u64) as usize;
+                    *remaining -= take as u64;
+                    (take, Some(Chunk::Data(&unread[..take])))
+                }
+                BodyReader::Chunked(decoder) => decoder.decode(unread).map_err(BodyError::Parse)?,
+            };
+            // The trailer section ends the message as surely as `End` does.
+            let ended = match &self.body {
+                BodyReader::Length { remaining: 0 } => true,
+                BodyReader::Chunked(decoder) => {
+                    decoder.is_done() || matches!(event, Some(Chunk::End | Chunk::Trailers))
+                }
+                _ => false,
+            };
+            if let Some(Chunk::Data(data)) = &event {
+                self.body_received += data.len() as u64;
+                if self.body_received > max_body {
+                    return Err(BodyError::TooLarge);
+                }
+            }
+            self.deliver(event, sink)?;
+            input.consume(consumed);
+            if ended {
+                self.deliver_trailers(sink)?;
+                self.body = BodyReader::Done;
+                self.finish_body(sink);
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands one decoded body event to the exchange as the body mode asks.
+    fn deliver(&mut self, event: Option<Chunk<'_>>, sink: &mut Sink<'_>) -> Result<(), BodyError> {
+        let event = match event {
+            None | Some(Chunk::End | Chunk::Trailers | Chunk::Data(&[])) => return Ok(()),
+            Some(Chunk::Start { size }) => BodyEvent::ChunkStart { size },
+            Some(Chunk::Data(data)) => BodyEvent::Data(data),
+        };
+        match self.body_mode {
+            BodyMode::Ignore => {}
+            BodyMode::Buffer { limit } => {
+                if let BodyEvent::Data(data) = event {
+                    if (self.buffered.len() + data.len()) as u64 > limit {
+                        return Err(BodyError::TooLarge);
+                    }
+                    self.buffered.extend_from_slice(data);
+                }
+            }
+            BodyMode::Stream => {
+                if let Some(exchange) = &mut self.exchange {
+                    exchange.on_body(event, &mut self.reply.writer(sink));
+                    self.poke = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands over the trailers kept by the decoder, after the data (a buffered body is
+    /// delivered first, so the order stays data, trailers, end).
+    fn deliver_trailers(&mut self, sink: &mut Sink<'_>) -> Result<(), BodyError> {
+        let has_trailers = matches!(&self.body, BodyReader::Chunked(decoder)
+            if !decoder.trailer_block().is_empty());
+        if !has_trailers || self.body_mode == BodyMode::Ignore {
+            return Ok(());
+        }
+        self.deliver_buffered(sink);
+        let (BodyReader::Chunked(decoder), Some(exchange)) = (&self.body, &mut self.exchange)
+        else {
+            return Ok(());
+        };
+        // Trailers are rare, so initialising this small array is cheaper than it looks.
+        let mut storage = [httparse::EMPTY_HEADER; MAX_TRAILERS];
+        let trailers = chunked::parse_trailers(decoder.trailer_block(), &mut storage)
+            .map_err(BodyError::Parse)?;
+        exchange.on_body(BodyEvent::Trailers(trailers), &mut self.reply.writer(sink));
+        self.poke = true;
+        Ok(())
+    }
+
+    /// Hands a buffered body over as one `Data` event; afterwards the buffer is empty, so
+    /// it is never delivered twice.
+    fn deliver_buffered(&mut self, sink: &mut Sink<'_>) {
+        let buffered = std::mem::take(&mut self.buffered);
+        if let (Some(exchange), false) = (&mut self.exchange, buffered.is_empty()) {
+            exchange.on_body(BodyEvent::Data(&buffered), &mut self.reply.writer(sink));
+            self.poke = true;
+        }
+    }
+
+    /// The body is complete: a buffered body is delivered, then `End`.
+    fn finish_body(&mut self, sink: &mut Sink<'_>) {
+        if self.body_mode == BodyMode::Ignore {
+            return;
+        }
+        self.deliver_buffered(sink);
+        if let Some(exchange) = &mut self.exchange {
+            exchange.on_body(BodyEvent::End, &mut self.reply.writer(sink));
+            self.poke = true;
+        }
+    }
+}

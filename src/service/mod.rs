@@ -1,0 +1,208 @@
+//! The service model: how application code answers requests without ever blocking the loop.
+//!
+//! This is the seed's `servicemodel`. A [`Handler`] sees each request head once and decides
+//! how to take the body ([`BodyMode`]): ignore it, stream it as [`BodyEvent`]s that keep chunk
+//! boundaries (the seed's `[chunksz, datafirst] [data]* ... [0, '']` pattern, with trailers
+//! delivered instead of dropped), or have it buffered up to a bound. It answers through a
+//! [`ResponseWriter`], which owns HTTP/1.1 framing (Content-Length or chunked, HEAD, 1xx,
+//! keep-alive) so a handler cannot produce a malformed message. A response body that is not
+//! ready at once is written by the handler's [`Exchange`] when the connection has room: the
+//! analogue of the seed's `input_sentinel`, with no blocking and no unbounded buffering.
+//!
+//! This module must not know about sockets, the reactor or configuration.
+
+mod response;
+
+pub use crate::http1::{BodyKind, Header, Version};
+pub use response::{
+    BodyState, Framing, ResponseContext, ResponseError, ResponseState, ResponseWriter,
+};
+
+/// A parsed request head, borrowed from the connection's read buffer for the duration of
+/// [`Handler::start`]. Copy what you need to keep.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The method token, e.g. `GET`.
+    pub method: &'a str,
+    /// The request target as sent (origin-form `/a?b`, absolute-form, `*`, ...).
+    pub target: &'a str,
+    /// The protocol version.
+    pub version: Version,
+    /// The header fields in the order received.
+    pub headers: &'a [Header<'a>],
+    /// How the body is delimited.
+    pub body: BodyKind,
+}
+
+impl<'a> Request<'a> {
+    /// The path of the target (without query), also for absolute-form targets; `*` for
+    /// asterisk-form.
+    pub fn path(&self) -> &'a str {
+        let target = self.target;
+        let without_authority = match target.find("://") {
+            Some(scheme_end) => {
+                let rest = &target[scheme_end + 3..];
+                match rest.find('/') {
+                    Some(slash) => &rest[slash..],
+                    None => "/",
+                }
+            }
+            None => target,
+        };
+        match without_authority.find(['?', '#']) {
+            Some(end) => &without_authority[..end],
+            None => without_authority,
+        }
+    }
+
+    /// The query string (after `?`), if any.
+    pub fn query(&self) -> Option<&'a str> {
+        let query = &self.target[self.target.find('?')? + 1..];
+        Some(query.split('#').next().unwrap_or(query))
+    }
+
+    /// The value of the first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|header| header.name.eq_ignore_ascii_case(name))
+            .map(|header| header.value)
+    }
+
+    /// Whether this is a HEAD request (its response carries no body).
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+}
+
+/// How a handler takes the request body.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum BodyMode {
+    /// Not wanted: the server discards it (or closes the connection when the client was
+    /// told to wait with `Expect: 100-continue`).
+    Ignore,
+    /// Delivered as [`BodyEvent`]s as it arrives.
+    Stream,
+    /// Collected, then delivered as one `Data` event; a larger body is answered with 413.
+    Buffer {
+        /// The largest body accepted, in bytes.
+        limit: u64,
+    },
+}
+
+/// One piece of a request body, in arrival order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyEvent<'a> {
+    /// A chunk of `size` bytes begins (chunked bodies only; its data follows).
+    ChunkStart {
+        /// The chunk's declared size.
+        size: u64,
+    },
+    /// Body bytes (never empty).
+    Data(&'a [u8]),
+    /// The trailer fields of a chunked body, if it had any.
+    Trailers(&'a [Header<'a>]),
+    /// The body is complete.
+    End,
+}
+
+/// A handler's answer to a new request.
+pub enum Start<E> {
+    /// The response was written completely in `start`; any body is discarded.
+    Complete,
+    /// The exchange goes on: the body is taken as `body`, and `exchange` finishes the response.
+    Continue {
+        /// How to take the body.
+        body: BodyMode,
+        /// The per-request state that receives body events and writes the rest.
+        exchange: E,
+    },
+}
+
+impl<E> Start<E> {
+    /// Converts the exchange type (e.g. into an enum of several handlers' exchanges).
+    pub fn map<F>(self, f: impl FnOnce(E) -> F) -> Start<F> {
+        match self {
+            Start::Complete => Start::Complete,
+            Start::Continue { body, exchange } => Start::Continue {
+                body,
+                exchange: f(exchange),
+            },
+        }
+    }
+}
+
+/// Application code: answers requests. Shared by all connections of all workers.
+pub trait Handler: Send + Sync + 'static {
+    /// Per-request state for responses that outlive `start`.
+    type Exchange: Exchange;
+
+    /// A request head has arrived. Write the response now (and return [`Start::Complete`]) or
+    /// return the exchange that will.
+    ///
+    /// A handler that wants the body should leave the head to its exchange
+    /// ([`Exchange::on_writable`] runs right after `start`): a head written while a client
+    /// waits on `Expect: 100-continue` must announce `Connection: close`, because the server
+    /// cannot know yet whether the body will follow.
+    fn start(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+    ) -> Start<Self::Exchange>;
+}
+
+/// The per-request half of a handler. Calls never overlap and never block.
+pub trait Exchange {
+    /// A piece of the body arrived (in [`BodyMode::Stream`] and [`BodyMode::Buffer`]).
+    fn on_body(&mut self, event: BodyEvent<'_>, response: &mut ResponseWriter<'_>);
+
+    /// The connection can take more output ([`ResponseWriter::room`] says how much). Called
+    /// after `start`, after body events, and whenever the socket drains, until the response is
+    /// complete. Write as much as is ready; nothing written means "not ready yet".
+    fn on_writable(&mut self, response: &mut ResponseWriter<'_>);
+}
+
+/// The exchange of handlers that always answer in `start`.
+impl Exchange for () {
+    fn on_body(&mut self, _: BodyEvent<'_>, _: &mut ResponseWriter<'_>) {}
+    fn on_writable(&mut self, _: &mut ResponseWriter<'_>) {}
+}
+
+impl<H: Handler> Handler for std::sync::Arc<H> {
+    type Exchange = H::Exchange;
+
+    fn start(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+    ) -> Start<Self::Exchange> {
+        (**self).start(request, response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_path_and_query() {
+        let cases = [
+            ("/a/b?x=1", "/a/b", Some("x=1")),
+            ("/", "/", None),
+            ("http://example.com/p?q", "/p", Some("q")),
+            ("http://example.com", "/", None),
+            ("*", "*", None),
+        ];
+        for (target, path, query) in cases {
+            let request = Request {
+                method: "GET",
+                target,
+                version: Version::Http11,
+                headers: &[],
+                body: BodyKind::None,
+            };
+            assert_eq!(request.path(), path, "{target}");
+            assert_eq!(request.query(), query, "{target}");
+        }
+    }
+}

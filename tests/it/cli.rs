@@ -1,0 +1,88 @@
+//! The command line: version, config checking, and exit statuses at startup.
+
+use std::net::TcpListener;
+use std::process::{Output, Stdio};
+
+use crate::support::{binary, write_config};
+
+fn run(args: &[&std::ffi::OsStr]) -> Output {
+    binary()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run asycamore")
+}
+
+#[test]
+fn version_prints_the_version_and_exits_0() {
+    let out = run(&["--version".as_ref()]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(env!("CARGO_PKG_VERSION")),
+        "stdout {stdout:?}"
+    );
+}
+
+#[test]
+fn check_of_the_embedded_default_exits_0_with_a_route_summary() {
+    let out = run(&["--check".as_ref()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("hello") && stdout.contains("echo"),
+        "summary {stdout:?}"
+    );
+}
+
+#[test]
+fn check_of_a_bad_file_reports_every_error_located_and_exits_1() {
+    let path = write_config("[server]\nworkers = 99999\n\n[limits]\nmax_headers = 0\n");
+    let out = run(&["--check".as_ref(), "--config".as_ref(), path.as_os_str()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    for (line_col, key) in [("2:11", "server.workers"), ("5:15", "limits.max_headers")] {
+        let prefix = format!("{file}:{line_col}: {key}: ");
+        assert!(
+            stderr
+                .lines()
+                .any(|line| line.starts_with(&prefix) && line.len() > prefix.len()),
+            "no {prefix:?}... line in stderr {stderr:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_config_exits_1_without_listening() {
+    let path = write_config("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = -1\n");
+    let out = run(&["--config".as_ref(), path.as_os_str()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("listening on"), "stderr {stderr:?}");
+    assert!(stderr.contains("server.workers"), "stderr {stderr:?}");
+}
+
+#[test]
+fn address_in_use_exits_3() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let path = write_config(&format!("[server]\nlisten = [\"{addr}\"]\nworkers = 1\n"));
+    let out = run(&["--config".as_ref(), path.as_os_str()]);
+    let _ = std::fs::remove_file(&path);
+    drop(taken);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("listening on"));
+}

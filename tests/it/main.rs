@@ -1,0 +1,14 @@
+//! Integration tests: the real `asycamore` binary on an ephemeral port, driven over TCP by a
+//! raw client (see `support`). Each test starts its own server, so they run in parallel.
+
+mod support;
+mod sys;
+
+mod bad_input;
+mod chunked;
+mod cli;
+mod concurrency;
+mod keepalive;
+mod pipeline;
+mod tidy;
+mod timeouts;

@@ -22,6 +22,12 @@ impl Answer {
         detail: "request not received in time",
     };
 
+    /// The handler wrote nothing for a whole body timeout after the request was complete.
+    pub(super) const HANDLER_TIMEOUT: Answer = Answer {
+        status: 500,
+        detail: "the handler did not answer in time",
+    };
+
     /// The body is larger than the limit.
     pub(super) const CONTENT_TOO_LARGE: Answer = Answer {
         status: 413,

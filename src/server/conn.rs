@@ -129,17 +129,18 @@ impl<E: Exchange> Conn<E> {
         cx: &mut Context<'_, WorkerTarget<H>>,
     ) -> Next {
         let now = cx.now();
-        // A request cut off while its head or body was arriving is told why, if its
-        // response has not started leaving; anything else just closes.
-        let answerable = match self.phase {
-            Phase::Head { .. } => true,
-            Phase::Serving => self.retract_response(),
-            _ => false,
+        // A request cut off while its head or body was arriving is told why, as is one whose
+        // handler never answered, if no byte of the response has left; otherwise just close.
+        let answer = match self.phase {
+            Phase::Head { .. } => Answer::REQUEST_TIMEOUT,
+            Phase::Serving if self.active.body_finished() => Answer::HANDLER_TIMEOUT,
+            Phase::Serving => Answer::REQUEST_TIMEOUT,
+            _ => return self.close(cx.shared),
         };
-        if !answerable {
+        if matches!(self.phase, Phase::Serving) && !self.retract_response() {
             return self.close(cx.shared);
         }
-        self.fail(cx.shared, now, Answer::REQUEST_TIMEOUT);
+        self.fail(cx.shared, now, answer);
         self.drive(cx)
     }
 
@@ -173,16 +174,18 @@ impl<E: Exchange> Conn<E> {
                     }
                 }
                 Need::Nothing => {
-                    match self.flush_if_any(now) {
-                        Ok(_) => {}
-                        Err(_) => return self.close(cx.shared),
-                    }
+                    let Ok(all_sent) = self.flush_if_any(now) else {
+                        return self.close(cx.shared);
+                    };
                     match self.phase {
-                        Phase::Closing if !self.output_pending() => {
+                        Phase::Closing if all_sent => {
                             if let Some(next) = self.start_linger(cx.shared, now) {
                                 return next;
                             }
                         }
+                        // The socket took everything, so a streaming handler can produce
+                        // more now: no writable edge will come to say so.
+                        Phase::Serving if all_sent && self.active.poke => {}
                         _ => break,
                     }
                 }

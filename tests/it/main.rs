@@ -9,6 +9,7 @@ mod chunked;
 mod cli;
 mod concurrency;
 mod keepalive;
+mod limits;
 mod pipeline;
 mod tidy;
 mod timeouts;

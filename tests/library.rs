@@ -1,0 +1,240 @@
+//! The library used on its own: custom handlers written against the service model and
+//! served by `server::start`, as an engineer embedding asycamore would.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use asycamore::server::{self, Limits, ServerConfig, ServerHandle, Timeouts};
+use asycamore::service::{
+    BodyEvent, BodyMode, Exchange, Framing, Handler, Request, ResponseWriter, Start,
+};
+
+fn serve<H: Handler>(handler: H, limits: Limits) -> ServerHandle<H> {
+    let config = ServerConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        workers: 1,
+        limits,
+    };
+    server::start(config, Arc::new(handler)).expect("server starts")
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream
+}
+
+/// Reads until the peer closes.
+fn read_all(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).expect("read");
+    out
+}
+
+/// Streams `size` bytes of a repeating pattern, writing only as much as the connection has
+/// room for on each call.
+struct Pattern {
+    size: usize,
+    calls: Arc<AtomicUsize>,
+}
+
+struct PatternExchange {
+    sent: usize,
+    size: usize,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Handler for Pattern {
+    type Exchange = PatternExchange;
+
+    fn start(&self, _: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<PatternExchange> {
+        response.head(200, &[], Framing::Chunked);
+        Start::Continue {
+            body: BodyMode::Ignore,
+            exchange: PatternExchange {
+                sent: 0,
+                size: self.size,
+                calls: Arc::clone(&self.calls),
+            },
+        }
+    }
+}
+
+impl Exchange for PatternExchange {
+    fn on_body(&mut self, _: BodyEvent<'_>, _: &mut ResponseWriter<'_>) {}
+
+    fn on_writable(&mut self, response: &mut ResponseWriter<'_>) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let piece = response.room().min(self.size - self.sent).min(8192);
+        let data: Vec<u8> = (self.sent..self.sent + piece).map(|i| i as u8).collect();
+        response.write(&data);
+        self.sent += piece;
+        if self.sent == self.size {
+            response.finish();
+        }
+    }
+}
+
+#[test]
+fn a_streamed_response_is_produced_as_the_socket_drains_and_arrives_whole() {
+    let size = 8 << 20;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = serve(
+        Pattern {
+            size,
+            calls: Arc::clone(&calls),
+        },
+        Limits::default(),
+    );
+    let mut stream = connect(server.local_addrs()[0]);
+    stream
+        .write_all(b"GET /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let raw = read_all(&mut stream);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(raw.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    // De-chunk and compare with the pattern.
+    let mut body = Vec::with_capacity(size);
+    let mut rest = &raw[split..];
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let len =
+            usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+        rest = &rest[line_end + 2..];
+        if len == 0 {
+            break;
+        }
+        body.extend_from_slice(&rest[..len]);
+        rest = &rest[len + 2..];
+    }
+    assert_eq!(body.len(), size);
+    assert!(body.iter().enumerate().all(|(i, &b)| b == i as u8));
+    // The output mark (64 KiB) bounds each call, so 8 MiB took many calls.
+    assert!(
+        calls.load(Ordering::Relaxed) >= size / (64 << 10),
+        "{calls:?}"
+    );
+    server.shutdown();
+}
+
+/// Never writes anything.
+struct Silent;
+
+impl Handler for Silent {
+    type Exchange = ();
+
+    fn start(&self, _: &Request<'_>, _: &mut ResponseWriter<'_>) -> Start<()> {
+        Start::Continue {
+            body: BodyMode::Ignore,
+            exchange: (),
+        }
+    }
+}
+
+#[test]
+fn a_handler_that_never_answers_gets_a_500_at_the_timeout() {
+    let limits = Limits {
+        timeouts: Timeouts {
+            body: Duration::from_millis(200),
+            ..Timeouts::default()
+        },
+        ..Limits::default()
+    };
+    let server = serve(Silent, limits);
+    let mut stream = connect(server.local_addrs()[0]);
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let text = String::from_utf8(read_all(&mut stream)).unwrap();
+    assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
+    assert!(text.contains("Connection: close"), "{text}");
+    server.shutdown();
+}
+
+/// Collects the body (buffered up to 100 bytes) and answers with what it saw.
+struct Collect;
+
+#[derive(Default)]
+struct Collected {
+    events: Vec<String>,
+}
+
+impl Handler for Collect {
+    type Exchange = Collected;
+
+    fn start(&self, _: &Request<'_>, _: &mut ResponseWriter<'_>) -> Start<Collected> {
+        Start::Continue {
+            body: BodyMode::Buffer { limit: 100 },
+            exchange: Collected::default(),
+        }
+    }
+}
+
+impl Exchange for Collected {
+    fn on_body(&mut self, event: BodyEvent<'_>, response: &mut ResponseWriter<'_>) {
+        self.events.push(match event {
+            BodyEvent::ChunkStart { size } => format!("chunk {size}"),
+            BodyEvent::Data(data) => format!("data {}", String::from_utf8_lossy(data)),
+            BodyEvent::Trailers(trailers) => format!("trailers {}", trailers.len()),
+            BodyEvent::End => "end".to_string(),
+        });
+        if let BodyEvent::End = event {
+            let text = self.events.join(";");
+            response.complete(200, &[], text.as_bytes());
+        }
+    }
+
+    fn on_writable(&mut self, _: &mut ResponseWriter<'_>) {}
+}
+
+#[test]
+fn a_buffered_body_arrives_as_one_data_event_and_an_oversized_one_gets_413() {
+    let server = serve(Collect, Limits::default());
+    // (request, extra body bytes sent after it, status line, response body)
+    let cases: [(&[u8], usize, &str, &str); 4] = [
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+            0,
+            "HTTP/1.1 200 OK",
+            "data hello;end",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n3\r\nllo\r\n0\r\nX-A: 1\r\n\r\n",
+            0,
+            "HTTP/1.1 200 OK",
+            "data hello;trailers 1;end",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n",
+            101,
+            "HTTP/1.1 413 ",
+            "413 Content Too Large: request body larger than the limit\n",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n",
+            101,
+            "HTTP/1.1 413 ",
+            "413 Content Too Large: request body larger than the limit\n",
+        ),
+    ];
+    for (request, extra, status_line, body) in cases {
+        let mut stream = connect(server.local_addrs()[0]);
+        stream.write_all(request).unwrap();
+        // The server may close as soon as it has seen enough; later bytes may be refused.
+        let _ = stream.write_all(&vec![b'x'; extra]);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let text = String::from_utf8(read_all(&mut stream)).unwrap();
+        assert!(text.starts_with(status_line), "{text}");
+        assert_eq!(
+            text.split_once("\r\n\r\n").map(|(_, b)| b),
+            Some(body),
+            "{text}"
+        );
+    }
+    server.shutdown();
+}

@@ -19,6 +19,9 @@ mod bufpool;
 mod mailbox;
 mod timer;
 
+#[cfg(test)]
+mod tests;
+
 pub use bufpool::{BufPool, ReadBuf};
 pub use mailbox::{MailSender, Mailbox};
 pub use mio::{Interest, Registry, Token};

@@ -52,6 +52,7 @@ fn load(cli: &Cli) -> Result<Config, ConfigErrors> {
 }
 
 fn serve(config: &Config) -> ExitCode {
+    raise_descriptor_limit(config);
     let table = Arc::new(config::route_table(config, 1));
     let handle = match server::start(config::server_config(config), table) {
         Ok(handle) => handle,
@@ -71,6 +72,26 @@ fn serve(config: &Config) -> ExitCode {
     );
     handle.join();
     ExitCode::SUCCESS
+}
+
+/// Raises the soft open-file limit to the hard limit (as nginx's `worker_rlimit_nofile`
+/// would), since the default soft limit of 1024 is far below what `max_connections` allows,
+/// and warns when even the hard limit cannot hold every allowed connection.
+fn raise_descriptor_limit(config: &Config) {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(err) => {
+            log::warn!("cannot raise the open-file limit: {err}");
+            return;
+        }
+    };
+    let wanted = (config.workers * config.max_connections) as u64;
+    if limit < wanted {
+        log::warn!(
+            "open-file limit {limit} is below workers x max_connections = {wanted}; \
+             accepting will pause when descriptors run out"
+        );
+    }
 }
 
 /// What `--check` prints for a valid file.

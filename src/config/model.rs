@@ -9,31 +9,45 @@
 //! report, not a type error), durations and addresses are plain strings, and every key is
 //! optional even when required, so a missing key becomes a located `Missing` error.
 //!
+//! For the same reason `parse` deserializes each top-level section and each `[[route]]` on its
+//! own: serde stops at the first problem, so one deserializer over the whole file would hide
+//! every later section's problems behind the first unknown key or wrong type.
+//!
 //! Field docs live in `etc/asycamore.toml`, which documents every key; the fields here mirror
 //! those keys one to one, so they are not documented twice.
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::{ConfigError, ConfigErrorKind, ConfigErrors, key_segment};
 
-/// The whole file. Every section is optional; an absent one means "all defaults".
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One part of the file as deserialized: its value, or the deserializer error that stopped it
+/// (serde stops at the first problem inside a part). `validate` reports the error and skips
+/// that part's semantic checks, since there is no value to check; the other parts still are.
+pub type Section<T> = Result<T, ConfigError>;
+
+/// The whole file, section by section. An absent section is `Ok` with all defaults; only a
+/// section that is present but does not deserialize is `Err`.
+#[derive(Debug)]
 pub struct RawConfig {
-    #[serde(default)]
-    pub server: RawServer,
-    #[serde(default)]
-    pub limits: RawLimits,
-    #[serde(default)]
-    pub timeouts: RawTimeouts,
-    /// `[[route]]` tables, in file order (order matters: it is the router's tie-break).
-    #[serde(default, rename = "route")]
-    pub routes: Vec<Spanned<RawRoute>>,
+    pub server: Section<RawServer>,
+    pub limits: Section<RawLimits>,
+    pub timeouts: Section<RawTimeouts>,
+    /// `[[route]]` tables, in file order (order matters: it is the router's tie-break). One
+    /// entry per route, so a route that fails keeps the others' `route[i]` indices; the outer
+    /// `Err` is a `route` key that is not an array at all.
+    pub routes: Section<Vec<Section<Spanned<RawRoute>>>>,
+    /// Top-level keys other than the sections above, one `UnknownKey` error each.
+    pub unknown: Vec<ConfigError>,
 }
+
+/// The top-level keys, in the order the `UnknownKey` message lists them.
+const SECTIONS: [&str; 4] = ["server", "limits", "timeouts", "route"];
 
 /// `[server]`.
 #[derive(Debug, Default, Deserialize)]
@@ -82,29 +96,96 @@ pub struct RawRoute {
     pub headers: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
-/// Parse `text` (the contents of `file_name`) into the raw model. Fails with exactly one error:
-/// serde stops at the first problem, and a syntax error leaves nothing sound to continue from.
+/// Parse `text` (the contents of `file_name`) into the raw model. A syntax error is the only
+/// failure here, and it is reported alone: the document did not parse, so nothing after it can
+/// be trusted. (`DeTable::parse_recoverable` can list several, but after the first its guesses
+/// cascade into errors on lines that are fine, so one true error beats several doubtful ones.)
+/// Everything else (unknown keys, wrong types) is collected per section into the `RawConfig`.
 pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
-    let de = match toml::Deserializer::parse(text) {
-        Ok(de) => de,
-        Err(e) => {
-            let kind = ConfigErrorKind::Syntax(one_line(e.message()));
-            return Err(located(text, file_name, e.span(), String::new(), kind).into());
-        }
+    let root = DeTable::parse(text).map_err(|e| {
+        let kind = ConfigErrorKind::Syntax(one_line(e.message()));
+        located(text, file_name, e.span(), String::new(), kind)
+    })?;
+    let mut raw = RawConfig {
+        server: Ok(RawServer::default()),
+        limits: Ok(RawLimits::default()),
+        timeouts: Ok(RawTimeouts::default()),
+        routes: Ok(Vec::new()),
+        unknown: Vec::new(),
     };
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let offset = e.inner().span().map(|s| s.start);
-        let key = render_path(e.path(), text, offset);
-        let inner = e.into_inner();
-        let (key, kind) = classify(key, inner.message());
-        located(text, file_name, inner.span(), key, kind).into()
-    })
+    let source = Source {
+        text,
+        file: file_name,
+    };
+    // Every span below is a byte range of `text` itself (the values were cut from this one
+    // parse, not re-parsed on their own), so locations stay absolute.
+    for (key, value) in root.into_inner() {
+        match key.get_ref().as_ref() {
+            "server" => raw.server = source.section(value, "server"),
+            "limits" => raw.limits = source.section(value, "limits"),
+            "timeouts" => raw.timeouts = source.section(value, "timeouts"),
+            "route" => raw.routes = source.routes(value),
+            other => {
+                let kind = ConfigErrorKind::UnknownKey {
+                    expected: SECTIONS.map(str::to_owned).to_vec(),
+                };
+                let e = located(text, file_name, Some(key.span()), key_segment(other), kind);
+                raw.unknown.push(e);
+            }
+        }
+    }
+    Ok(raw)
+}
+
+/// The text being parsed and its name, for locating errors.
+struct Source<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl<'i> Source<'_> {
+    /// Deserialize one part of the document; `prefix` is its key path (`server`, `route[2]`).
+    fn section<T: Deserialize<'i>>(&self, value: Spanned<DeValue<'i>>, prefix: &str) -> Section<T> {
+        serde_path_to_error::deserialize(ValueDeserializer::from(value)).map_err(|e| {
+            let offset = e.inner().span().map(|s| s.start);
+            let path = render_path(e.path(), self.text, offset);
+            let key = if path.is_empty() {
+                prefix.to_owned()
+            } else if path.starts_with('[') {
+                format!("{prefix}{path}")
+            } else {
+                format!("{prefix}.{path}")
+            };
+            let inner = e.into_inner();
+            let (key, kind) = classify(key, inner.message());
+            located(self.text, self.file, inner.span(), key, kind)
+        })
+    }
+
+    /// The `route` key: each array element on its own, so a bad route does not hide the next.
+    fn routes(&self, value: Spanned<DeValue<'i>>) -> Section<Vec<Section<Spanned<RawRoute>>>> {
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Array(items) => Ok(items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| self.section(item, &format!("route[{i}]")))
+                .collect()),
+            // Not an array: deserializing it as one fails with the usual located wrong-type
+            // error. Should serde ever accept it, its routes are as good as any.
+            other => {
+                let routes: Vec<Spanned<RawRoute>> =
+                    self.section(Spanned::new(span, other), "route")?;
+                Ok(routes.into_iter().map(Ok).collect())
+            }
+        }
+    }
 }
 
 fn located(
     text: &str,
     file_name: &str,
-    span: Option<std::ops::Range<usize>>,
+    span: Option<Range<usize>>,
     key: String,
     kind: ConfigErrorKind,
 ) -> ConfigError {

@@ -2,6 +2,10 @@
 //! and checking every range, format and cross-field rule, and reporting EVERY problem found (in
 //! file order), each located by its value's span.
 //!
+//! A section (or route) that did not deserialize arrives as its located error: that error is
+//! reported and the section's own checks are skipped, since there is no value to check; every
+//! other section is still checked, so one bad section hides nothing else.
+//!
 //! This file must never stop at the first error, never parse TOML itself, and never return a
 //! `Config` when anything was reported: a partially checked value would let the server trust
 //! fields nobody checked.
@@ -12,7 +16,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::model::{RawConfig, RawLimits, RawRoute, RawServer, RawTimeouts};
+use super::model::{RawConfig, RawLimits, RawRoute, RawServer, RawTimeouts, Section};
 use super::{
     Config, ConfigError, ConfigErrorKind, ConfigErrors, HandlerSpec, IntRange, Limits, RouteSpec,
     Timeouts, key_segment, line_column,
@@ -47,34 +51,40 @@ const MAX_ROUTE_NAME: usize = 64;
 const RESERVED_HEADERS: [&str; 4] = ["Content-Length", "Transfer-Encoding", "Connection", "Date"];
 
 /// Check `raw` (parsed from `text`, the contents of `file_name`) and build the runtime `Config`,
-/// or return every problem found, sorted into file order.
+/// or return every problem found (the deserializer's and the semantic ones together), sorted
+/// into file order.
 pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
     let mut v = Validator {
         text,
         file: file_name,
-        errors: Vec::new(),
+        errors: raw.unknown.clone(),
     };
-    let (listen, workers, max_connections, max_requests_per_connection) = v.server(&raw.server);
-    let limits = v.limits(&raw.limits);
-    let timeouts = v.timeouts(&raw.timeouts);
-    let routes = v.routes(&raw.routes);
+    let server = v.parsed(&raw.server).map(|s| v.server(s));
+    let limits = v.parsed(&raw.limits).map(|l| v.limits(l));
+    let timeouts = v.parsed(&raw.timeouts).map(|t| v.timeouts(t));
+    let routes = v.parsed(&raw.routes).map(|r| v.routes(r));
 
-    if v.errors.is_empty() {
-        Ok(Config {
-            listen,
-            workers: resolve_workers(workers),
-            max_connections,
-            max_requests_per_connection,
-            limits,
-            timeouts,
-            routes,
-        })
-    } else {
-        // Sections are checked in a fixed order, but the operator reads the file top to bottom.
-        // The sort is stable, so two problems at one spot keep their check order.
-        let mut errors = v.errors;
-        errors.sort_by_key(|e| (e.line, e.column));
-        Err(ConfigErrors(errors))
+    match (server, limits, timeouts, routes) {
+        (Some(server), Some(limits), Some(timeouts), Some(routes)) if v.errors.is_empty() => {
+            let (listen, workers, max_connections, max_requests_per_connection) = server;
+            Ok(Config {
+                listen,
+                workers: resolve_workers(workers),
+                max_connections,
+                max_requests_per_connection,
+                limits,
+                timeouts,
+                routes,
+            })
+        }
+        // A `None` above always comes with its error (see `parsed`), so this is never empty.
+        _ => {
+            // Sections are checked in a fixed order, but the operator reads the file top to
+            // bottom. The sort is stable, so two problems at one spot keep their check order.
+            let mut errors = v.errors;
+            errors.sort_by_key(|e| (e.line, e.column));
+            Err(ConfigErrors(errors))
+        }
     }
 }
 
@@ -96,6 +106,17 @@ impl Validator<'_> {
     fn error(&mut self, offset: usize, key: impl Into<String>, kind: ConfigErrorKind) {
         let e = ConfigError::at(self.text, self.file, offset, key, kind);
         self.errors.push(e);
+    }
+
+    /// A section's value to check, or `None` (its deserializer error recorded) if it has none.
+    fn parsed<'r, T>(&mut self, section: &'r Section<T>) -> Option<&'r T> {
+        match section {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.errors.push(e.clone());
+                None
+            }
+        }
     }
 
     fn line_of(&self, offset: usize) -> usize {
@@ -243,12 +264,17 @@ impl Validator<'_> {
         }
     }
 
-    fn routes(&mut self, raw: &[Spanned<RawRoute>]) -> Vec<RouteSpec> {
+    /// Every route that deserialized; one that did not is reported and left out, and cannot
+    /// clash with the others (its name and path were never read).
+    fn routes(&mut self, raw: &[Section<Spanned<RawRoute>>]) -> Vec<RouteSpec> {
         // name / normalised path -> (as written, offset of first use), for duplicate reports.
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut paths: HashMap<String, (String, usize)> = HashMap::new();
         let mut out = Vec::new();
         for (i, route) in raw.iter().enumerate() {
+            let Some(route) = self.parsed(route) else {
+                continue;
+            };
             let at = route.span().start;
             if let Some(spec) = self.route(i, at, route.get_ref(), &mut names, &mut paths) {
                 out.push(spec);

@@ -197,8 +197,8 @@ fn workers_zero_resolves_to_the_cpu_count() {
     assert_eq!(cfg.workers, 3);
 }
 
-/// Deserializer-level problems: syntax, wrong type, unknown key. One per file, since the
-/// deserializer stops at the first.
+/// Deserializer-level problems: syntax, wrong type, unknown key, one per case. (Several in one
+/// file, one per section or route, are covered by the tests after this one.)
 #[test]
 fn parse_errors_are_located() {
     check_table(&[
@@ -294,6 +294,154 @@ fn parse_errors_are_located() {
             "[server]\nworkers = 99999999999999999999\n",
             &[
                 "x.toml:2:11: server.workers: 99999999999999999999 does not fit in a 64-bit signed integer",
+            ],
+        ),
+    ]);
+}
+
+/// The operator's case: deserializer errors in four different parts of the file are all
+/// reported at once, in file order, each with its own key path and position.
+#[test]
+fn deserializer_errors_in_different_parts_are_all_reported() {
+    let text = r#"[server]
+listen = ["127.0.0.1:8080"]
+wokers = 4
+
+[limits]
+max_headers = "100"
+
+[[route]]
+name = "hello"
+path = "/"
+handler = "respond"
+
+[[route]]
+name = "a"
+path = "/a"
+handler = "echo"
+stauts = 200
+
+[[route]]
+name = "b"
+path = "/b"
+handler = "respond"
+bodyy = "hi"
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "x.toml:3:1: server.wokers: unknown key (expected one of: listen, workers, \
+             max_connections, max_requests_per_connection)",
+            r#"x.toml:6:15: limits.max_headers: wrong type: expected an integer, found string "100""#,
+            "x.toml:17:1: route[1].stauts: unknown key (expected one of: name, path, handler, \
+             status, body, headers)",
+            "x.toml:23:1: route[2].bodyy: unknown key (expected one of: name, path, handler, \
+             status, body, headers)",
+        ]
+    );
+}
+
+/// A part that does not deserialize is reported and its own checks are skipped (there is no
+/// value to check: `workers = -1` and `max_head_bytes = 10` stay silent), while every other
+/// part is still checked, and a failed route keeps the later routes' indices.
+#[test]
+fn a_part_that_fails_to_deserialize_skips_only_its_own_checks() {
+    let text = r#"[server]
+workers = -1
+tls = true
+
+[limits]
+max_head_bytes = 10
+max_headers = 1.5
+
+[timeouts]
+idle = "0s"
+
+[[route]]
+name = "a"
+path = "nope"
+handler = "echo"
+
+[[route]]
+name = "a"
+path = "/b"
+handler = "respond"
+status = "200"
+
+[[route]]
+name = "a"
+handler = "respond"
+headers = { Date = "today" }
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "x.toml:3:1: server.tls: unknown key (expected one of: listen, workers, \
+             max_connections, max_requests_per_connection)",
+            "x.toml:7:15: limits.max_headers: wrong type: expected an integer, found floating point `1.5`",
+            r#"x.toml:10:8: timeouts.idle: "0s" is out of range (must be more than 0 and at most 1 day)"#,
+            r#"x.toml:14:8: route[0].path: invalid path "nope": must start with '/'"#,
+            r#"x.toml:21:10: route[1].status: wrong type: expected an integer, found string "200""#,
+            // route[1] never deserialized, so its name cannot clash; route[2]'s clashes with
+            // route[0]'s, and its missing path is reported at its own [[route]] header.
+            "x.toml:23:1: route[2].path: required key is missing",
+            r#"x.toml:24:8: route[2].name: duplicate route name "a" (first defined on line 13)"#,
+            r#"x.toml:26:13: route[2].headers.Date: header "Date" is set by the server itself and cannot be configured"#,
+        ]
+    );
+}
+
+/// Each unknown top-level key is its own error at its own position, in file order (the parsed
+/// table itself is sorted by key, so this also checks the final sort).
+#[test]
+fn every_unknown_top_level_key_is_reported() {
+    assert_eq!(
+        errors("zeta = 1\nalpha = 2\n\n[server]\nworkers = 2000\n\n[admin]\ntoken = \"x\"\n"),
+        [
+            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, route)",
+            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, route)",
+            "x.toml:5:11: server.workers: 2000 is out of range 0..=1024",
+            "x.toml:7:2: admin: unknown key (expected one of: server, limits, timeouts, route)",
+        ]
+    );
+}
+
+/// A syntax error is reported alone, at its line: nothing after it is trustworthy, so the
+/// unknown keys around it are not reported (they will be once the syntax is fixed).
+#[test]
+fn a_syntax_error_is_reported_alone_at_its_line() {
+    let text = "[server]\nwokers = 4\n\n[limits]\nmax_headers = \"100\n\n[[route]]\nstauts = 200\n";
+    assert_eq!(
+        errors(text),
+        [r#"x.toml:5:19: invalid basic string, expected `"`"#]
+    );
+}
+
+/// Each part is deserialized from a value cut out of the one parse of the whole file, so its
+/// spans are byte offsets into that file: errors late in the file, several on one line, and
+/// after multi-byte characters all land on the right line and column.
+#[test]
+fn spans_stay_absolute_when_parts_are_deserialized_separately() {
+    check_table(&[
+        // Two routes on one line: each element's errors at its own column.
+        (
+            "route = [1, { name = \"a\" }, { name = \"b\", path = \"/\", handler = \"echo\", x = 1 }]\n",
+            &[
+                "x.toml:1:10: route[0]: wrong type: expected a table, found integer `1`",
+                "x.toml:1:13: route[1].path: required key is missing",
+                "x.toml:1:13: route[1].handler: required key is missing",
+                "x.toml:1:73: route[2].x: unknown key (expected one of: name, path, handler, \
+                 status, body, headers)",
+            ],
+        ),
+        // Multi-byte text before the error, and a wrong type nested in a later route's map.
+        (
+            "# caf\u{e9} \u{2603}\n[[route]]\nname = \"\u{e9}\"\npath = \"/\"\nhandler = \"echo\"\n\
+             [[route]]\nname = \"b\"\npath = \"/b\"\nhandler = \"echo\"\n\
+             headers = { \"X-\u{e9}\" = 1 }\n",
+            &[
+                r#"x.toml:3:8: route[0].name: invalid route name "é" (1 to 64 of A-Z a-z 0-9 _ . -)"#,
+                r#"x.toml:10:21: route[1].headers."X-é": wrong type: expected a string, found integer `1`"#,
             ],
         ),
     ]);

@@ -4,6 +4,7 @@
 mod support;
 mod sys;
 
+mod backpressure;
 mod bad_input;
 mod chunked;
 mod cli;

@@ -2,13 +2,13 @@
 //!
 //! Each test scans the `.rs` files under `src/`, `examples/` and `tests/` and reports every
 //! violation of its rule at once, one `file:line: what` per line, so a single run shows the
-//! whole list. The rules and their reasons are in `docs/ARCHITECTURE.md`; `/work/shared/STYLE.md`
-//! proposed them. The scan is a small tokenizer (comments, strings and char literals are
-//! skipped), not a parser: it is fast and good enough for the shapes our code uses.
+//! whole list. The rules and their reasons are in `docs/ARCHITECTURE.md` ("Import rules").
+//! The scan is a small tokenizer (comments, strings and char literals are skipped), not a
+//! parser: it is fast and good enough for the shapes our code uses.
 //!
 //! The rules:
 //! - every file starts with a `//!` line saying what it is for;
-//! - no file under `src/` is longer than `MAX_LINES`;
+//! - no file under `src/` is longer than `MAX_LINES` (`MAX_TEST_LINES` for `tests.rs`);
 //! - a layer under `src/` uses (`crate::` and `super::` paths) only the layers `IMPORT_RULES`
 //!   allows it; nothing uses `daemon`; a new top-level module needs a row in `IMPORT_RULES`;
 //! - no `.unwrap()` in `src/http1` and `src/server` outside `#[cfg(test)]` modules;

@@ -91,6 +91,12 @@ pub trait Target: Sized {
 
     /// The deadline set with [`Context::set_deadline`] has passed.
     fn on_timeout(&mut self, cx: &mut Context<'_, Self>) -> Next;
+
+    /// The deadline a spawned target starts with, before any event reaches it (e.g. an
+    /// accepted connection's idle timeout, which must hold even if the peer never sends).
+    fn initial_deadline(&self, _shared: &Self::Shared, _now: Instant) -> Option<Instant> {
+        None
+    }
 }
 
 /// Registers a mio source; a convenience for [`Target::register`] implementations.
@@ -295,7 +301,7 @@ impl<T: Target> Reactor<T> {
             );
         }
         turn.timeouts = self.fire_timers(shared);
-        self.insert_spawned();
+        self.insert_spawned(shared);
         Ok(turn)
     }
 
@@ -316,7 +322,7 @@ impl<T: Target> Reactor<T> {
             token,
             f,
         );
-        self.insert_spawned();
+        self.insert_spawned(shared);
     }
 
     /// Runs `f` on every target (to broadcast a message such as "drain"), removing those for
@@ -343,7 +349,7 @@ impl<T: Target> Reactor<T> {
                 &mut f,
             );
         }
-        self.insert_spawned();
+        self.insert_spawned(shared);
     }
 
     /// Visits every target without dispatching (for introspection).
@@ -397,11 +403,17 @@ impl<T: Target> Reactor<T> {
         fired
     }
 
-    fn insert_spawned(&mut self) {
+    fn insert_spawned(&mut self, shared: &T::Shared) {
         while let Some(target) = self.spawned.pop() {
+            let deadline = target.initial_deadline(shared, self.now);
             // A target that cannot be registered is dropped, which closes its descriptor;
             // the peer sees a reset, which is the best answer when the kernel refuses.
-            let _ = self.insert(target);
+            if let (Ok(token), Some(at)) = (self.insert(target), deadline) {
+                let index = token.0 & INDEX_MASK;
+                self.slots[index].deadline = Some(at);
+                self.slots[index].armed = Some(at);
+                self.timers.push(at, token);
+            }
         }
     }
 }

@@ -21,6 +21,9 @@ const BACKLOG: i32 = 4096;
 /// Binds `count` sockets to `addr` with `SO_REUSEPORT`. With port 0, the first socket picks
 /// the port and the others join it.
 pub(super) fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+    if addr.port() != 0 {
+        ensure_unclaimed(addr)?;
+    }
     let first = bind_one(addr)?;
     let addr = first.local_addr()?;
     let mut sockets = Vec::with_capacity(count);
@@ -29,6 +32,25 @@ pub(super) fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpLi
         sockets.push(bind_one(addr)?);
     }
     Ok(sockets)
+}
+
+/// Fails if another socket listens on `addr`, even one with `SO_REUSEPORT`: without this
+/// check a second asycamore started by mistake would join the first one's group and
+/// silently take half its connections. A probe bound without `SO_REUSEPORT` conflicts with
+/// any listener on the address (and `SO_REUSEADDR` keeps TIME_WAIT leftovers from
+/// counting). The probe is never listened on and is closed at once.
+fn ensure_unclaimed(addr: SocketAddr) -> io::Result<()> {
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    probe.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        probe.set_only_v6(true)?;
+    }
+    probe.bind(&addr.into()).map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot bind {addr}: {err} (another server has it)"),
+        )
+    })
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {

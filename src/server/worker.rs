@@ -100,6 +100,13 @@ impl<H: Handler> Target for WorkerTarget<H> {
             WorkerTarget::Connection(conn) => conn.on_timeout(cx),
         }
     }
+
+    fn initial_deadline(&self, shared: &Shared<H>, now: Instant) -> Option<Instant> {
+        match self {
+            WorkerTarget::Listener(_) => None,
+            WorkerTarget::Connection(_) => Some(now + shared.limits.timeouts.idle),
+        }
+    }
 }
 
 impl ListenSocket {

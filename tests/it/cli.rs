@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::process::{Output, Stdio};
 
-use crate::support::{binary, write_config};
+use crate::support::{TestServer, binary, write_config};
 
 fn run(args: &[&std::ffi::OsStr]) -> Output {
     binary()
@@ -85,4 +85,18 @@ fn address_in_use_exits_3() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("listening on"));
+}
+
+#[test]
+fn a_second_instance_on_the_same_address_exits_3_instead_of_sharing_it() {
+    let first = TestServer::start(crate::support::BASE);
+    let addr = first.addr;
+    let path = write_config(&format!("[server]\nlisten = [\"{addr}\"]\nworkers = 2\n"));
+    let out = run(&["--config".as_ref(), path.as_os_str()]);
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr {stderr}");
+    assert!(stderr.contains("another server"), "stderr {stderr}");
+    // The first instance still owns the address and serves.
+    assert!(first.connect().still_serves());
 }

@@ -488,18 +488,19 @@ impl<E: Exchange> Conn<E> {
         }
     }
 
-    /// When the current wait times out.
+    /// When the current wait times out. Output the client is not taking is timed by the
+    /// write timeout whatever the phase: a client that pipelines and stops reading stalls
+    /// the connection between requests too.
     fn deadline(&self, limits: &super::Limits) -> Instant {
         let timeouts = &limits.timeouts;
+        let write_blocked = self.output_pending() && !self.writable;
         match &self.phase {
+            Phase::Lingering => self.progress_at + LINGER,
+            _ if write_blocked => self.progress_at + timeouts.write,
             Phase::Idle => self.progress_at + timeouts.idle,
             Phase::Head { started } => *started + timeouts.head,
-            Phase::Serving if self.output_pending() && !self.writable => {
-                self.progress_at + timeouts.write
-            }
             Phase::Serving => self.progress_at + timeouts.body,
             Phase::Closing => self.progress_at + timeouts.write,
-            Phase::Lingering => self.progress_at + LINGER,
         }
     }
 

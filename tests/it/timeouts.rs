@@ -92,3 +92,41 @@ fn stalled_body_connection_is_closed_at_the_body_timeout() {
 
 /// The support deadline must comfortably exceed every timeout configured here.
 const _: () = assert!(IO_LIMIT.as_secs() >= 5);
+
+#[test]
+fn a_client_that_stops_reading_is_closed_at_the_write_timeout() {
+    let body = "x".repeat(65536);
+    let server = TestServer::start(&config_with(
+        "",
+        &format!(
+            "[timeouts]\nwrite = \"300ms\"\n\n[[route]]\nname = \"big\"\npath = \"/big\"\nhandler = \"respond\"\nbody = \"{body}\"\n"
+        ),
+    ));
+    let client = server.connect();
+    // Pipeline requests for 64 KiB responses and never read them: the server's output and
+    // both socket buffers fill, the server stops reading (back-pressure), and then no write
+    // makes progress for the write timeout.
+    let mut sender = client.stream.try_clone().expect("clone");
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Padded to 8 KiB so the requests themselves also outgrow the socket buffers.
+        let padding = "p".repeat(8000);
+        let request = format!("GET /big HTTP/1.1\r\nHost: t\r\nX-Pad: {padding}\r\n\r\n");
+        let request = request.as_bytes();
+        // Bounded: 10,000 requests are 80 MB asking for 640 MiB, far past any buffering.
+        for _ in 0..10_000 {
+            if let Err(err) = sender.write_all(request) {
+                let _ = done_tx.send(Some(err.kind()));
+                return;
+            }
+        }
+        let _ = done_tx.send(None);
+    });
+    let outcome = done_rx
+        .recv_timeout(IO_LIMIT)
+        .expect("the server never closed");
+    assert!(
+        outcome.is_some(),
+        "all 10,000 requests were accepted without the client reading"
+    );
+}

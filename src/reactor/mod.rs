@@ -190,8 +190,14 @@ pub struct Turn {
 
 /// One thread's dispatch loop.
 pub struct Reactor<T: Target> {
-    poll: Poll,
+    /// Kept apart from the rest so the loop can walk a batch of events while dispatching.
     events: Events,
+    core: Core<T>,
+}
+
+/// Everything but the event buffer.
+struct Core<T: Target> {
+    poll: Poll,
     slots: Slab<Slot<T>>,
     timers: Timers,
     spawned: Vec<T>,
@@ -206,44 +212,115 @@ impl<T: Target> Reactor<T> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
         Ok(Reactor {
-            poll,
             events: Events::with_capacity(events_per_turn.max(1)),
-            slots: Slab::new(),
-            timers: Timers::default(),
-            spawned: Vec::new(),
-            waker,
-            next_generation: 0,
-            now: Instant::now(),
+            core: Core {
+                poll,
+                slots: Slab::new(),
+                timers: Timers::default(),
+                spawned: Vec::new(),
+                waker,
+                next_generation: 0,
+                now: Instant::now(),
+            },
         })
     }
 
     /// A channel whose sends wake this loop; drain it when [`Turn::woken`] is set.
     pub fn mailbox<M>(&self) -> (MailSender<M>, Mailbox<M>) {
-        mailbox::channel(Arc::clone(&self.waker))
+        mailbox::channel(Arc::clone(&self.core.waker))
     }
 
     /// The registry of the underlying poll.
     pub fn registry(&self) -> &Registry {
-        self.poll.registry()
+        self.core.poll.registry()
     }
 
     /// The clock value of the last turn.
     pub fn now(&self) -> Instant {
-        self.now
+        self.core.now
     }
 
     /// The number of targets in the loop.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.core.slots.len()
     }
 
     /// Whether the loop has no targets.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.core.slots.is_empty()
     }
 
     /// Inserts and registers a target now (outside a dispatch), returning its token.
     pub fn insert(&mut self, target: T) -> io::Result<Token> {
+        self.core.insert(target)
+    }
+
+    /// Waits for events (at most until the earliest deadline, or `max_wait`), dispatches
+    /// them, fires expired deadlines, then inserts the targets spawned meanwhile.
+    ///
+    /// An interrupted wait (`EINTR`) is not an error: the turn returns with no events.
+    pub fn turn(&mut self, shared: &mut T::Shared, max_wait: Option<Duration>) -> io::Result<Turn> {
+        let mut turn = Turn::default();
+        let wait = self.core.wait_time(max_wait);
+        let polled = self.core.poll.poll(&mut self.events, wait);
+        self.core.now = Instant::now();
+        match polled {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(turn),
+            Err(err) => return Err(err),
+        }
+        for event in self.events.iter() {
+            let token = event.token();
+            if token == WAKER_TOKEN {
+                turn.woken = true;
+                continue;
+            }
+            let readiness = Readiness::of(event);
+            turn.events += 1;
+            self.core
+                .dispatch(shared, token, |target, cx| target.on_ready(readiness, cx));
+        }
+        turn.timeouts = self.core.fire_timers(shared);
+        self.core.insert_spawned(shared);
+        Ok(turn)
+    }
+
+    /// Runs `f` on the target behind `token`, if it is still there, as if it had an event.
+    pub fn with_target(
+        &mut self,
+        shared: &mut T::Shared,
+        token: Token,
+        f: impl FnOnce(&mut T, &mut Context<'_, T>) -> Next,
+    ) {
+        self.core.dispatch(shared, token, f);
+        self.core.insert_spawned(shared);
+    }
+
+    /// Runs `f` on every target (to broadcast a message such as "drain"), removing those for
+    /// which it answers [`Next::Remove`].
+    pub fn for_each(
+        &mut self,
+        shared: &mut T::Shared,
+        mut f: impl FnMut(&mut T, &mut Context<'_, T>) -> Next,
+    ) {
+        let tokens: Vec<Token> = self.targets().map(|(token, _)| token).collect();
+        for token in tokens {
+            self.core.dispatch(shared, token, &mut f);
+        }
+        self.core.insert_spawned(shared);
+    }
+
+    /// Visits every target without dispatching (for introspection).
+    pub fn targets(&self) -> impl Iterator<Item = (Token, &T)> {
+        self.core
+            .slots
+            .iter()
+            .map(|(index, slot)| (make_token(index, slot.generation), &slot.target))
+    }
+}
+
+impl<T: Target> Core<T> {
+    fn insert(&mut self, target: T) -> io::Result<Token> {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = self.slots.vacant_entry();
@@ -265,98 +342,32 @@ impl<T: Target> Reactor<T> {
         Ok(token)
     }
 
-    /// Waits for events (at most until the earliest deadline, or `max_wait`), dispatches
-    /// them, fires expired deadlines, then inserts the targets spawned meanwhile.
-    ///
-    /// An interrupted wait (`EINTR`) is not an error: the turn returns with no events.
-    pub fn turn(&mut self, shared: &mut T::Shared, max_wait: Option<Duration>) -> io::Result<Turn> {
-        let mut turn = Turn::default();
-        let wait = self.wait_time(max_wait);
-        match self.poll.poll(&mut self.events, wait) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
-                self.now = Instant::now();
-                return Ok(turn);
-            }
-            Err(err) => return Err(err),
-        }
-        self.now = Instant::now();
-        for event in self.events.iter() {
-            let token = event.token();
-            if token == WAKER_TOKEN {
-                turn.woken = true;
-                continue;
-            }
-            let readiness = Readiness::of(event);
-            turn.events += 1;
-            dispatch(
-                &mut self.slots,
-                &mut self.timers,
-                &mut self.spawned,
-                self.poll.registry(),
-                shared,
-                self.now,
-                token,
-                |target, cx| target.on_ready(readiness, cx),
-            );
-        }
-        turn.timeouts = self.fire_timers(shared);
-        self.insert_spawned(shared);
-        Ok(turn)
-    }
-
-    /// Runs `f` on the target behind `token`, if it is still there, as if it had an event.
-    pub fn with_target(
+    /// Runs `f` on the live target behind `token` with a context for it, removing the
+    /// target if `f` says so. A stale token (removed target, reused slot) does nothing.
+    fn dispatch(
         &mut self,
         shared: &mut T::Shared,
         token: Token,
         f: impl FnOnce(&mut T, &mut Context<'_, T>) -> Next,
     ) {
-        dispatch(
-            &mut self.slots,
-            &mut self.timers,
-            &mut self.spawned,
-            self.poll.registry(),
+        let Some(slot) = live_slot(&mut self.slots, token) else {
+            return;
+        };
+        let mut cx = Context {
             shared,
-            self.now,
             token,
-            f,
-        );
-        self.insert_spawned(shared);
-    }
-
-    /// Runs `f` on every target (to broadcast a message such as "drain"), removing those for
-    /// which it answers [`Next::Remove`].
-    pub fn for_each(
-        &mut self,
-        shared: &mut T::Shared,
-        mut f: impl FnMut(&mut T, &mut Context<'_, T>) -> Next,
-    ) {
-        let tokens: Vec<Token> = self
-            .slots
-            .iter()
-            .map(|(index, slot)| make_token(index, slot.generation))
-            .collect();
-        for token in tokens {
-            dispatch(
-                &mut self.slots,
-                &mut self.timers,
-                &mut self.spawned,
-                self.poll.registry(),
-                shared,
-                self.now,
-                token,
-                &mut f,
-            );
+            now: self.now,
+            slot: SlotTimer {
+                deadline: &mut slot.deadline,
+                armed: &mut slot.armed,
+                timers: &mut self.timers,
+            },
+            registry: self.poll.registry(),
+            spawned: &mut self.spawned,
+        };
+        if f(&mut slot.target, &mut cx) == Next::Remove {
+            self.slots.remove(token.0 & INDEX_MASK);
         }
-        self.insert_spawned(shared);
-    }
-
-    /// Visits every target without dispatching (for introspection).
-    pub fn targets(&self) -> impl Iterator<Item = (Token, &T)> {
-        self.slots
-            .iter()
-            .map(|(index, slot)| (make_token(index, slot.generation), &slot.target))
     }
 
     fn wait_time(&self, max_wait: Option<Duration>) -> Option<Duration> {
@@ -381,16 +392,7 @@ impl<T: Target> Reactor<T> {
                 Some(at) if at <= self.now => {
                     slot.deadline = None;
                     fired += 1;
-                    dispatch(
-                        &mut self.slots,
-                        &mut self.timers,
-                        &mut self.spawned,
-                        self.poll.registry(),
-                        shared,
-                        self.now,
-                        token,
-                        |target, cx| target.on_timeout(cx),
-                    );
+                    self.dispatch(shared, token, |target, cx| target.on_timeout(cx));
                 }
                 Some(at) => {
                     // The deadline moved later since this entry was queued: re-arm.
@@ -409,9 +411,9 @@ impl<T: Target> Reactor<T> {
             // A target that cannot be registered is dropped, which closes its descriptor;
             // the peer sees a reset, which is the best answer when the kernel refuses.
             if let (Ok(token), Some(at)) = (self.insert(target), deadline) {
-                let index = token.0 & INDEX_MASK;
-                self.slots[index].deadline = Some(at);
-                self.slots[index].armed = Some(at);
+                let slot = &mut self.slots[token.0 & INDEX_MASK];
+                slot.deadline = Some(at);
+                slot.armed = Some(at);
                 self.timers.push(at, token);
             }
         }
@@ -428,35 +430,4 @@ fn live_slot<T>(slots: &mut Slab<Slot<T>>, token: Token) -> Option<&mut Slot<T>>
     slots
         .get_mut(index)
         .filter(|slot| slot.generation == generation)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn dispatch<T: Target>(
-    slots: &mut Slab<Slot<T>>,
-    timers: &mut Timers,
-    spawned: &mut Vec<T>,
-    registry: &Registry,
-    shared: &mut T::Shared,
-    now: Instant,
-    token: Token,
-    f: impl FnOnce(&mut T, &mut Context<'_, T>) -> Next,
-) {
-    let Some(slot) = live_slot(slots, token) else {
-        return;
-    };
-    let mut cx = Context {
-        shared,
-        token,
-        now,
-        slot: SlotTimer {
-            deadline: &mut slot.deadline,
-            armed: &mut slot.armed,
-            timers,
-        },
-        registry,
-        spawned,
-    };
-    if f(&mut slot.target, &mut cx) == Next::Remove {
-        slots.remove(token.0 & INDEX_MASK);
-    }
 }

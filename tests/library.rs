@@ -238,3 +238,66 @@ fn a_buffered_body_arrives_as_one_data_event_and_an_oversized_one_gets_413() {
     }
     server.shutdown();
 }
+
+/// Serves one file with `send_file`.
+struct FileHandler {
+    path: std::path::PathBuf,
+}
+
+impl Handler for FileHandler {
+    type Exchange = ();
+
+    fn start(&self, request: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
+        let file = std::fs::File::open(&self.path).expect("open");
+        let len = file.metadata().expect("stat").len();
+        // `?skip=N` sends the file from byte N, to show offsets work.
+        let skip: u64 = request
+            .query()
+            .and_then(|q| q.strip_prefix("skip="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        response.head(200, &[], Framing::Length(len - skip));
+        response.send_file(file, skip, len - skip);
+        Start::Complete
+    }
+}
+
+#[test]
+fn file_bodies_go_out_whole_in_order_with_pipelined_requests_and_not_for_head() {
+    let path = std::env::temp_dir().join(format!("asycamore-lib-{}.bin", std::process::id()));
+    let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&path, &content).unwrap();
+    let server = serve(FileHandler { path: path.clone() }, Limits::default());
+    let mut stream = connect(server.local_addrs()[0]);
+    stream
+        .write_all(
+            b"GET /f HTTP/1.1\r\nHost: t\r\n\r\n\
+              HEAD /f HTTP/1.1\r\nHost: t\r\n\r\n\
+              GET /f?skip=1000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+    let raw = read_all(&mut stream);
+    let mut rest = &raw[..];
+    let mut bodies = Vec::new();
+    for expect_body in [true, false, true] {
+        let end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = std::str::from_utf8(&rest[..end]).unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        rest = &rest[end..];
+        if expect_body {
+            bodies.push(&rest[..len]);
+            rest = &rest[len..];
+        }
+    }
+    assert!(rest.is_empty(), "{} extra bytes", rest.len());
+    assert!(bodies[0] == &content[..], "first body differs");
+    assert!(bodies[1] == &content[1000..], "offset body differs");
+    server.shutdown();
+    let _ = std::fs::remove_file(&path);
+}

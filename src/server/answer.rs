@@ -6,7 +6,7 @@
 //! that maps errors to statuses; this module must not invent its own mapping.
 
 use crate::http1::{ParseError, Version, encode};
-use crate::service::{Framing, ResponseContext, ResponseState, ResponseWriter};
+use crate::service::{Framing, Reply, ResponseContext, ResponseWriter};
 
 /// An error answer: a status and a short text saying why.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -36,15 +36,16 @@ impl Answer {
 
     /// Appends the complete response to `output`.
     pub(super) fn write(self, output: &mut Vec<u8>, date_line: &[u8]) {
-        let mut state = ResponseState::Head;
-        let mut response_cx = ResponseContext {
-            version: Version::Http11,
-            head_request: false,
-            close: true,
-            expect_pending: false,
-        };
-        let mut writer =
-            ResponseWriter::new(output, &mut state, &mut response_cx, date_line, usize::MAX);
+        let mut reply = Reply::new(
+            ResponseContext {
+                version: Version::Http11,
+                head_request: false,
+                close: true,
+                expect_pending: false,
+            },
+            0,
+        );
+        let mut writer = ResponseWriter::new(output, &mut reply, date_line, usize::MAX);
         let reason = encode::reason_phrase(self.status);
         let mut code = itoa::Buffer::new();
         let code = code.format(self.status);

@@ -22,7 +22,7 @@ use mio::net::TcpStream;
 use crate::http1::head::{self, MAX_HEADERS_LIMIT};
 use crate::http1::{Header, framing};
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
-use crate::service::{Exchange, Handler, ResponseState};
+use crate::service::{Exchange, FileBody, Handler, ResponseState};
 
 use super::answer::Answer;
 use super::exchange::{Active, BodyReader, Sink};
@@ -284,8 +284,7 @@ impl<E: Exchange> Conn<E> {
             match self.input.as_mut().filter(|input| !input.is_empty()) {
                 None => need_input = true,
                 Some(input) => {
-                    if let Err(error) = active.feed(input, &mut sink, shared.limits.max_body_bytes)
-                    {
+                    if let Err(error) = active.feed(input, &mut sink) {
                         return if self.retract_response() {
                             self.fail(shared, now, error.into())
                         } else {
@@ -305,6 +304,9 @@ impl<E: Exchange> Conn<E> {
                 log::error!("handler broke the response framing: {error}; closing the connection");
                 return self.abort(now);
             }
+            // A file body still on its way holds the next request back (responses leave in
+            // order, and its bytes come after what is buffered).
+            ResponseState::Done if active.reply.file.is_some() => return Need::Room,
             ResponseState::Done => {
                 active.exchange = None;
                 if active.reply.cx.close || matches!(active.body, BodyReader::Abandoned) {
@@ -429,41 +431,49 @@ impl<E: Exchange> Conn<E> {
         }
     }
 
-    /// Writes pending output. `Ok(true)`: all written; `Ok(false)`: the socket is full.
+    /// Writes pending output, then any file body. `Ok(true)`: all sent; `Ok(false)`: the
+    /// socket is full.
     fn flush(&mut self, now: Instant) -> io::Result<bool> {
-        let Some(output) = &mut self.output else {
-            return Ok(true);
-        };
-        while self.written < output.len() {
-            if !self.writable {
+        if let Some(output) = &mut self.output {
+            while self.written < output.len() {
+                if !self.writable {
+                    return Ok(false);
+                }
+                match self.stream.write(&output[self.written..]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        self.written += n;
+                        self.progress_at = now;
+                        self.active.poke = true;
+                        if self
+                            .active
+                            .unsent_from
+                            .is_some_and(|start| self.written > start)
+                        {
+                            self.active.unsent_from = None;
+                        }
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                        self.writable = false;
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            output.clear();
+            self.written = 0;
+            // Everything before the response's start went out; the response itself had no
+            // bytes yet (or `unsent_from` would be `None`), so it now starts at the front.
+            self.active.unsent_from = self.active.unsent_from.map(|_| 0);
+        }
+        if let Some(body) = &mut self.active.reply.file {
+            if !send_file(&self.stream, body, &mut self.writable)? {
                 return Ok(false);
             }
-            match self.stream.write(&output[self.written..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.written += n;
-                    self.progress_at = now;
-                    self.active.poke = true;
-                    if self
-                        .active
-                        .unsent_from
-                        .is_some_and(|start| self.written > start)
-                    {
-                        self.active.unsent_from = None;
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.writable = false;
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
+            self.progress_at = now;
+            // Sent: dropping it closes the file.
+            self.active.reply.file = None;
         }
-        output.clear();
-        self.written = 0;
-        // Everything before the response's start went out; the response itself had no
-        // bytes yet (or `unsent_from` would be `None`), so it now starts at the front.
-        self.active.unsent_from = self.active.unsent_from.map(|_| 0);
         Ok(true)
     }
 
@@ -471,6 +481,7 @@ impl<E: Exchange> Conn<E> {
         self.output
             .as_ref()
             .is_some_and(|out| self.written < out.len())
+            || self.active.reply.file.is_some()
     }
 
     /// Gives buffers with nothing in them back to the pool.
@@ -522,4 +533,35 @@ enum Fill {
     Wait,
     Eof,
     Failed,
+}
+
+/// Sends as much of a file body as the socket takes. `Ok(true)`: all of it is sent.
+fn send_file(stream: &TcpStream, body: &mut FileBody, writable: &mut bool) -> io::Result<bool> {
+    // The kernel sends at most this much per call anyway.
+    const MAX_PER_CALL: u64 = 0x7fff_f000;
+    while body.remaining > 0 {
+        if !*writable {
+            return Ok(false);
+        }
+        let mut offset = body.offset as i64;
+        let count = body.remaining.min(MAX_PER_CALL) as usize;
+        match nix::sys::sendfile::sendfile64(stream, &body.file, Some(&mut offset), count) {
+            Ok(0) => {
+                // The file is shorter than when the head was written: the response cannot
+                // be completed, so the connection must end.
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while being sent",
+                ));
+            }
+            Ok(n) => {
+                body.offset += n as u64;
+                body.remaining -= n as u64;
+            }
+            Err(nix::errno::Errno::EAGAIN) => *writable = false,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    Ok(true)
 }

@@ -11,7 +11,7 @@ use crate::http1::head::ParsedHead;
 use crate::http1::{BodyKind, ParseError, Version};
 use crate::reactor::ReadBuf;
 use crate::service::{
-    BodyEvent, BodyMode, Exchange, Handler, Request, ResponseContext, ResponseState,
+    BodyEvent, BodyMode, Exchange, Handler, Reply, Request, ResponseContext, ResponseState,
     ResponseWriter, Start,
 };
 
@@ -32,22 +32,9 @@ pub(super) struct Sink<'a> {
     pub(super) high_water: usize,
 }
 
-/// The response's framing state and what the writer must know about the request.
-pub(super) struct Reply {
-    pub(super) state: ResponseState,
-    pub(super) cx: ResponseContext,
-}
-
-impl Reply {
-    fn writer<'a>(&'a mut self, sink: &'a mut Sink<'_>) -> ResponseWriter<'a> {
-        ResponseWriter::new(
-            sink.output,
-            &mut self.state,
-            &mut self.cx,
-            sink.date_line,
-            sink.high_water,
-        )
-    }
+/// A writer for `reply` into `sink`.
+fn writer<'a>(reply: &'a mut Reply, sink: &'a mut Sink<'_>) -> ResponseWriter<'a> {
+    ResponseWriter::new(sink.output, reply, sink.date_line, sink.high_water)
 }
 
 /// The request-body decoding state.
@@ -103,12 +90,15 @@ impl<E: Exchange> Active<E> {
             exchange: None,
             reply: Reply {
                 state: ResponseState::Done,
-                cx: ResponseContext {
-                    version: Version::Http11,
-                    head_request: false,
-                    close: false,
-                    expect_pending: false,
-                },
+                ..Reply::new(
+                    ResponseContext {
+                        version: Version::Http11,
+                        head_request: false,
+                        close: false,
+                        expect_pending: false,
+                    },
+                    0,
+                )
             },
             body_mode: BodyMode::Ignore,
             body: BodyReader::Done,
@@ -143,23 +133,28 @@ impl<E: Exchange> Active<E> {
             headers: head.headers,
             body: info.body,
         };
-        let mut reply = Reply {
-            state: ResponseState::Head,
-            cx: ResponseContext {
+        let mut reply = Reply::new(
+            ResponseContext {
                 version: head.version,
                 head_request: request.is_head(),
                 close: !info.keep_alive || last,
                 expect_pending: info.expect_continue && info.body != BodyKind::None,
             },
-        };
+            limits.max_body_bytes,
+        );
         let response_start = sink.output.len();
-        let start = handler.start(&request, &mut reply.writer(sink));
+        let start = handler.start(&request, &mut writer(&mut reply, sink));
         let (exchange, body_mode) = match start {
             Start::Complete => (None, BodyMode::Ignore),
             Start::Continue { body, exchange } => (Some(exchange), body),
         };
-        if let (BodyMode::Buffer { limit }, BodyKind::Length(len)) = (body_mode, info.body) {
-            if len > limit {
+        if let BodyMode::Buffer { limit } = body_mode {
+            reply.body_limit = reply.body_limit.min(limit);
+        }
+        if let BodyKind::Length(len) = info.body {
+            if len > reply.body_limit {
+                // Known too large before a byte of it arrives: whatever the handler wrote
+                // gives way to the 413 (its exchange, and any file it opened, are dropped).
                 sink.output.truncate(response_start);
                 return Err(Answer::CONTENT_TOO_LARGE);
             }
@@ -214,7 +209,7 @@ impl<E: Exchange> Active<E> {
             (&mut self.exchange, self.reply.state)
         {
             self.poke = false;
-            exchange.on_writable(&mut self.reply.writer(sink));
+            exchange.on_writable(&mut writer(&mut self.reply, sink));
         }
     }
 
@@ -224,7 +219,6 @@ impl<E: Exchange> Active<E> {
         &mut self,
         input: &mut ReadBuf,
         sink: &mut Sink<'_>,
-        max_body: u64,
     ) -> Result<(), BodyError> {
         while !input.is_empty() && (sink.output.len() < sink.high_water || self.exchange.is_none())
         {
@@ -248,7 +242,7 @@ impl<E: Exchange> Active<E> {
             };
             if let Some(Chunk::Data(data)) = &event {
                 self.body_received += data.len() as u64;
-                if self.body_received > max_body {
+                if self.body_received > self.reply.body_limit {
                     return Err(BodyError::TooLarge);
                 }
             }
@@ -273,17 +267,15 @@ impl<E: Exchange> Active<E> {
         };
         match self.body_mode {
             BodyMode::Ignore => {}
-            BodyMode::Buffer { limit } => {
+            BodyMode::Buffer { .. } => {
+                // `body_limit` already includes the buffer's limit (see `begin`).
                 if let BodyEvent::Data(data) = event {
-                    if (self.buffered.len() + data.len()) as u64 > limit {
-                        return Err(BodyError::TooLarge);
-                    }
                     self.buffered.extend_from_slice(data);
                 }
             }
             BodyMode::Stream => {
                 if let Some(exchange) = &mut self.exchange {
-                    exchange.on_body(event, &mut self.reply.writer(sink));
+                    exchange.on_body(event, &mut writer(&mut self.reply, sink));
                     self.poke = true;
                 }
             }
@@ -308,7 +300,10 @@ impl<E: Exchange> Active<E> {
         let mut storage = [httparse::EMPTY_HEADER; MAX_TRAILERS];
         let trailers = chunked::parse_trailers(decoder.trailer_block(), &mut storage)
             .map_err(BodyError::Parse)?;
-        exchange.on_body(BodyEvent::Trailers(trailers), &mut self.reply.writer(sink));
+        exchange.on_body(
+            BodyEvent::Trailers(trailers),
+            &mut writer(&mut self.reply, sink),
+        );
         self.poke = true;
         Ok(())
     }
@@ -318,7 +313,10 @@ impl<E: Exchange> Active<E> {
     fn deliver_buffered(&mut self, sink: &mut Sink<'_>) {
         let buffered = std::mem::take(&mut self.buffered);
         if let (Some(exchange), false) = (&mut self.exchange, buffered.is_empty()) {
-            exchange.on_body(BodyEvent::Data(&buffered), &mut self.reply.writer(sink));
+            exchange.on_body(
+                BodyEvent::Data(&buffered),
+                &mut writer(&mut self.reply, sink),
+            );
             self.poke = true;
         }
     }
@@ -330,7 +328,7 @@ impl<E: Exchange> Active<E> {
         }
         self.deliver_buffered(sink);
         if let Some(exchange) = &mut self.exchange {
-            exchange.on_body(BodyEvent::End, &mut self.reply.writer(sink));
+            exchange.on_body(BodyEvent::End, &mut writer(&mut self.reply, sink));
             self.poke = true;
         }
     }

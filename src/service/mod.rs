@@ -15,7 +15,8 @@ mod response;
 
 pub use crate::http1::{BodyKind, Header, Version};
 pub use response::{
-    BodyState, Framing, ResponseContext, ResponseError, ResponseState, ResponseWriter,
+    BodyState, FileBody, Framing, Reply, ResponseContext, ResponseError, ResponseState,
+    ResponseWriter,
 };
 
 /// A parsed request head, borrowed from the connection's read buffer for the duration of

@@ -42,6 +42,9 @@ pub enum ResponseError {
     /// A status code that does not fit the call (a final status below 200, a 1xx above 199).
     #[error("status code not valid here")]
     BadStatus,
+    /// `send_file` without a `Framing::Length` head declaring exactly the file's bytes.
+    #[error("a file body needs a Content-Length head declaring its length")]
+    FileNeedsLength,
 }
 
 /// Where the response of the current request stands. Owned by the connection, so it
@@ -94,14 +97,51 @@ pub struct ResponseContext {
     pub expect_pending: bool,
 }
 
+/// A file region sent as a response body by the connection, with sendfile(2): the bytes
+/// never pass through user space and the file is never read into memory.
+#[derive(Debug)]
+pub struct FileBody {
+    /// The open file (closed when the body is sent or the connection ends).
+    pub file: std::fs::File,
+    /// Where the next byte to send is.
+    pub offset: u64,
+    /// Bytes still to send.
+    pub remaining: u64,
+}
+
+/// Everything about one response that lives between handler calls: owned by the
+/// connection, lent to each [`ResponseWriter`].
+#[derive(Debug)]
+pub struct Reply {
+    /// Where the response stands.
+    pub state: ResponseState,
+    /// What the writer must know about the request.
+    pub cx: ResponseContext,
+    /// A file the connection sends after the buffered bytes.
+    pub file: Option<FileBody>,
+    /// The largest request body accepted for this request (413 beyond).
+    pub body_limit: u64,
+}
+
+impl Reply {
+    /// A reply to a request described by `cx`, accepting bodies up to `body_limit`.
+    pub fn new(cx: ResponseContext, body_limit: u64) -> Self {
+        Reply {
+            state: ResponseState::Head,
+            cx,
+            file: None,
+            body_limit,
+        }
+    }
+}
+
 /// Writes one response into the connection's output buffer, enforcing HTTP/1.1 framing.
 ///
 /// Misuse (a second head, too many bytes, ...) never panics: it marks the response
 /// [`ResponseState::Broken`] and the server closes the connection.
 pub struct ResponseWriter<'a> {
     out: &'a mut Vec<u8>,
-    state: &'a mut ResponseState,
-    cx: &'a mut ResponseContext,
+    reply: &'a mut Reply,
     date_line: &'a [u8],
     high_water: usize,
 }
@@ -111,15 +151,13 @@ impl<'a> ResponseWriter<'a> {
     /// `high_water` is the output size above which [`room`](Self::room) reports 0.
     pub fn new(
         out: &'a mut Vec<u8>,
-        state: &'a mut ResponseState,
-        cx: &'a mut ResponseContext,
+        reply: &'a mut Reply,
         date_line: &'a [u8],
         high_water: usize,
     ) -> Self {
         ResponseWriter {
             out,
-            state,
-            cx,
+            reply,
             date_line,
             high_water,
         }
@@ -133,17 +171,17 @@ impl<'a> ResponseWriter<'a> {
 
     /// Whether the head has been written.
     pub fn head_written(&self) -> bool {
-        !matches!(*self.state, ResponseState::Head)
+        !matches!(self.reply.state, ResponseState::Head)
     }
 
     /// Whether the response is complete.
     pub fn is_complete(&self) -> bool {
-        matches!(*self.state, ResponseState::Done)
+        matches!(self.reply.state, ResponseState::Done)
     }
 
     /// The request's version.
     pub fn version(&self) -> Version {
-        self.cx.version
+        self.reply.cx.version
     }
 
     /// Sends a 1xx informational response (e.g. 103). Not sent to HTTP/1.0 clients, which
@@ -152,7 +190,9 @@ impl<'a> ResponseWriter<'a> {
         if !(100..200).contains(&status) || status == 101 {
             return self.broken(ResponseError::BadStatus);
         }
-        if !matches!(*self.state, ResponseState::Head) || self.cx.version == Version::Http10 {
+        if !matches!(self.reply.state, ResponseState::Head)
+            || self.reply.cx.version == Version::Http10
+        {
             return;
         }
         encode::write_status_line(self.out, status);
@@ -189,7 +229,7 @@ impl<'a> ResponseWriter<'a> {
             return;
         }
         let len = data.len() as u64;
-        match *self.state {
+        match self.reply.state {
             ResponseState::Head => self.broken(ResponseError::NoHead),
             ResponseState::Done => self.broken(ResponseError::AfterFinish),
             ResponseState::Broken(_) => {}
@@ -198,7 +238,7 @@ impl<'a> ResponseWriter<'a> {
                     return self.broken(ResponseError::TooLong);
                 }
                 self.out.extend_from_slice(data);
-                *self.state = ResponseState::Body(BodyState::Length {
+                self.reply.state = ResponseState::Body(BodyState::Length {
                     remaining: remaining - len,
                 });
             }
@@ -215,7 +255,7 @@ impl<'a> ResponseWriter<'a> {
                 if len == open {
                     self.out.extend_from_slice(encode::CRLF);
                 }
-                *self.state = ResponseState::Body(BodyState::Chunked { open: open - len });
+                self.reply.state = ResponseState::Body(BodyState::Chunked { open: open - len });
             }
             ResponseState::Body(BodyState::UntilClose) => self.out.extend_from_slice(data),
             ResponseState::Body(BodyState::Suppressed { remaining }) => {
@@ -223,7 +263,7 @@ impl<'a> ResponseWriter<'a> {
                     if len > remaining {
                         return self.broken(ResponseError::TooLong);
                     }
-                    *self.state = ResponseState::Body(BodyState::Suppressed {
+                    self.reply.state = ResponseState::Body(BodyState::Suppressed {
                         remaining: Some(remaining - len),
                     });
                 }
@@ -234,15 +274,50 @@ impl<'a> ResponseWriter<'a> {
     /// Begins a chunk of exactly `size` bytes, to be written by following `write` calls
     /// (keeps a relayed body's chunk boundaries). Without chunked framing it only checks.
     pub fn begin_chunk(&mut self, size: u64) {
-        match *self.state {
+        match self.reply.state {
             ResponseState::Body(BodyState::Chunked { open: 0 }) if size > 0 => {
                 encode::write_chunk_size(self.out, size);
-                *self.state = ResponseState::Body(BodyState::Chunked { open: size });
+                self.reply.state = ResponseState::Body(BodyState::Chunked { open: size });
             }
             ResponseState::Body(BodyState::Chunked { .. }) => self.broken(ResponseError::BadChunk),
             ResponseState::Head => self.broken(ResponseError::NoHead),
             _ => {}
         }
+    }
+
+    /// Sends `len` bytes of `file` from `offset` as the rest of the body and completes the
+    /// response. The bytes go out with sendfile(2) after everything buffered before them.
+    /// The head must have declared exactly the bytes still due (`Framing::Length`); for
+    /// HEAD, 204 and 304 responses the file is closed unsent.
+    pub fn send_file(&mut self, file: std::fs::File, offset: u64, len: u64) {
+        match self.reply.state {
+            ResponseState::Body(BodyState::Length { remaining }) if remaining == len => {
+                if len > 0 {
+                    self.reply.file = Some(FileBody {
+                        file,
+                        offset,
+                        remaining: len,
+                    });
+                }
+                self.reply.state = ResponseState::Done;
+            }
+            ResponseState::Body(BodyState::Suppressed { remaining })
+                if remaining.is_none_or(|remaining| remaining == len) =>
+            {
+                self.reply.state = ResponseState::Done;
+            }
+            ResponseState::Head => self.broken(ResponseError::NoHead),
+            ResponseState::Done => self.broken(ResponseError::AfterFinish),
+            ResponseState::Broken(_) => {}
+            ResponseState::Body(_) => self.broken(ResponseError::FileNeedsLength),
+        }
+    }
+
+    /// Lowers the largest request body accepted for this request (413 beyond it). Call it in
+    /// [`Handler::start`](super::Handler::start); the server checks a declared length right
+    /// after `start`, and counts a streamed body as it arrives.
+    pub fn limit_body(&mut self, limit: u64) {
+        self.reply.body_limit = self.reply.body_limit.min(limit);
     }
 
     /// Completes the response.
@@ -253,7 +328,7 @@ impl<'a> ResponseWriter<'a> {
     /// Completes the response, sending `trailers` when the body is chunked (they are
     /// dropped otherwise, as RFC 9110 allows).
     pub fn finish_with_trailers(&mut self, trailers: &[(&str, &[u8])]) {
-        match *self.state {
+        match self.reply.state {
             ResponseState::Head => self.broken(ResponseError::NoHead),
             ResponseState::Done => self.broken(ResponseError::AfterFinish),
             ResponseState::Broken(_) => {}
@@ -262,14 +337,14 @@ impl<'a> ResponseWriter<'a> {
                 | BodyState::UntilClose
                 | BodyState::Suppressed {
                     remaining: None | Some(0),
-                } => *self.state = ResponseState::Done,
+                } => self.reply.state = ResponseState::Done,
                 BodyState::Chunked { open: 0 } => {
                     self.out.extend_from_slice(encode::LAST_CHUNK);
                     for (name, value) in trailers {
                         encode::write_header(self.out, name.as_bytes(), value);
                     }
                     self.out.extend_from_slice(encode::CRLF);
-                    *self.state = ResponseState::Done;
+                    self.reply.state = ResponseState::Done;
                 }
                 _ => self.broken(ResponseError::TooShort),
             },
@@ -284,11 +359,11 @@ impl<'a> ResponseWriter<'a> {
     }
 
     fn broken(&mut self, error: ResponseError) {
-        *self.state = ResponseState::Broken(error);
+        self.reply.state = ResponseState::Broken(error);
     }
 
     fn begin_head(&mut self, status: u16) -> bool {
-        if !matches!(*self.state, ResponseState::Head) {
+        if !matches!(self.reply.state, ResponseState::Head) {
             self.broken(ResponseError::HeadTwice);
             return false;
         }
@@ -302,18 +377,18 @@ impl<'a> ResponseWriter<'a> {
 
     fn end_head(&mut self, status: u16, framing: Framing) {
         self.out.extend_from_slice(self.date_line);
-        if self.cx.expect_pending {
+        if self.reply.cx.expect_pending {
             // The client may still be holding its body back: we cannot tell where the next
             // request would start, so this connection ends with this response.
-            self.cx.close = true;
+            self.reply.cx.close = true;
         }
         let body_allowed = encode::status_allows_body(status);
-        let body = if !body_allowed || self.cx.head_request {
+        let body = if !body_allowed || self.reply.cx.head_request {
             if let Framing::Length(len) = framing {
                 if status != 204 {
                     encode::write_content_length(self.out, len);
                 }
-            } else if body_allowed && self.cx.version == Version::Http11 {
+            } else if body_allowed && self.reply.cx.version == Version::Http11 {
                 self.out
                     .extend_from_slice(b"Transfer-Encoding: chunked\r\n");
             }
@@ -325,7 +400,7 @@ impl<'a> ResponseWriter<'a> {
                 },
             }
         } else {
-            match (framing, self.cx.version) {
+            match (framing, self.reply.cx.version) {
                 (Framing::Length(len), _) => {
                     encode::write_content_length(self.out, len);
                     BodyState::Length { remaining: len }
@@ -336,18 +411,18 @@ impl<'a> ResponseWriter<'a> {
                     BodyState::Chunked { open: 0 }
                 }
                 (Framing::Chunked, Version::Http10) => {
-                    self.cx.close = true;
+                    self.reply.cx.close = true;
                     BodyState::UntilClose
                 }
             }
         };
-        if self.cx.close {
+        if self.reply.cx.close {
             self.out.extend_from_slice(b"Connection: close\r\n");
-        } else if self.cx.version == Version::Http10 {
+        } else if self.reply.cx.version == Version::Http10 {
             self.out.extend_from_slice(b"Connection: keep-alive\r\n");
         }
         self.out.extend_from_slice(encode::CRLF);
-        *self.state = ResponseState::Body(body);
+        self.reply.state = ResponseState::Body(body);
     }
 }
 
@@ -362,11 +437,10 @@ mod tests {
         f: impl FnOnce(&mut ResponseWriter<'_>),
     ) -> (String, ResponseState, bool) {
         let mut out = Vec::new();
-        let mut state = ResponseState::Head;
-        let mut cx = cx;
-        let mut writer = ResponseWriter::new(&mut out, &mut state, &mut cx, DATE, 1 << 16);
+        let mut reply = Reply::new(cx, u64::MAX);
+        let mut writer = ResponseWriter::new(&mut out, &mut reply, DATE, 1 << 16);
         f(&mut writer);
-        (String::from_utf8(out).unwrap(), state, cx.close)
+        (String::from_utf8(out).unwrap(), reply.state, reply.cx.close)
     }
 
     fn http11() -> ResponseContext {

@@ -37,15 +37,6 @@ pub struct EchoExchange {
 }
 
 impl EchoExchange {
-    /// An exchange with nothing left to do.
-    pub(super) fn finished() -> Self {
-        EchoExchange {
-            prelude: Vec::new(),
-            text_start: 0,
-            framing: Framing::Length(0),
-        }
-    }
-
     /// Writes the head and the request's head text, once, before any body byte.
     fn ensure_head(&mut self, response: &mut ResponseWriter<'_>) {
         if response.head_written() {

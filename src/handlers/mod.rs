@@ -5,10 +5,16 @@
 //! model: they must not reach into the server, the reactor or the configuration.
 
 mod echo;
+mod redirect;
 mod respond;
+mod static_files;
+mod upload;
 
 pub use echo::{Echo, EchoExchange};
+pub use redirect::{Redirect, RedirectSettings};
 pub use respond::Respond;
+pub use static_files::{StaticFiles, StaticSettings};
+pub use upload::{Upload, UploadSettings};
 
 use crate::service::{BodyEvent, Exchange, Handler, Request, ResponseWriter, Start};
 
@@ -19,11 +25,19 @@ pub enum Builtin {
     Respond(Respond),
     /// The request reflected back.
     Echo(Echo),
+    /// Files under a root.
+    Static(StaticFiles),
+    /// Request bodies stored as files.
+    Upload(Upload),
+    /// A redirect.
+    Redirect(Redirect),
 }
 
 /// The exchange of any built-in handler that needs one.
 #[derive(Debug)]
 pub enum BuiltinExchange {
+    /// The exchange of a handler whose exchange type is `()`.
+    Nothing,
     /// An echo in progress.
     Echo(EchoExchange),
 }
@@ -39,26 +53,32 @@ impl Handler for Builtin {
         match self {
             Builtin::Respond(respond) => respond
                 .start(request, response)
-                .map(|()| unreachable_exchange()),
+                .map(|()| BuiltinExchange::Nothing),
             Builtin::Echo(echo) => echo.start(request, response).map(BuiltinExchange::Echo),
+            Builtin::Static(files) => files
+                .start(request, response)
+                .map(|()| BuiltinExchange::Nothing),
+            Builtin::Upload(upload) => upload
+                .start(request, response)
+                .map(|()| BuiltinExchange::Nothing),
+            Builtin::Redirect(redirect) => redirect
+                .start(request, response)
+                .map(|()| BuiltinExchange::Nothing),
         }
     }
-}
-
-/// `Respond` never continues past `start`; its `Start<()>` is always `Complete`.
-fn unreachable_exchange() -> BuiltinExchange {
-    BuiltinExchange::Echo(EchoExchange::finished())
 }
 
 impl Exchange for BuiltinExchange {
     fn on_body(&mut self, event: BodyEvent<'_>, response: &mut ResponseWriter<'_>) {
         match self {
+            BuiltinExchange::Nothing => {}
             BuiltinExchange::Echo(echo) => echo.on_body(event, response),
         }
     }
 
     fn on_writable(&mut self, response: &mut ResponseWriter<'_>) {
         match self {
+            BuiltinExchange::Nothing => {}
             BuiltinExchange::Echo(echo) => echo.on_writable(response),
         }
     }

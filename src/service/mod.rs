@@ -70,6 +70,32 @@ impl<'a> Request<'a> {
             .map(|header| header.value)
     }
 
+    /// The host the request is for, without port, as sent: the authority of an
+    /// absolute-form target, else the `Host` header; `None` if neither names one.
+    /// Compare it case-insensitively.
+    pub fn host(&self) -> Option<&'a str> {
+        let authority = match self.target.find("://") {
+            Some(scheme_end) => {
+                let rest = &self.target[scheme_end + 3..];
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                &rest[..end]
+            }
+            None => std::str::from_utf8(self.header("host")?).ok()?,
+        };
+        let authority = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let host = if authority.starts_with('[') {
+            // An IPv6 literal keeps its brackets; only a port after `]` goes.
+            authority
+                .find(']')
+                .map_or(authority, |end| &authority[..=end])
+        } else {
+            authority.split(':').next().unwrap_or(authority)
+        };
+        (!host.is_empty()).then_some(host)
+    }
+
     /// Whether this is a HEAD request (its response carries no body).
     pub fn is_head(&self) -> bool {
         self.method == "HEAD"
@@ -184,6 +210,32 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_host() {
+        let cases: [(&str, &[u8], Option<&str>); 6] = [
+            ("/", b"example.com", Some("example.com")),
+            ("/", b"Example.com:8080", Some("Example.com")),
+            ("/", b"[::1]:8080", Some("[::1]")),
+            ("/", b"", None),
+            ("http://other.org:81/p", b"example.com", Some("other.org")),
+            ("http://user@other.org/p", b"", Some("other.org")),
+        ];
+        for (target, host, expected) in cases {
+            let headers = [Header {
+                name: "Host",
+                value: host,
+            }];
+            let request = Request {
+                method: "GET",
+                target,
+                version: Version::Http11,
+                headers: &headers,
+                body: BodyKind::None,
+            };
+            assert_eq!(request.host(), expected, "{target} {host:?}");
+        }
+    }
 
     #[test]
     fn request_path_and_query() {

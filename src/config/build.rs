@@ -5,11 +5,14 @@
 //! not read files or bind sockets (the daemon does that), so a reload can build the next
 //! generation off to the side and publish it in one step.
 
-use crate::handlers::{Builtin, Echo, Respond, encode_header_lines};
+use crate::handlers::{
+    Builtin, Echo, Redirect, RedirectSettings, Respond, StaticFiles, StaticSettings, Upload,
+    UploadSettings, encode_header_lines,
+};
 use crate::http1::{ChunkedLimits, HeadLimits};
 use crate::server::{self, Route, RouteTable, ServerConfig};
 
-use super::{Config, HandlerSpec};
+use super::{Config, HandlerSpec, RouteSpec};
 
 /// The server settings of `config`.
 pub fn server_config(config: &Config) -> ServerConfig {
@@ -47,22 +50,72 @@ pub fn route_table(config: &Config, generation: u64) -> RouteTable<Builtin> {
     let routes = config
         .routes
         .iter()
-        .map(|spec| {
-            let header_lines = encode_header_lines(&spec.headers);
-            let handler = match &spec.handler {
-                HandlerSpec::Respond { status, body } => Builtin::Respond(Respond::new(
-                    *status,
-                    header_lines,
-                    body.as_bytes().to_vec(),
-                )),
-                HandlerSpec::Echo => Builtin::Echo(Echo::new(header_lines)),
-            };
-            Route {
-                name: spec.name.clone(),
-                prefix: spec.path.clone(),
-                handler,
-            }
-        })
+        .map(|spec| route(spec, handler(spec)))
         .collect();
     RouteTable::new(routes, generation)
+}
+
+/// The routes of `config` in the order lookup tries them (the route table's order).
+pub fn precedence(config: &Config) -> Vec<&RouteSpec> {
+    let table = RouteTable::new(
+        config.routes.iter().map(|spec| route(spec, spec)).collect(),
+        0,
+    );
+    table.routes().iter().map(|route| route.handler).collect()
+}
+
+fn route<H>(spec: &RouteSpec, handler: H) -> Route<H> {
+    Route {
+        name: spec.name.clone(),
+        host: spec.host.clone(),
+        path: spec.path.clone(),
+        methods: spec.methods.clone(),
+        max_body_bytes: spec.max_body_bytes,
+        handler,
+    }
+}
+
+fn handler(spec: &RouteSpec) -> Builtin {
+    let header_lines = encode_header_lines(&spec.headers);
+    let prefix = spec.path.as_str().to_owned();
+    match &spec.handler {
+        HandlerSpec::Respond { status, body } => Builtin::Respond(Respond::new(
+            *status,
+            header_lines,
+            body.as_bytes().to_vec(),
+        )),
+        HandlerSpec::Echo => Builtin::Echo(Echo::new(header_lines)),
+        HandlerSpec::Static {
+            root,
+            index,
+            listing,
+            follow_symlinks_outside_root,
+        } => Builtin::Static(StaticFiles::new(StaticSettings {
+            root: root.clone(),
+            prefix,
+            index: index.clone(),
+            listing: *listing,
+            follow_symlinks_outside_root: *follow_symlinks_outside_root,
+            header_lines,
+        })),
+        HandlerSpec::Upload { dir, fsync } => Builtin::Upload(Upload::new(UploadSettings {
+            dir: dir.clone(),
+            prefix,
+            fsync: *fsync,
+            header_lines,
+        })),
+        HandlerSpec::Redirect {
+            status,
+            to,
+            keep_path,
+            keep_query,
+        } => Builtin::Redirect(Redirect::new(RedirectSettings {
+            status: *status,
+            to: to.clone(),
+            prefix,
+            keep_path: *keep_path,
+            keep_query: *keep_query,
+            header_lines,
+        })),
+    }
 }

@@ -14,9 +14,11 @@ mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-pub use build::{route_table, server_config};
+pub use crate::server::{HostPattern, PathPattern};
+pub use build::{precedence, route_table, server_config};
 pub use load::{EMBEDDED_DEFAULT, EMBEDDED_NAME, load_file, load_str};
 pub use validate::validate;
 
@@ -36,7 +38,7 @@ pub struct Config {
     pub limits: Limits,
     /// Connection timeouts.
     pub timeouts: Timeouts,
-    /// In file order (the router's tie-break among equal-length prefixes).
+    /// In file order (the router orders them by precedence, whatever the file order).
     pub routes: Vec<RouteSpec>,
 }
 
@@ -70,16 +72,24 @@ pub struct Timeouts {
     pub write: Duration,
 }
 
-/// One `[[route]]`.
+/// One `[[route]]`, with `[defaults]` applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteSpec {
     /// `[A-Za-z0-9_.-]{1,64}`, unique.
     pub name: String,
-    /// Starts with '/'; a trailing '/' is removed (except for "/" itself) so the router sees one
-    /// spelling per prefix. Unique after that normalisation.
-    pub path: String,
-    /// Extra response headers in file order; names and values already valid on the wire, and
-    /// never one the server manages itself (Content-Length, Transfer-Encoding, Connection, Date).
+    /// Lower-cased; a wildcard's domain is stored without its `*.`.
+    pub host: HostPattern,
+    /// Starts with '/'. A prefix's trailing '/' is removed (except for "/" itself) so the
+    /// router sees one spelling per prefix; an exact path is kept as written. No two routes
+    /// have the same host, path and an overlapping method.
+    pub path: PathPattern,
+    /// Upper-cased tokens, no duplicates, in file order; empty = any method.
+    pub methods: Vec<String>,
+    /// The route's body limit; at most `limits.max_body_bytes`.
+    pub max_body_bytes: u64,
+    /// Extra response headers: `[defaults]`'s not overridden by the route, then the route's,
+    /// each in file order; names and values valid on the wire, none the server manages itself
+    /// (Content-Length, Transfer-Encoding, Connection, Date), no name twice.
     pub headers: Vec<(String, String)>,
     /// What serves the route.
     pub handler: HandlerSpec,
@@ -95,8 +105,50 @@ pub enum HandlerSpec {
         /// The body.
         body: String,
     },
-    /// Send the request body back.
+    /// Send the request back.
     Echo,
+    /// Files under a directory.
+    Static {
+        /// Canonical, absolute, a readable directory when validated.
+        root: PathBuf,
+        /// Plain file names tried for a directory, in order.
+        index: Vec<String>,
+        /// Whether a directory without an index file gets an HTML listing.
+        listing: bool,
+        /// Whether symlinks may resolve outside `root`.
+        follow_symlinks_outside_root: bool,
+    },
+    /// Request bodies stored as new files.
+    Upload {
+        /// Canonical, absolute, a writable directory when validated.
+        dir: PathBuf,
+        /// Whether to fsync before answering.
+        fsync: bool,
+    },
+    /// A redirect.
+    Redirect {
+        /// 301, 302, 303, 307 or 308.
+        status: u16,
+        /// An absolute URL (`scheme://...`) or an absolute path (`/...`).
+        to: String,
+        /// Append the request path below the route's path.
+        keep_path: bool,
+        /// Append the request's query string.
+        keep_query: bool,
+    },
+}
+
+impl HandlerSpec {
+    /// The handler's name as written in the file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HandlerSpec::Respond { .. } => "respond",
+            HandlerSpec::Echo => "echo",
+            HandlerSpec::Static { .. } => "static",
+            HandlerSpec::Upload { .. } => "upload",
+            HandlerSpec::Redirect { .. } => "redirect",
+        }
+    }
 }
 
 /// One problem, located. Display: `{file}:{line}:{column}: {key}: {message}` (1-based line and
@@ -189,16 +241,54 @@ pub enum ConfigErrorKind {
     DuplicateRouteName { name: String, first_line: usize },
     #[error("invalid path {value:?}: {reason}")]
     InvalidPath { value: String, reason: &'static str },
-    #[error("duplicate path {path:?} (same as {other:?} on line {first_line})")]
-    DuplicatePath {
-        path: String,
+    #[error("required key is missing: give `path` (a prefix match) or `exact` (one path)")]
+    NoPath,
+    #[error("`path` and `exact` cannot both be given (a route matches a prefix or one path)")]
+    PathAndExact,
+    #[error("invalid host {value:?}: {reason}")]
+    InvalidHost { value: String, reason: &'static str },
+    #[error("invalid method {value:?} (must be an RFC 9110 token)")]
+    InvalidMethod { value: String },
+    #[error("duplicate method {value:?}")]
+    DuplicateMethod { value: String },
+    #[error("no methods listed (leave `methods` out to allow any method)")]
+    NoMethods,
+    #[error(
+        "route {other:?} (line {other_line}) already matches the same host, path and {methods}"
+    )]
+    DuplicateMatch {
         other: String,
-        first_line: usize,
+        other_line: usize,
+        /// "methods" when both routes take any method, else "method GET" etc. (boxed: keeps
+        /// `ConfigError` small enough to return by value).
+        methods: Box<str>,
     },
-    #[error("unknown handler {value:?} (known: respond, echo)")]
+    #[error("{value} is above limits.max_body_bytes ({limit}), which applies to every request")]
+    BodyLimitAboveServer { value: i64, limit: u64 },
+    #[error("unknown handler {value:?} (known: respond, echo, static, upload, redirect)")]
     UnknownHandler { value: String },
-    #[error("{key:?} does not apply to handler {handler:?} (only to \"respond\")")]
-    NotForHandler { key: &'static str, handler: String },
+    #[error("{key:?} does not apply to handler {handler:?} (only to {only})")]
+    NotForHandler {
+        key: &'static str,
+        handler: &'static str,
+        /// The handlers that take the key, quoted: `"respond"`, `"respond" and "redirect"`.
+        only: &'static str,
+    },
+    #[error("{value} is not a redirect status (301, 302, 303, 307 or 308)")]
+    NotRedirectStatus { value: i64 },
+    #[error("invalid redirect target {value:?}: {reason}")]
+    InvalidRedirectTarget { value: String, reason: &'static str },
+    #[error("invalid index file name {value:?} (a plain file name: no '/', NUL, \".\" or \"..\")")]
+    InvalidIndexName { value: String },
+    #[error("{path:?} is not a directory")]
+    NotADirectory { path: String },
+    #[error("cannot {} directory {path:?}: {error}", if *.write { "write to" } else { "read" })]
+    DirectoryAccess {
+        path: String,
+        /// Whether writing (an upload directory) failed, else reading (a static root).
+        write: bool,
+        error: Box<str>,
+    },
     #[error("a {status} response cannot have a body (set status to one that allows content)")]
     BodyNotAllowed { status: u16 },
     #[error("invalid header name {name:?} (must be an RFC 9110 token)")]

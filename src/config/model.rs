@@ -38,6 +38,7 @@ pub struct RawConfig {
     pub server: Section<RawServer>,
     pub limits: Section<RawLimits>,
     pub timeouts: Section<RawTimeouts>,
+    pub defaults: Section<RawDefaults>,
     /// `[[route]]` tables, in file order (order matters: it is the router's tie-break). One
     /// entry per route, so a route that fails keeps the others' `route[i]` indices; the outer
     /// `Err` is a `route` key that is not an array at all.
@@ -47,7 +48,7 @@ pub struct RawConfig {
 }
 
 /// The top-level keys, in the order the `UnknownKey` message lists them.
-const SECTIONS: [&str; 4] = ["server", "limits", "timeouts", "route"];
+const SECTIONS: [&str; 5] = ["server", "limits", "timeouts", "defaults", "route"];
 
 /// `[server]`.
 #[derive(Debug, Default, Deserialize)]
@@ -82,18 +83,50 @@ pub struct RawTimeouts {
     pub write: Option<Spanned<String>>,
 }
 
-/// One `[[route]]`. `name`, `path` and `handler` are required, but optional here so that a
-/// missing one is a located validation error that does not hide the route's other problems.
+/// `[defaults]`: what every route gets unless it says otherwise.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub max_body_bytes: Option<Spanned<i64>>,
+    pub headers: Option<RawHeaders>,
+}
+
+/// A `headers` table. A map loses file order; `validate` restores it from the key spans.
+pub type RawHeaders = BTreeMap<Spanned<String>, Spanned<String>>;
+
+/// A spanned array of spanned strings (the array's own span locates an empty one).
+pub type RawList = Spanned<Vec<Spanned<String>>>;
+
+/// One `[[route]]`: the match, the common settings, then every handler's settings (which
+/// apply to which handler is checked by `validate`). `name`, `path`/`exact` and `handler` are
+/// required, but optional here so that a missing one is a located validation error that does
+/// not hide the route's other problems.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub name: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
     pub path: Option<Spanned<String>>,
+    pub exact: Option<Spanned<String>>,
+    pub methods: Option<RawList>,
+    pub max_body_bytes: Option<Spanned<i64>>,
+    pub headers: Option<RawHeaders>,
     pub handler: Option<Spanned<String>>,
+    // respond (status also redirect)
     pub status: Option<Spanned<i64>>,
     pub body: Option<Spanned<String>>,
-    /// A map loses file order; `validate` restores it from the key spans.
-    pub headers: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    // static
+    pub root: Option<Spanned<String>>,
+    pub index: Option<RawList>,
+    pub listing: Option<Spanned<bool>>,
+    pub follow_symlinks_outside_root: Option<Spanned<bool>>,
+    // upload
+    pub dir: Option<Spanned<String>>,
+    pub fsync: Option<Spanned<bool>>,
+    // redirect
+    pub to: Option<Spanned<String>>,
+    pub keep_path: Option<Spanned<bool>>,
+    pub keep_query: Option<Spanned<bool>>,
 }
 
 /// Parse `text` (the contents of `file_name`) into the raw model. A syntax error is the only
@@ -110,6 +143,7 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
         server: Ok(RawServer::default()),
         limits: Ok(RawLimits::default()),
         timeouts: Ok(RawTimeouts::default()),
+        defaults: Ok(RawDefaults::default()),
         routes: Ok(Vec::new()),
         unknown: Vec::new(),
     };
@@ -124,6 +158,7 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
             "server" => raw.server = source.section(value, "server"),
             "limits" => raw.limits = source.section(value, "limits"),
             "timeouts" => raw.timeouts = source.section(value, "timeouts"),
+            "defaults" => raw.defaults = source.section(value, "defaults"),
             "route" => raw.routes = source.routes(value),
             other => {
                 let kind = ConfigErrorKind::UnknownKey {

@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::model::{RawConfig, RawLimits, RawRoute, RawServer, RawTimeouts, Section};
+use super::model::{RawConfig, RawLimits, RawServer, RawTimeouts, Section};
 use super::{
-    Config, ConfigError, ConfigErrorKind, ConfigErrors, HandlerSpec, IntRange, Limits, RouteSpec,
-    Timeouts, key_segment, line_column,
+    Config, ConfigError, ConfigErrorKind, ConfigErrors, IntRange, Limits, Timeouts, line_column,
 };
-use crate::http1::encode::{is_valid_header_name, is_valid_header_value};
 use crate::http1::head::MAX_HEADERS_LIMIT;
+
+mod handler;
+mod route;
 
 // Defaults and ranges, in one place so the documented file (`asycamore.toml`) can be checked
 // against them by the tests.
@@ -39,16 +40,11 @@ const MAX_BODY_BYTES: (i64, IntRange) = (1_048_576, IntRange::from(0));
 const MAX_CHUNK_EXTENSION_BYTES: (i64, IntRange) = (4096, IntRange::new(0, 65_536));
 const MAX_TRAILER_BYTES: (i64, IntRange) = (8192, IntRange::new(0, 1_048_576));
 const OUTPUT_BUFFER_BYTES: (i64, IntRange) = (65_536, IntRange::new(4096, 16_777_216));
-const STATUS: (i64, IntRange) = (200, IntRange::new(200, 599));
 const TIMEOUT_HEAD: Duration = Duration::from_secs(10);
 const TIMEOUT_BODY: Duration = Duration::from_secs(30);
 const TIMEOUT_IDLE: Duration = Duration::from_secs(60);
 const TIMEOUT_WRITE: Duration = Duration::from_secs(30);
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
-const MAX_ROUTE_NAME: usize = 64;
-/// Headers whose value only the server can know (framing, connection management, clock);
-/// letting a route set them would produce contradictory or duplicated framing on the wire.
-const RESERVED_HEADERS: [&str; 4] = ["Content-Length", "Transfer-Encoding", "Connection", "Date"];
 
 /// Check `raw` (parsed from `text`, the contents of `file_name`) and build the runtime `Config`,
 /// or return every problem found (the deserializer's and the semantic ones together), sorted
@@ -62,7 +58,20 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
     let server = v.parsed(&raw.server).map(|s| v.server(s));
     let limits = v.parsed(&raw.limits).map(|l| v.limits(l));
     let timeouts = v.parsed(&raw.timeouts).map(|t| v.timeouts(t));
-    let routes = v.parsed(&raw.routes).map(|r| v.routes(r));
+    // The server-wide body limit bounds every route's; unknown if it is itself wrong, and then
+    // not checked against (one error, not one per route).
+    let server_body_limit = server_body_limit(raw);
+    let defaults = v
+        .parsed(&raw.defaults)
+        .map(|d| v.defaults(d, server_body_limit));
+    // A `[defaults]` that failed is reported; the routes are still checked, without it.
+    let defaults = defaults.unwrap_or_else(|| route::Defaults {
+        max_body_bytes: server_body_limit.unwrap_or(u64::MAX),
+        headers: Vec::new(),
+    });
+    let routes = v
+        .parsed(&raw.routes)
+        .map(|r| v.routes(r, &defaults, server_body_limit));
 
     match (server, limits, timeouts, routes) {
         (Some(server), Some(limits), Some(timeouts), Some(routes)) if v.errors.is_empty() => {
@@ -86,6 +95,18 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
             Err(ConfigErrors(errors))
         }
     }
+}
+
+/// `limits.max_body_bytes` if the section deserialized and the value is in range.
+fn server_body_limit(raw: &RawConfig) -> Option<u64> {
+    let Ok(limits) = &raw.limits else {
+        return None;
+    };
+    let value = limits
+        .max_body_bytes
+        .as_ref()
+        .map_or(MAX_BODY_BYTES.0, |v| *v.get_ref());
+    u64::try_from(value).ok()
 }
 
 /// `workers = 0` means one per CPU. If the OS cannot tell us, one worker is the safe answer.
@@ -263,225 +284,7 @@ impl Validator<'_> {
             }
         }
     }
-
-    /// Every route that deserialized; one that did not is reported and left out, and cannot
-    /// clash with the others (its name and path were never read).
-    fn routes(&mut self, raw: &[Section<Spanned<RawRoute>>]) -> Vec<RouteSpec> {
-        // name / normalised path -> (as written, offset of first use), for duplicate reports.
-        let mut names: HashMap<String, usize> = HashMap::new();
-        let mut paths: HashMap<String, (String, usize)> = HashMap::new();
-        let mut out = Vec::new();
-        for (i, route) in raw.iter().enumerate() {
-            let Some(route) = self.parsed(route) else {
-                continue;
-            };
-            let at = route.span().start;
-            if let Some(spec) = self.route(i, at, route.get_ref(), &mut names, &mut paths) {
-                out.push(spec);
-            }
-        }
-        out
-    }
-
-    /// One route; `at` is where its table starts (where a missing key is reported).
-    fn route(
-        &mut self,
-        i: usize,
-        at: usize,
-        raw: &RawRoute,
-        names: &mut HashMap<String, usize>,
-        paths: &mut HashMap<String, (String, usize)>,
-    ) -> Option<RouteSpec> {
-        let prefix = format!("route[{i}]");
-        let name = self.route_name(&prefix, at, raw.name.as_ref(), names);
-        let path = self.route_path(&prefix, at, raw.path.as_ref(), paths);
-        let handler = self.handler(&prefix, at, raw);
-        let headers = self.headers(&prefix, raw);
-        Some(RouteSpec {
-            name: name?,
-            path: path?,
-            headers,
-            handler: handler?,
-        })
-    }
-
-    fn route_name(
-        &mut self,
-        prefix: &str,
-        at: usize,
-        name: Option<&Spanned<String>>,
-        names: &mut HashMap<String, usize>,
-    ) -> Option<String> {
-        let key = format!("{prefix}.name");
-        let Some(name) = name else {
-            self.error(at, key, ConfigErrorKind::Missing);
-            return None;
-        };
-        let (value, offset) = (name.get_ref(), name.span().start);
-        // Names become metrics labels and log fields: keep them to a charset that needs no
-        // quoting anywhere.
-        let valid = !value.is_empty()
-            && value.len() <= MAX_ROUTE_NAME
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !valid {
-            let kind = ConfigErrorKind::InvalidRouteName {
-                value: value.clone(),
-            };
-            self.error(offset, key, kind);
-            return None;
-        }
-        if let Some(&first) = names.get(value) {
-            let kind = ConfigErrorKind::DuplicateRouteName {
-                name: value.clone(),
-                first_line: self.line_of(first),
-            };
-            self.error(offset, key, kind);
-            return None;
-        }
-        names.insert(value.clone(), offset);
-        Some(value.clone())
-    }
-
-    fn route_path(
-        &mut self,
-        prefix: &str,
-        at: usize,
-        path: Option<&Spanned<String>>,
-        paths: &mut HashMap<String, (String, usize)>,
-    ) -> Option<String> {
-        let key = format!("{prefix}.path");
-        let Some(path) = path else {
-            self.error(at, key, ConfigErrorKind::Missing);
-            return None;
-        };
-        let (value, offset) = (path.get_ref(), path.span().start);
-        let reason = if !value.starts_with('/') {
-            Some("must start with '/'")
-        } else if value.contains('?') {
-            Some("must not contain '?' (routes match the path only, never the query)")
-        } else if value.contains('#') {
-            Some("must not contain '#' (fragments never reach the server)")
-        } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            Some("must not contain whitespace or control characters")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            let kind = ConfigErrorKind::InvalidPath {
-                value: value.clone(),
-                reason,
-            };
-            self.error(offset, key, kind);
-            return None;
-        }
-        // Prefix matching is on segment boundaries, so "/a" and "/a/" route identically: keep
-        // one spelling, and treat the two as the same path for uniqueness.
-        let normal = match value.trim_end_matches('/') {
-            "" => "/".to_owned(),
-            trimmed => trimmed.to_owned(),
-        };
-        if let Some((other, first)) = paths.get(&normal) {
-            let kind = ConfigErrorKind::DuplicatePath {
-                path: value.clone(),
-                other: other.clone(),
-                first_line: self.line_of(*first),
-            };
-            self.error(offset, key, kind);
-            return None;
-        }
-        paths.insert(normal.clone(), (value.clone(), offset));
-        Some(normal)
-    }
-
-    fn handler(&mut self, prefix: &str, at: usize, raw: &RawRoute) -> Option<HandlerSpec> {
-        let key = format!("{prefix}.handler");
-        let Some(handler) = &raw.handler else {
-            self.error(at, key, ConfigErrorKind::Missing);
-            // Still range-check status so that fixing one error does not reveal another.
-            let _: u16 = self.int(&raw.status, &format!("{prefix}.status"), STATUS);
-            return None;
-        };
-        match handler.get_ref().as_str() {
-            "respond" => {
-                let status: u16 = self.int(&raw.status, &format!("{prefix}.status"), STATUS);
-                let body = raw.body.as_ref();
-                // RFC 9110: 204 and 304 responses never carry content; the server would have to
-                // drop the body silently, so say so now instead.
-                if let Some(b) = body.filter(|b| !b.get_ref().is_empty()) {
-                    if status == 204 || status == 304 {
-                        let kind = ConfigErrorKind::BodyNotAllowed { status };
-                        self.error(b.span().start, format!("{prefix}.body"), kind);
-                    }
-                }
-                Some(HandlerSpec::Respond {
-                    status,
-                    body: body.map(|b| b.get_ref().clone()).unwrap_or_default(),
-                })
-            }
-            "echo" => {
-                let extra = [
-                    ("status", raw.status.as_ref().map(|s| s.span().start)),
-                    ("body", raw.body.as_ref().map(|s| s.span().start)),
-                ];
-                for (name, offset) in extra {
-                    if let Some(offset) = offset {
-                        let kind = ConfigErrorKind::NotForHandler {
-                            key: name,
-                            handler: "echo".to_owned(),
-                        };
-                        self.error(offset, format!("{prefix}.{name}"), kind);
-                    }
-                }
-                Some(HandlerSpec::Echo)
-            }
-            other => {
-                let kind = ConfigErrorKind::UnknownHandler {
-                    value: other.to_owned(),
-                };
-                self.error(handler.span().start, key, kind);
-                let _: u16 = self.int(&raw.status, &format!("{prefix}.status"), STATUS);
-                None
-            }
-        }
-    }
-
-    fn headers(&mut self, prefix: &str, raw: &RawRoute) -> Vec<(String, String)> {
-        let Some(map) = &raw.headers else {
-            return Vec::new();
-        };
-        // The map is sorted by name; the operator wrote them in file order, and that is the
-        // order they should go on the wire.
-        let mut entries: Vec<_> = map.iter().collect();
-        entries.sort_by_key(|(name, _)| name.span().start);
-
-        let mut out: Vec<(String, String)> = Vec::new();
-        for (name, value) in entries {
-            let (n, v) = (name.get_ref(), value.get_ref());
-            let key = format!("{prefix}.headers.{}", key_segment(n));
-            let before = self.errors.len();
-            if !is_valid_header_name(n.as_bytes()) {
-                let kind = ConfigErrorKind::InvalidHeaderName { name: n.clone() };
-                self.error(name.span().start, key.as_str(), kind);
-            } else if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(n)) {
-                let kind = ConfigErrorKind::ReservedHeader { name: n.clone() };
-                self.error(name.span().start, key.as_str(), kind);
-            } else if let Some((first, _)) = out.iter().find(|(f, _)| f.eq_ignore_ascii_case(n)) {
-                let kind = ConfigErrorKind::DuplicateHeader {
-                    name: n.clone(),
-                    first: first.clone(),
-                };
-                self.error(name.span().start, key.as_str(), kind);
-            }
-            if !is_valid_header_value(v.as_bytes()) {
-                let kind = ConfigErrorKind::InvalidHeaderValue { value: v.clone() };
-                self.error(value.span().start, key.as_str(), kind);
-            }
-            if self.errors.len() == before {
-                out.push((n.clone(), v.clone()));
-            }
-        }
-        out
-    }
 }
+
+#[cfg(test)]
+mod tests;

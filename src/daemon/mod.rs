@@ -94,7 +94,9 @@ fn raise_descriptor_limit(config: &Config) {
     }
 }
 
-/// What `--check` prints for a valid file.
+/// What `--check` prints for a valid file: the source, the listeners, and one line per route
+/// in the order lookup tries them, in the file's own vocabulary (`host=`, `path=` for a prefix,
+/// `exact=` for one path, `methods=`, the handler and its key setting), columns aligned.
 fn summary(cli: &Cli, config: &Config) -> String {
     use std::fmt::Write;
     let source = cli
@@ -107,13 +109,53 @@ fn summary(cli: &Cli, config: &Config) -> String {
     let _ = writeln!(text, "{source}: configuration is valid");
     let _ = writeln!(text, "listen: {}", listen.join(", "));
     let _ = writeln!(text, "workers: {}", config.workers);
-    let _ = writeln!(text, "routes: {}", config.routes.len());
-    for route in &config.routes {
-        let handler = match &route.handler {
-            config::HandlerSpec::Respond { status, .. } => format!("respond {status}"),
-            config::HandlerSpec::Echo => "echo".to_string(),
-        };
-        let _ = writeln!(text, "  {:<20} {:<24} {handler}", route.name, route.path);
+    let _ = writeln!(text, "routes: {} (in lookup order)", config.routes.len());
+    let rows: Vec<[String; 5]> = config::precedence(config)
+        .into_iter()
+        .map(|route| {
+            let path = match &route.path {
+                config::PathPattern::Exact(path) => format!("exact={path}"),
+                config::PathPattern::Prefix(path) => format!("path={path}"),
+            };
+            let methods = if route.methods.is_empty() {
+                "any".to_string()
+            } else {
+                route.methods.join(",")
+            };
+            [
+                route.name.clone(),
+                format!("host={}", route.host),
+                path,
+                format!("methods={methods}"),
+                handler_summary(&route.handler),
+            ]
+        })
+        .collect();
+    let mut widths = [0; 4];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for [name, host, path, methods, handler] in &rows {
+        let [w0, w1, w2, w3] = widths;
+        let _ = writeln!(
+            text,
+            "  {name:<w0$}  {host:<w1$}  {path:<w2$}  {methods:<w3$}  {handler}"
+        );
     }
     text
+}
+
+/// A handler and the setting that says most about it.
+fn handler_summary(handler: &config::HandlerSpec) -> String {
+    match handler {
+        config::HandlerSpec::Respond { status, .. } => format!("respond status={status}"),
+        config::HandlerSpec::Echo => "echo".to_string(),
+        config::HandlerSpec::Static { root, .. } => format!("static root={}", root.display()),
+        config::HandlerSpec::Upload { dir, .. } => format!("upload dir={}", dir.display()),
+        config::HandlerSpec::Redirect { status, to, .. } => {
+            format!("redirect status={status} to={to}")
+        }
+    }
 }

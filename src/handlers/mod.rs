@@ -14,7 +14,7 @@ pub use echo::{Echo, EchoExchange};
 pub use redirect::{Redirect, RedirectSettings};
 pub use respond::Respond;
 pub use static_files::{StaticFiles, StaticSettings};
-pub use upload::{Upload, UploadSettings};
+pub use upload::{Upload, UploadExchange, UploadSettings};
 
 use crate::service::{BodyEvent, Exchange, Handler, Request, ResponseWriter, Start};
 
@@ -40,6 +40,9 @@ pub enum BuiltinExchange {
     Nothing,
     /// An echo in progress.
     Echo(EchoExchange),
+    /// An upload in progress (boxed: it is large, and every connection holds this enum
+    /// inline while only uploads need the room).
+    Upload(Box<UploadExchange>),
 }
 
 impl Handler for Builtin {
@@ -60,7 +63,7 @@ impl Handler for Builtin {
                 .map(|()| BuiltinExchange::Nothing),
             Builtin::Upload(upload) => upload
                 .start(request, response)
-                .map(|()| BuiltinExchange::Nothing),
+                .map(|exchange| BuiltinExchange::Upload(Box::new(exchange))),
             Builtin::Redirect(redirect) => redirect
                 .start(request, response)
                 .map(|()| BuiltinExchange::Nothing),
@@ -73,6 +76,7 @@ impl Exchange for BuiltinExchange {
         match self {
             BuiltinExchange::Nothing => {}
             BuiltinExchange::Echo(echo) => echo.on_body(event, response),
+            BuiltinExchange::Upload(upload) => upload.on_body(event, response),
         }
     }
 
@@ -80,6 +84,7 @@ impl Exchange for BuiltinExchange {
         match self {
             BuiltinExchange::Nothing => {}
             BuiltinExchange::Echo(echo) => echo.on_writable(response),
+            BuiltinExchange::Upload(upload) => upload.on_writable(response),
         }
     }
 }

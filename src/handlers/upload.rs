@@ -1,11 +1,41 @@
 //! `upload`: streams a request body into a new file in a directory.
 //!
-//! SKELETON: the settings below are the contract the config build step uses; the handler
-//! body is being written (issue 3) and answers 501 until then.
+//! POST or PUT only (405 with `Allow` otherwise). The body is taken as a stream: each piece is
+//! written to a temporary file (`.upload-<random>.tmp`, created exclusively, mode 0640) in the
+//! configured directory as it arrives, while its SHA-256 is computed, so memory stays bounded
+//! whatever the upload size. When the body ends the file is (optionally) fsynced, given its
+//! final name without ever replacing an existing file (a hard link, then the temporary name
+//! removed: an atomic "rename unless the target exists"), the directory is (optionally)
+//! fsynced, and the answer is 201 with `Location` and a JSON body.
+//!
+//! The final name is the request path below the route's prefix when that is one safe segment
+//! (percent-decoded, `[A-Za-z0-9._-]`, not starting with `.`): 409 if that file exists.
+//! Otherwise a unique name is generated. A reader of the directory never sees a partial file
+//! under a final name, and a partial file never outlives its request: every failure (client
+//! gone, body over the limit, disk full, I/O error) removes it, the last two with a 507 or 500
+//! and one log line naming the path and the OS error.
+//!
+//! This file must not buffer the body in memory, must never overwrite an existing file, and
+//! must not leave a temporary file behind on any path (see `Drop for UploadExchange`).
 
-use std::path::PathBuf;
+use std::collections::hash_map::RandomState;
+use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::service::{Handler, Request, ResponseWriter, Start};
+use sha2::{Digest, Sha256};
+
+use crate::http1::encode;
+use crate::service::{
+    BodyEvent, BodyMode, Exchange, Framing, Handler, Request, ResponseWriter, Start,
+};
+
+#[cfg(test)]
+mod tests;
 
 /// What an `upload` route is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,25 +50,410 @@ pub struct UploadSettings {
     pub header_lines: Vec<u8>,
 }
 
+/// Mode bits of stored files (before the umask): owner read-write, group read.
+const FILE_MODE: u32 = 0o640;
+/// Attempts at a fresh random name before giving up (a clash is already improbable).
+const NAME_ATTEMPTS: usize = 8;
+/// The longest client-chosen file name accepted (longer ones get a generated name).
+const MAX_NAME_LEN: usize = 255;
+
+/// The settings and everything derived from them once, shared by a route's exchanges.
+#[derive(Debug)]
+struct Shared {
+    settings: UploadSettings,
+    /// `Location` up to and including the `/` before the file name, percent-encoded.
+    location_base: String,
+    /// The route's header lines plus `Allow: POST, PUT`.
+    allow_lines: Vec<u8>,
+    /// The route's header lines plus a plain-text `Content-Type`.
+    text_lines: Vec<u8>,
+}
+
 /// The upload handler.
 #[derive(Debug)]
 pub struct Upload {
-    settings: UploadSettings,
+    shared: Arc<Shared>,
 }
 
 impl Upload {
     /// A handler storing into `settings.dir`.
     pub fn new(settings: UploadSettings) -> Self {
-        Upload { settings }
+        let mut allow_lines = settings.header_lines.clone();
+        encode::write_header(&mut allow_lines, b"Allow", b"POST, PUT");
+        let mut text_lines = settings.header_lines.clone();
+        encode::write_header(
+            &mut text_lines,
+            b"Content-Type",
+            b"text/plain; charset=utf-8",
+        );
+        let location_base = location_base(&settings.prefix);
+        Upload {
+            shared: Arc::new(Shared {
+                settings,
+                location_base,
+                allow_lines,
+                text_lines,
+            }),
+        }
     }
 }
 
 impl Handler for Upload {
-    type Exchange = ();
+    type Exchange = UploadExchange;
 
-    fn start(&self, _request: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
-        let _ = &self.settings;
-        response.complete(501, &[], b"501 Not Implemented: upload\n");
-        Start::Complete
+    fn start(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+    ) -> Start<UploadExchange> {
+        let shared = &self.shared;
+        if request.method != "POST" && request.method != "PUT" {
+            answer_text(response, &shared.allow_lines, 405);
+            return Start::Complete;
+        }
+        let dir = &shared.settings.dir;
+        let name = requested_name(request.path(), &shared.settings.prefix);
+        if let Some(name) = &name {
+            match fs::symlink_metadata(dir.join(name)) {
+                Ok(_) => {
+                    answer_text(response, &shared.text_lines, 409);
+                    return Start::Complete;
+                }
+                Err(error) if error.kind() == ErrorKind::NotFound => {}
+                Err(error) => {
+                    let status = log_failure("checking", &dir.join(name), &error);
+                    answer_text(response, &shared.text_lines, status);
+                    return Start::Complete;
+                }
+            }
+        }
+        match create_temp(dir) {
+            Ok((file, path)) => Start::Continue {
+                body: BodyMode::Stream,
+                exchange: UploadExchange {
+                    shared: Arc::clone(shared),
+                    temp: Some(TempFile { file, path }),
+                    name,
+                    bytes: 0,
+                    chunks: 0,
+                    hasher: Sha256::new(),
+                },
+            },
+            Err((error, path)) => {
+                let status = log_failure("creating", &path, &error);
+                answer_text(response, &shared.text_lines, status);
+                Start::Complete
+            }
+        }
     }
+}
+
+/// A temporary file being written.
+#[derive(Debug)]
+struct TempFile {
+    file: File,
+    path: PathBuf,
+}
+
+/// One upload in progress.
+#[derive(Debug)]
+pub struct UploadExchange {
+    shared: Arc<Shared>,
+    /// The partial file; `None` once it was given its final name or removed (the exchange
+    /// has answered, and ignores whatever else arrives).
+    temp: Option<TempFile>,
+    /// The client-chosen name, if the request path named one.
+    name: Option<String>,
+    bytes: u64,
+    chunks: u64,
+    hasher: Sha256,
+}
+
+impl Exchange for UploadExchange {
+    fn on_body(&mut self, event: BodyEvent<'_>, response: &mut ResponseWriter<'_>) {
+        let Some(temp) = &mut self.temp else {
+            // Answered already: whatever else arrives is discarded.
+            return;
+        };
+        match event {
+            BodyEvent::ChunkStart { .. } => self.chunks += 1,
+            BodyEvent::Data(data) => match temp.file.write_all(data) {
+                Ok(()) => {
+                    self.hasher.update(data);
+                    self.bytes += data.len() as u64;
+                }
+                Err(error) => {
+                    if let Some(temp) = self.temp.take() {
+                        self.abandon(temp, response, "writing", &error);
+                    }
+                }
+            },
+            BodyEvent::Trailers(_) => {}
+            BodyEvent::End => {
+                if let Some(temp) = self.temp.take() {
+                    self.commit(temp, response);
+                }
+            }
+        }
+    }
+
+    /// The answer is written when the body ends (or fails); there is nothing to add before.
+    fn on_writable(&mut self, _response: &mut ResponseWriter<'_>) {}
+}
+
+impl UploadExchange {
+    /// Removes the partial file after `error` while `doing` something to it, and answers
+    /// 507 or 500.
+    fn abandon(
+        &self,
+        temp: TempFile,
+        response: &mut ResponseWriter<'_>,
+        doing: &str,
+        error: &io::Error,
+    ) {
+        let status = log_failure(doing, &temp.path, error);
+        drop(temp.file);
+        remove_partial(&temp.path);
+        answer_text(response, &self.shared.text_lines, status);
+    }
+
+    /// The body is complete: gives the file its final name and answers 201.
+    fn commit(&mut self, temp: TempFile, response: &mut ResponseWriter<'_>) {
+        let settings = &self.shared.settings;
+        if settings.fsync {
+            if let Err(error) = temp.file.sync_all() {
+                return self.abandon(temp, response, "syncing", &error);
+            }
+        }
+        let mut stored = None;
+        for _ in 0..NAME_ATTEMPTS {
+            let name = self.name.clone().unwrap_or_else(|| random_hex(16));
+            let target = settings.dir.join(&name);
+            // A hard link never replaces an existing file: with the temporary name removed
+            // afterwards, it is a rename that refuses to overwrite.
+            match fs::hard_link(&temp.path, &target) {
+                Ok(()) => {
+                    stored = Some((name, target));
+                    break;
+                }
+                Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+                    if self.name.is_some() {
+                        // Created by someone else while this body was arriving.
+                        drop(temp.file);
+                        remove_partial(&temp.path);
+                        return answer_text(response, &self.shared.text_lines, 409);
+                    }
+                }
+                Err(error) => return self.abandon(temp, response, "storing", &error),
+            }
+        }
+        let Some((name, target)) = stored else {
+            let error = io::Error::new(ErrorKind::AlreadyExists, "no unused file name found");
+            return self.abandon(temp, response, "naming", &error);
+        };
+        drop(temp.file);
+        remove_partial(&temp.path);
+        if settings.fsync {
+            if let Err(error) = File::open(&settings.dir).and_then(|dir| dir.sync_all()) {
+                // Not known to be durable: the file does not count as stored.
+                let status = log_failure("syncing the directory of", &target, &error);
+                remove_partial(&target);
+                return answer_text(response, &self.shared.text_lines, status);
+            }
+        }
+        let location = format!("{}{name}", self.shared.location_base);
+        let sha256 = hex(std::mem::take(&mut self.hasher).finalize().as_slice());
+        let body = json_body(&name, &location, self.bytes, &sha256, self.chunks);
+        let mut lines = settings.header_lines.clone();
+        encode::write_header(&mut lines, b"Location", location.as_bytes());
+        encode::write_header(&mut lines, b"Content-Type", b"application/json");
+        response.head_encoded(201, &lines, Framing::Length(body.len() as u64));
+        response.write(body.as_bytes());
+        response.finish();
+    }
+}
+
+impl Drop for UploadExchange {
+    /// An exchange dropped before it answered (client gone, body over the route's limit,
+    /// connection error) takes its partial file with it.
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            log::warn!(
+                "upload: removing partial file {} after {} bytes: the request body did not \
+                 complete (client gone, body over the limit, or connection error)",
+                temp.path.display(),
+                self.bytes
+            );
+            remove_partial(&temp.path);
+        }
+    }
+}
+
+/// Creates a fresh temporary file in `dir`; on failure, the error and the path tried.
+fn create_temp(dir: &Path) -> Result<(File, PathBuf), (io::Error, PathBuf)> {
+    let mut last = None;
+    for _ in 0..NAME_ATTEMPTS {
+        let path = dir.join(format!(".upload-{}.tmp", random_hex(16)));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&path)
+        {
+            Ok(file) => return Ok((file, path)),
+            Err(error) if error.kind() == ErrorKind::AlreadyExists => last = Some((error, path)),
+            Err(error) => return Err((error, path)),
+        }
+    }
+    Err(last.unwrap_or_else(|| (io::Error::from(ErrorKind::AlreadyExists), dir.to_path_buf())))
+}
+
+/// Removes a file this exchange created, logging (not failing) if that is impossible.
+fn remove_partial(path: &Path) {
+    if let Err(error) = fs::remove_file(path) {
+        if error.kind() != ErrorKind::NotFound {
+            log::error!("upload: cannot remove {}: {error}", path.display());
+        }
+    }
+}
+
+/// Logs a storage failure with its path and OS error; returns the status to answer:
+/// 507 when the disk or quota is full, else 500.
+fn log_failure(doing: &str, path: &Path, error: &io::Error) -> u16 {
+    let status = failure_status(error);
+    log::error!(
+        "upload: {doing} {} failed: {error}; answering {status}",
+        path.display()
+    );
+    status
+}
+
+/// 507 Insufficient Storage for a full disk or quota (ENOSPC, EDQUOT), else 500.
+fn failure_status(error: &io::Error) -> u16 {
+    match error.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => 507,
+        _ => 500,
+    }
+}
+
+/// Writes a complete plain-text response: the status and its reason.
+fn answer_text(response: &mut ResponseWriter<'_>, lines: &[u8], status: u16) {
+    let reason = match status {
+        // Not in the codec's table (RFC 4918).
+        507 => "Insufficient Storage",
+        _ => encode::reason_phrase(status),
+    };
+    let body = format!("{status} {reason}\n");
+    response.head_encoded(status, lines, Framing::Length(body.len() as u64));
+    response.write(body.as_bytes());
+    response.finish();
+}
+
+/// The client-chosen file name: the request path below `prefix`, if it is one safe segment
+/// once percent-decoded (`[A-Za-z0-9._-]`, not starting with `.`, at most 255 bytes).
+pub(crate) fn requested_name(path: &str, prefix: &str) -> Option<String> {
+    let below = path.strip_prefix(prefix.trim_end_matches('/'))?;
+    let segment = below.strip_prefix('/')?;
+    if segment.is_empty() || segment.contains('/') {
+        return None;
+    }
+    let decoded = percent_decode(segment.as_bytes())?;
+    let safe = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+    if decoded.len() > MAX_NAME_LEN || decoded.first() == Some(&b'.') || !decoded.iter().all(safe) {
+        return None;
+    }
+    String::from_utf8(decoded).ok()
+}
+
+/// Percent-decodes `bytes` once; `None` for a malformed escape.
+fn percent_decode(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let [high, low, ..] = tail else { return None };
+            let digit = |b: u8| (b as char).to_digit(16);
+            out.push((digit(*high)? * 16 + digit(*low)?) as u8);
+            rest = &tail[2..];
+        } else {
+            out.push(byte);
+            rest = tail;
+        }
+    }
+    Some(out)
+}
+
+/// `Location` up to the file name: the prefix without trailing `/`, then `/`. Bytes that
+/// may not appear in a header value or a URL path are percent-encoded.
+fn location_base(prefix: &str) -> String {
+    let mut base = String::with_capacity(prefix.len() + 1);
+    for &byte in prefix.trim_end_matches('/').as_bytes() {
+        if (0x21..=0x7e).contains(&byte) && byte != b'?' && byte != b'#' {
+            base.push(byte as char);
+        } else {
+            base.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    base.push('/');
+    base
+}
+
+/// `len` lower-case hex digits of fresh randomness (std's per-process random hash keys,
+/// a counter and the clock: unique, not cryptographic).
+fn random_hex(len: usize) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        hasher.write_u128(nanos);
+        out.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    out.truncate(len);
+    out
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 0xf)] as char);
+    }
+    out
+}
+
+/// The 201 body: `{"name", "location", "bytes", "sha256", "chunks"}` as JSON.
+fn json_body(name: &str, location: &str, bytes: u64, sha256: &str, chunks: u64) -> String {
+    format!(
+        "{{\"name\":{},\"location\":{},\"bytes\":{bytes},\"sha256\":{},\"chunks\":{chunks}}}\n",
+        json_string(name),
+        json_string(location),
+        json_string(sha256)
+    )
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

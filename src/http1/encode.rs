@@ -14,7 +14,8 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n";
 macro_rules! status_table {
     ($($code:literal $reason:literal,)*) => {
         /// The reason phrase for every status code registered by RFC 9110 (plus 103 from
-        /// RFC 8297 and 428, 429, 431, 511 from RFC 6585, which servers send); `""`
+        /// RFC 8297, 428, 429, 431, 511 from RFC 6585 and 507 from RFC 4918, which servers
+        /// send); `""`
         /// otherwise, including for the unused codes 306 and 418.
         pub fn reason_phrase(status: u16) -> &'static str {
             match status {
@@ -81,6 +82,7 @@ status_table! {
     503 "Service Unavailable",
     504 "Gateway Timeout",
     505 "HTTP Version Not Supported",
+    507 "Insufficient Storage",
     511 "Network Authentication Required",
 }
 

@@ -13,7 +13,7 @@ mod listener;
 mod routes;
 mod worker;
 
-pub use routes::{Route, RouteTable};
+pub use routes::{HostPattern, Lookup, PathPattern, Route, RouteTable};
 
 use std::io;
 use std::net::SocketAddr;

@@ -1,36 +1,220 @@
-//! The route table: an immutable value mapping a request path to a handler.
+//! The route table: an immutable value mapping a request's host, path and method to a handler.
 //!
 //! A table is built once (from config, or by library code) and then only read, so a reload
 //! can publish a new one in one step while requests that started under the old one finish
-//! with it. Lookup allocates nothing. The table is itself a [`Handler`]: it answers 404
-//! when no route matches and otherwise passes the request to the route's handler.
+//! with it. The table is itself a [`Handler`]: it lowers the request body limit to the
+//! route's, then passes the request to the route's handler; it answers 404 when no route
+//! matches the host and path, and 405 with `Allow` when routes match but none takes the method.
+//!
+//! Precedence (independent of the order routes are given in):
+//! 1. host: an exact host beats wildcards (the longest suffix first) beat any-host routes; a
+//!    host tier is chosen only if one of its routes matches the path, else the next is tried;
+//! 2. path: an exact path beats prefixes; among prefixes the longest wins;
+//! 3. method: among routes with the same host pattern and path match, one listing the
+//!    method beats one without a method list.
+//!
+//! Lookup must never allocate: every comparison is on borrowed `&str`, the sort is done once
+//! in [`RouteTable::new`], and the `Allow` values are built there too.
+
+use std::cmp::Reverse;
+use std::fmt;
+use std::ops::Range;
 
 use crate::service::{Handler, Request, ResponseWriter, Start};
 
-/// One route: requests whose path is `prefix` or lies below it go to `handler`.
+/// Which request hosts a route serves. Hosts are compared ASCII case-insensitively, without
+/// the request's port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostPattern {
+    /// Any host, or none (a request without `Host`).
+    Any,
+    /// Exactly this host (`example.com`, `[::1]`).
+    Exact(String),
+    /// Strictly below this domain: `Wildcard("example.com")` is written `*.example.com` and
+    /// matches `a.example.com` and `a.b.example.com`, not `example.com`.
+    Wildcard(String),
+}
+
+impl HostPattern {
+    /// Whether a request for `host` (as [`Request::host`] gives it) is served.
+    pub fn matches(&self, host: Option<&str>) -> bool {
+        let host = host.map(|h| h.strip_suffix('.').unwrap_or(h));
+        match (self, host) {
+            (HostPattern::Any, _) => true,
+            (_, None) => false,
+            (HostPattern::Exact(want), Some(host)) => host.eq_ignore_ascii_case(want),
+            (HostPattern::Wildcard(domain), Some(host)) => {
+                // "x." + domain at least: one more label, and a dot on the boundary.
+                let Some(cut) = host.len().checked_sub(domain.len() + 1) else {
+                    return false;
+                };
+                cut > 0
+                    && host.as_bytes()[cut] == b'.'
+                    && host.is_char_boundary(cut + 1)
+                    && host[cut + 1..].eq_ignore_ascii_case(domain)
+            }
+        }
+    }
+
+    /// Tier order: exact, then wildcards by longest domain, then any.
+    fn rank(&self) -> (u8, Reverse<usize>) {
+        match self {
+            HostPattern::Exact(_) => (0, Reverse(0)),
+            HostPattern::Wildcard(domain) => (1, Reverse(domain.len())),
+            HostPattern::Any => (2, Reverse(0)),
+        }
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPattern::Any => f.write_str("*"),
+            HostPattern::Exact(host) => f.write_str(host),
+            HostPattern::Wildcard(domain) => write!(f, "*.{domain}"),
+        }
+    }
+}
+
+/// Which request paths a route serves (compared byte for byte, before any decoding).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathPattern {
+    /// This path only.
+    Exact(String),
+    /// This path and everything below it on segment boundaries: `/a` matches `/a`, `/a/`
+    /// and `/a/b`, not `/ab`.
+    Prefix(String),
+}
+
+impl PathPattern {
+    /// The path as configured (the `prefix` handlers strip).
+    pub fn as_str(&self) -> &str {
+        match self {
+            PathPattern::Exact(path) | PathPattern::Prefix(path) => path,
+        }
+    }
+
+    /// Whether a request for `path` is served.
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Exact(want) => path == want,
+            PathPattern::Prefix(prefix) => match path.strip_prefix(prefix.as_str()) {
+                Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+                None => false,
+            },
+        }
+    }
+
+    /// Specificity order: exact paths first, then longer prefixes.
+    fn rank(&self) -> (u8, Reverse<usize>) {
+        match self {
+            PathPattern::Exact(_) => (0, Reverse(0)),
+            PathPattern::Prefix(prefix) => (1, Reverse(prefix.len())),
+        }
+    }
+}
+
+/// One route.
 #[derive(Debug)]
 pub struct Route<H> {
     /// The route's name (unique; a bounded label for logs and metrics).
     pub name: String,
-    /// The path prefix, matched on segment boundaries (`/a` matches `/a` and `/a/b`, not `/ab`).
-    pub prefix: String,
+    /// The hosts served.
+    pub host: HostPattern,
+    /// The paths served.
+    pub path: PathPattern,
+    /// The methods served, exact tokens (methods are case-sensitive); empty = any method.
+    pub methods: Vec<String>,
+    /// The largest request body accepted (the server's own limit still applies).
+    pub max_body_bytes: u64,
     /// What serves the route.
     pub handler: H,
+}
+
+impl<H> Route<H> {
+    /// A route for any host and method, for everything at or below `prefix`, with no body
+    /// limit of its own.
+    pub fn prefix(name: impl Into<String>, prefix: impl Into<String>, handler: H) -> Self {
+        Route {
+            name: name.into(),
+            host: HostPattern::Any,
+            path: PathPattern::Prefix(prefix.into()),
+            methods: Vec::new(),
+            max_body_bytes: u64::MAX,
+            handler,
+        }
+    }
+
+    fn allows(&self, method: &str) -> bool {
+        self.methods.is_empty() || self.methods.iter().any(|m| m == method)
+    }
+}
+
+/// Routes with the same host pattern and path match: one is chosen by method.
+#[derive(Debug)]
+struct Group {
+    /// Indices into `RouteTable::routes`: method-listing routes first, then method-less ones.
+    routes: Range<usize>,
+    /// The `Allow` value when no route of the group takes the method (sorted, no duplicates).
+    allow: String,
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup<'a, H> {
+    /// The route serving the request.
+    Found(&'a Route<H>),
+    /// Routes match the host and path, but none takes the method: answer 405 with this `Allow`.
+    MethodNotAllowed(&'a str),
+    /// Nothing matches the host and path: answer 404.
+    NotFound,
 }
 
 /// The routes of one configuration generation.
 #[derive(Debug)]
 pub struct RouteTable<H> {
-    /// Longest prefix first, so the first match is the most specific.
+    /// In precedence order; each group's routes are contiguous.
     routes: Vec<Route<H>>,
+    groups: Vec<Group>,
     generation: u64,
 }
 
 impl<H> RouteTable<H> {
-    /// A table for `routes` (in any order) at config `generation`.
+    /// A table for `routes` (in any order) at config `generation`. Routes that tie on
+    /// everything (which validated config never has) keep their given order, the first one
+    /// winning.
     pub fn new(mut routes: Vec<Route<H>>, generation: u64) -> Self {
-        routes.sort_by_key(|route| std::cmp::Reverse(route.prefix.len()));
-        RouteTable { routes, generation }
+        // Stable sort, so ties keep the caller's order. The host and path strings are in the
+        // key only to make equal patterns adjacent (one group); within a group, routes with a
+        // method list come before those without.
+        routes.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+
+        let mut groups = Vec::new();
+        let mut start = 0;
+        while start < routes.len() {
+            let first = &routes[start];
+            let len = routes[start..]
+                .iter()
+                .take_while(|r| r.host == first.host && r.path == first.path)
+                .count();
+            let end = start + len;
+            let mut allow: Vec<&str> = routes[start..end]
+                .iter()
+                .flat_map(|r| r.methods.iter().map(String::as_str))
+                .collect();
+            allow.sort_unstable();
+            allow.dedup();
+            groups.push(Group {
+                routes: start..end,
+                allow: allow.join(", "),
+            });
+            start = end;
+        }
+        RouteTable {
+            routes,
+            groups,
+            generation,
+        }
     }
 
     /// The config generation this table was built from.
@@ -38,23 +222,55 @@ impl<H> RouteTable<H> {
         self.generation
     }
 
-    /// The routes, most specific first.
+    /// The routes, in precedence order (the order lookup tries them in).
     pub fn routes(&self) -> &[Route<H>] {
         &self.routes
     }
 
-    /// The route serving `path`, if any.
-    pub fn find(&self, path: &str) -> Option<&Route<H>> {
-        self.routes
-            .iter()
-            .find(|route| prefix_matches(&route.prefix, path))
+    /// The route for a request to `host` (as [`Request::host`] gives it), `path` and `method`.
+    pub fn find(&self, host: Option<&str>, path: &str, method: &str) -> Lookup<'_, H> {
+        for group in &self.groups {
+            let routes = &self.routes[group.routes.clone()];
+            // Every route of a group has the same host and path pattern.
+            let Some(first) = routes.first() else {
+                continue;
+            };
+            if !first.host.matches(host) || !first.path.matches(path) {
+                continue;
+            }
+            return match routes.iter().find(|r| r.allows(method)) {
+                Some(route) => Lookup::Found(route),
+                None => Lookup::MethodNotAllowed(&group.allow),
+            };
+        }
+        Lookup::NotFound
     }
 }
 
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    match path.strip_prefix(prefix) {
-        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
-        None => false,
+type SortKey<'a> = (
+    (u8, Reverse<usize>),
+    &'a str,
+    (u8, Reverse<usize>),
+    &'a str,
+    bool,
+);
+
+/// Precedence order, equal patterns adjacent.
+fn sort_key<H>(route: &Route<H>) -> SortKey<'_> {
+    (
+        route.host.rank(),
+        host_key(&route.host),
+        route.path.rank(),
+        route.path.as_str(),
+        route.methods.is_empty(),
+    )
+}
+
+/// The host string that makes equal patterns sort together.
+fn host_key(host: &HostPattern) -> &str {
+    match host {
+        HostPattern::Any => "",
+        HostPattern::Exact(h) | HostPattern::Wildcard(h) => h,
     }
 }
 
@@ -66,14 +282,19 @@ impl<H: Handler> Handler for RouteTable<H> {
         request: &Request<'_>,
         response: &mut ResponseWriter<'_>,
     ) -> Start<Self::Exchange> {
-        match self.find(request.path()) {
-            Some(route) => route.handler.start(request, response),
-            None => {
-                response.complete(
-                    404,
-                    &[("Content-Type", b"text/plain; charset=utf-8")],
-                    b"404 Not Found\n",
-                );
+        const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
+        match self.find(request.host(), request.path(), request.method) {
+            Lookup::Found(route) => {
+                response.limit_body(route.max_body_bytes);
+                route.handler.start(request, response)
+            }
+            Lookup::MethodNotAllowed(allow) => {
+                let headers = [("Allow", allow.as_bytes()), TEXT];
+                response.complete(405, &headers, b"405 Method Not Allowed\n");
+                Start::Complete
+            }
+            Lookup::NotFound => {
+                response.complete(404, &[TEXT], b"404 Not Found\n");
                 Start::Complete
             }
         }
@@ -81,38 +302,4 @@ impl<H: Handler> Handler for RouteTable<H> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn most_specific_prefix_wins_on_segment_boundaries() {
-        let route = |name: &str, prefix: &str| Route {
-            name: name.into(),
-            prefix: prefix.into(),
-            handler: (),
-        };
-        let table = RouteTable::new(
-            vec![route("root", "/"), route("a", "/a"), route("ab", "/a/b")],
-            1,
-        );
-        let cases = [
-            ("/", Some("root")),
-            ("/x", Some("root")),
-            ("/a", Some("a")),
-            ("/a/", Some("a")),
-            ("/ab", Some("root")),
-            ("/a/b/c", Some("ab")),
-            ("/a/bc", Some("a")),
-        ];
-        for (path, expected) in cases {
-            assert_eq!(
-                table.find(path).map(|r| r.name.as_str()),
-                expected,
-                "{path}"
-            );
-        }
-        let no_root = RouteTable::new(vec![route("a", "/a")], 1);
-        assert!(no_root.find("/b").is_none());
-        assert!(no_root.find("*").is_none());
-    }
-}
+mod tests;

@@ -6,11 +6,15 @@ mod sys;
 
 mod backpressure;
 mod bad_input;
+mod check;
 mod chunked;
 mod cli;
 mod concurrency;
 mod keepalive;
 mod limits;
 mod pipeline;
+mod redirect;
+mod routes;
 mod tidy;
 mod timeouts;
+mod upload;

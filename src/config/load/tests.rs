@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::*;
-use crate::config::{HandlerSpec, Limits, RouteSpec, Timeouts};
+use crate::config::{HandlerSpec, HostPattern, Limits, PathPattern, RouteSpec, Timeouts};
 
 const FILE: &str = "x.toml";
 
@@ -63,7 +63,10 @@ fn embedded_default_validates_to_the_documented_values() {
         vec![
             RouteSpec {
                 name: "hello".into(),
-                path: "/".into(),
+                host: HostPattern::Any,
+                path: PathPattern::Prefix("/".into()),
+                methods: vec![],
+                max_body_bytes: 1_048_576,
                 headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
                 handler: HandlerSpec::Respond {
                     status: 200,
@@ -72,7 +75,10 @@ fn embedded_default_validates_to_the_documented_values() {
             },
             RouteSpec {
                 name: "echo".into(),
-                path: "/echo".into(),
+                host: HostPattern::Any,
+                path: PathPattern::Prefix("/echo".into()),
+                methods: vec![],
+                max_body_bytes: 1_048_576,
                 headers: vec![],
                 handler: HandlerSpec::Echo,
             },
@@ -156,7 +162,10 @@ body = ""
             RouteSpec {
                 name: "api.v1-x_y".into(),
                 // Trailing '/' normalised away.
-                path: "/api/v1".into(),
+                host: HostPattern::Any,
+                path: PathPattern::Prefix("/api/v1".into()),
+                methods: vec![],
+                max_body_bytes: 0,
                 // File order, not the map's sorted order.
                 headers: vec![
                     ("X-B".into(), "2".into()),
@@ -170,13 +179,19 @@ body = ""
             },
             RouteSpec {
                 name: "echo".into(),
-                path: "/echo".into(),
+                host: HostPattern::Any,
+                path: PathPattern::Prefix("/echo".into()),
+                methods: vec![],
+                max_body_bytes: 0,
                 headers: vec![("X-Echo".into(), "yes".into())],
                 handler: HandlerSpec::Echo,
             },
             RouteSpec {
                 name: "root".into(),
-                path: "/".into(),
+                host: HostPattern::Any,
+                path: PathPattern::Prefix("/".into()),
+                methods: vec![],
+                max_body_bytes: 0,
                 headers: vec![],
                 handler: HandlerSpec::Respond {
                     status: 200,
@@ -235,13 +250,16 @@ fn parse_errors_are_located() {
         ),
         (
             "log = \"debug\"\n",
-            &["x.toml:1:1: log: unknown key (expected one of: server, limits, timeouts, route)"],
+            &[
+                "x.toml:1:1: log: unknown key (expected one of: server, limits, timeouts, defaults, route)",
+            ],
         ),
         (
             "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"echo\"\nstatuss = 200\n",
             &[
-                "x.toml:5:1: route[0].statuss: unknown key (expected one of: name, path, \
-                 handler, status, body, headers)",
+                "x.toml:5:1: route[0].statuss: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
+             handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
+             fsync, to, keep_path, keep_query)",
             ],
         ),
         (
@@ -333,10 +351,12 @@ bodyy = "hi"
             "x.toml:3:1: server.wokers: unknown key (expected one of: listen, workers, \
              max_connections, max_requests_per_connection)",
             r#"x.toml:6:15: limits.max_headers: wrong type: expected an integer, found string "100""#,
-            "x.toml:17:1: route[1].stauts: unknown key (expected one of: name, path, handler, \
-             status, body, headers)",
-            "x.toml:23:1: route[2].bodyy: unknown key (expected one of: name, path, handler, \
-             status, body, headers)",
+            "x.toml:17:1: route[1].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
+             handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
+             fsync, to, keep_path, keep_query)",
+            "x.toml:23:1: route[2].bodyy: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
+             handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
+             fsync, to, keep_path, keep_query)",
         ]
     );
 }
@@ -384,7 +404,7 @@ headers = { Date = "today" }
             r#"x.toml:21:10: route[1].status: wrong type: expected an integer, found string "200""#,
             // route[1] never deserialized, so its name cannot clash; route[2]'s clashes with
             // route[0]'s, and its missing path is reported at its own [[route]] header.
-            "x.toml:23:1: route[2].path: required key is missing",
+            "x.toml:23:1: route[2].path: required key is missing: give `path` (a prefix match) or `exact` (one path)",
             r#"x.toml:24:8: route[2].name: duplicate route name "a" (first defined on line 13)"#,
             r#"x.toml:26:13: route[2].headers.Date: header "Date" is set by the server itself and cannot be configured"#,
         ]
@@ -398,10 +418,10 @@ fn every_unknown_top_level_key_is_reported() {
     assert_eq!(
         errors("zeta = 1\nalpha = 2\n\n[server]\nworkers = 2000\n\n[admin]\ntoken = \"x\"\n"),
         [
-            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, route)",
-            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, route)",
+            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, defaults, route)",
+            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, defaults, route)",
             "x.toml:5:11: server.workers: 2000 is out of range 0..=1024",
-            "x.toml:7:2: admin: unknown key (expected one of: server, limits, timeouts, route)",
+            "x.toml:7:2: admin: unknown key (expected one of: server, limits, timeouts, defaults, route)",
         ]
     );
 }
@@ -428,10 +448,11 @@ fn spans_stay_absolute_when_parts_are_deserialized_separately() {
             "route = [1, { name = \"a\" }, { name = \"b\", path = \"/\", handler = \"echo\", x = 1 }]\n",
             &[
                 "x.toml:1:10: route[0]: wrong type: expected a table, found integer `1`",
-                "x.toml:1:13: route[1].path: required key is missing",
+                "x.toml:1:13: route[1].path: required key is missing: give `path` (a prefix match) or `exact` (one path)",
                 "x.toml:1:13: route[1].handler: required key is missing",
-                "x.toml:1:73: route[2].x: unknown key (expected one of: name, path, handler, \
-                 status, body, headers)",
+                "x.toml:1:73: route[2].x: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
+             handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
+             fsync, to, keep_path, keep_query)",
             ],
         ),
         // Multi-byte text before the error, and a wrong type nested in a later route's map.
@@ -489,7 +510,7 @@ fn validation_errors_are_located() {
         (
             "[[route]]\nname = \"a\"\n\n[[route]]\npath = \"/b\"\n",
             &[
-                "x.toml:1:1: route[0].path: required key is missing",
+                "x.toml:1:1: route[0].path: required key is missing: give `path` (a prefix match) or `exact` (one path)",
                 "x.toml:1:1: route[0].handler: required key is missing",
                 "x.toml:4:1: route[1].name: required key is missing",
                 "x.toml:4:1: route[1].handler: required key is missing",
@@ -511,7 +532,9 @@ fn validation_errors_are_located() {
         (
             "[[route]]\nname = \"a\"\npath = \"/echo\"\nhandler = \"echo\"\n\
              [[route]]\nname = \"b\"\npath = \"/echo/\"\nhandler = \"echo\"\n",
-            &[r#"x.toml:7:8: route[1].path: duplicate path "/echo/" (same as "/echo" on line 3)"#],
+            &[
+                r#"x.toml:7:8: route[1].path: route "a" (line 3) already matches the same host, path and methods"#,
+            ],
         ),
         (
             "[[route]]\nname = \"a\"\npath = \"echo\"\nhandler = \"echo\"\n\
@@ -530,14 +553,14 @@ fn validation_errors_are_located() {
         (
             "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"proxy\"\nstatus = 700\n",
             &[
-                r#"x.toml:4:11: route[0].handler: unknown handler "proxy" (known: respond, echo)"#,
+                r#"x.toml:4:11: route[0].handler: unknown handler "proxy" (known: respond, echo, static, upload, redirect)"#,
                 "x.toml:5:10: route[0].status: 700 is out of range 200..=599",
             ],
         ),
         (
             "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"echo\"\nstatus = 200\nbody = \"hi\"\n",
             &[
-                r#"x.toml:5:10: route[0].status: "status" does not apply to handler "echo" (only to "respond")"#,
+                r#"x.toml:5:10: route[0].status: "status" does not apply to handler "echo" (only to "respond" and "redirect")"#,
                 r#"x.toml:6:8: route[0].body: "body" does not apply to handler "echo" (only to "respond")"#,
             ],
         ),
@@ -700,7 +723,7 @@ headers = { Date = "today" }
     let got = errors(text);
     let want = [
         r#"x.toml:3:8: route[0].path: invalid path "nope": must start with '/'"#,
-        r#"x.toml:5:10: route[0].status: "status" does not apply to handler "echo" (only to "respond")"#,
+        r#"x.toml:5:10: route[0].status: "status" does not apply to handler "echo" (only to "respond" and "redirect")"#,
         r#"x.toml:8:8: timeouts.head: "0s" is out of range (must be more than 0 and at most 1 day)"#,
         "x.toml:11:15: limits.max_headers: 257 is out of range 1..=256",
         "x.toml:12:18: limits.max_head_bytes: 10 is out of range 1024..=1048576",

@@ -1,0 +1,371 @@
+//! The `upload` handler on the real server: Content-Length and chunked uploads stored with
+//! the SHA-256 and chunk count reported, a 256 MiB chunked upload streamed with bounded
+//! server memory, and nothing left on disk after a 413 or a client that goes away; 409 for
+//! an existing name, 405 for other methods.
+//!
+//! Waiting for the server to create or remove a file is a deadline-bounded poll of the
+//! directory (there is no event to wait on), never a fixed sleep.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::support::{IO_LIMIT, Response, TestServer, post, temp_path};
+
+/// The largest peak resident set the server may reach while storing 256 MiB (its
+/// baseline is a few MiB: buffers, worker stack, the binary).
+const RSS_BOUND_KIB: u64 = 32 * 1024;
+
+/// A fresh upload directory, removed with everything in it when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let path = temp_path(name);
+        std::fs::create_dir(&path).expect("create upload dir");
+        Dir(path)
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("read upload dir")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .into_string()
+                    .expect("utf-8")
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Polls until `done(names)` holds, failing after [`IO_LIMIT`].
+    fn wait_until(&self, what: &str, done: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + IO_LIMIT;
+        loop {
+            let names = self.names();
+            if done(&names) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: directory holds {names:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server with `up` (fsync off, 300 MiB limit), `synced` (fsync on) and `small` (1 KiB
+/// limit) upload routes, all storing into `dir`.
+fn server(dir: &Path) -> TestServer {
+    let dir = dir.display();
+    TestServer::start(&format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+workers = 1
+
+[limits]
+max_body_bytes = 1073741824
+
+[[route]]
+name = "up"
+path = "/up"
+handler = "upload"
+dir = "{dir}"
+max_body_bytes = 314572800
+headers = {{ "X-Route" = "up" }}
+
+[[route]]
+name = "synced"
+path = "/synced"
+handler = "upload"
+dir = "{dir}"
+fsync = true
+
+[[route]]
+name = "small"
+path = "/small"
+handler = "upload"
+dir = "{dir}"
+max_body_bytes = 1024
+"#
+    ))
+}
+
+/// The value of `key` in a flat JSON object (a string without escapes, or a number).
+fn json_field(body: &str, key: &str) -> String {
+    let start = body
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("no {key} in {body}"))
+        + key.len()
+        + 3;
+    let rest = &body[start..];
+    match rest.strip_prefix('"') {
+        Some(string) => string[..string.find('"').expect("closing quote")].to_string(),
+        None => rest[..rest.find([',', '}']).expect("end of number")].to_string(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn sha256_of_file(path: &Path) -> String {
+    let mut file = std::fs::File::open(path).expect("open stored file");
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).expect("read stored file");
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    hex(hasher.finalize().as_slice())
+}
+
+/// Checks a 201 answer and the stored file; returns the stored name.
+fn assert_stored(
+    dir: &Dir,
+    response: &Response,
+    prefix: &str,
+    bytes: u64,
+    sha: &str,
+    chunks: u64,
+) -> String {
+    let body = response.text();
+    assert_eq!(response.status, 201, "{body}");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let name = json_field(&body, "name");
+    let location = format!("{prefix}/{name}");
+    assert_eq!(response.header("location"), Some(location.as_str()));
+    assert_eq!(json_field(&body, "location"), location);
+    assert_eq!(json_field(&body, "bytes"), bytes.to_string());
+    assert_eq!(json_field(&body, "sha256"), sha);
+    assert_eq!(json_field(&body, "chunks"), chunks.to_string());
+    let stored = dir.0.join(&name);
+    assert_eq!(
+        std::fs::metadata(&stored).expect("stored file").len(),
+        bytes
+    );
+    assert_eq!(sha256_of_file(&stored), sha);
+    name
+}
+
+#[test]
+fn a_content_length_upload_is_stored_under_its_name_with_its_sha256() {
+    let dir = Dir::new("up-length");
+    let server = server(&dir.0);
+    let mut client = server.connect();
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    client.send(&post("/up/report-1.bin", &body));
+    let response = client.read_response();
+    let sha = hex(Sha256::digest(&body).as_slice());
+    let name = assert_stored(&dir, &response, "/up", body.len() as u64, &sha, 0);
+    assert_eq!(name, "report-1.bin");
+    assert_eq!(response.header("x-route"), Some("up"));
+    assert_eq!(dir.names(), ["report-1.bin"]);
+    // The connection stays usable.
+    client.send(&post("/synced", b"second"));
+    let response = client.read_response();
+    let sha = hex(Sha256::digest(b"second").as_slice());
+    assert_stored(&dir, &response, "/synced", 6, &sha, 0);
+    assert_eq!(dir.names().len(), 2);
+}
+
+#[test]
+fn a_chunked_upload_is_stored_with_its_chunk_count() {
+    let dir = Dir::new("up-chunked");
+    let server = server(&dir.0);
+    let mut client = server.connect();
+    client.send(
+        b"PUT /up HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\nX-Trailer: t\r\n\r\n",
+    );
+    let response = client.read_response();
+    let sha = hex(Sha256::digest(b"hello world!").as_slice());
+    let name = assert_stored(&dir, &response, "/up", 12, &sha, 3);
+    assert_eq!(dir.names(), [name]);
+}
+
+#[test]
+fn an_upload_waiting_for_100_continue_is_stored() {
+    let dir = Dir::new("up-continue");
+    let server = server(&dir.0);
+    let mut client = server.connect();
+    client.send(b"POST /up/c.txt HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    assert_eq!(client.read_interim(), 100);
+    client.send(b"abc");
+    let response = client.read_response();
+    let sha = hex(Sha256::digest(b"abc").as_slice());
+    assert_stored(&dir, &response, "/up", 3, &sha, 0);
+}
+
+/// A deterministic pseudo-random byte stream (xorshift), generated piece by piece.
+struct Noise(u64);
+
+impl Noise {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for word in buf.chunks_mut(8) {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            word.copy_from_slice(&self.0.to_le_bytes()[..word.len()]);
+        }
+    }
+}
+
+/// The peak resident set of process `pid`, in KiB (VmHWM in /proc/<pid>/status).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .expect("VmHWM line");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmHWM value")
+}
+
+#[test]
+fn a_256_mib_chunked_upload_streams_to_disk_in_bounded_memory() {
+    const TOTAL: usize = 256 << 20;
+    const CHUNK: usize = 64 << 10;
+    let dir = Dir::new("up-large");
+    let server = server(&dir.0);
+    let mut client = server.connect();
+    client
+        .stream
+        .set_write_timeout(Some(IO_LIMIT))
+        .expect("write timeout");
+    client.send(b"POST /up/big.bin HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    let mut hasher = Sha256::new();
+    let mut piece = vec![0u8; CHUNK];
+    let mut framed = Vec::with_capacity(CHUNK + 16);
+    for _ in 0..TOTAL / CHUNK {
+        noise.fill(&mut piece);
+        hasher.update(&piece);
+        framed.clear();
+        write!(framed, "{CHUNK:x}\r\n").expect("chunk size");
+        framed.extend_from_slice(&piece);
+        framed.extend_from_slice(b"\r\n");
+        client.send(&framed);
+    }
+    client.send(b"0\r\n\r\n");
+    let response = client.read_response();
+    let sha = hex(hasher.finalize().as_slice());
+    assert_stored(
+        &dir,
+        &response,
+        "/up",
+        TOTAL as u64,
+        &sha,
+        (TOTAL / CHUNK) as u64,
+    );
+    let peak = peak_rss_kib(server.pid());
+    eprintln!("server peak RSS after a 256 MiB upload: {peak} KiB");
+    assert!(
+        peak < RSS_BOUND_KIB,
+        "server peak RSS {peak} KiB, bound {RSS_BOUND_KIB} KiB"
+    );
+    assert_eq!(dir.names(), ["big.bin"]);
+}
+
+#[test]
+fn an_over_limit_upload_gets_413_and_leaves_nothing() {
+    let dir = Dir::new("up-limit");
+    let server = server(&dir.0);
+    // Declared too large: refused before a byte of the body is read.
+    let mut client = server.connect();
+    client.send(&post("/small/declared", &[b'x'; 2048]));
+    assert_eq!(client.read_response().status, 413);
+    // Chunked: found too large as it arrives, after the file was begun.
+    let mut client = server.connect();
+    client
+        .send(b"POST /small/streamed HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for _ in 0..4 {
+        client.send(b"200\r\n");
+        client.send(&[b'y'; 0x200]);
+        client.send(b"\r\n");
+    }
+    let response = client.read_response();
+    assert_eq!(response.status, 413);
+    assert!(response.says_close());
+    dir.wait_until("the partial file is removed after 413", |names| {
+        names.is_empty()
+    });
+}
+
+#[test]
+fn a_client_that_goes_away_mid_upload_leaves_nothing() {
+    let dir = Dir::new("up-abort");
+    let server = server(&dir.0);
+    let mut client = server.connect();
+    client.send(b"POST /up/never.bin HTTP/1.1\r\nHost: test\r\nContent-Length: 1048576\r\n\r\n");
+    client.send(&[b'z'; 100_000]);
+    // The partial file exists (under its temporary name only) and holds what was sent.
+    dir.wait_until("the partial file holds what was sent", |names| {
+        names.len() == 1
+            && names[0].starts_with(".upload-")
+            && names[0].ends_with(".tmp")
+            && std::fs::metadata(dir.0.join(&names[0])).is_ok_and(|meta| meta.len() == 100_000)
+    });
+    drop(client);
+    dir.wait_until(
+        "the partial file is removed after the client left",
+        |names| names.is_empty(),
+    );
+    // The server logged it, and still serves.
+    let mut client = server.connect();
+    client.send(&post("/up/after.txt", b"ok"));
+    assert_eq!(client.read_response().status, 201);
+    let log = server.log_lines().join("\n");
+    assert!(log.contains("removing partial file"), "{log}");
+}
+
+#[test]
+fn an_existing_name_gets_409_and_is_not_overwritten() {
+    let dir = Dir::new("up-conflict");
+    std::fs::write(dir.0.join("taken.txt"), b"original").expect("write");
+    let server = server(&dir.0);
+    let mut client = server.connect();
+    client.send(&post("/up/taken.txt", b"replacement"));
+    let response = client.read_response();
+    assert_eq!(response.status, 409);
+    assert_eq!(
+        std::fs::read(dir.0.join("taken.txt")).expect("read"),
+        b"original"
+    );
+    assert_eq!(dir.names(), ["taken.txt"]);
+    // The connection stays usable.
+    client.send(&post("/up/free.txt", b"new"));
+    assert_eq!(client.read_response().status, 201);
+}
+
+#[test]
+fn other_methods_get_405_with_allow() {
+    let dir = Dir::new("up-methods");
+    let server = server(&dir.0);
+    let mut client = server.connect();
+    for method in ["GET", "HEAD", "DELETE"] {
+        client.send(format!("{method} /up/x HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        let response = client.read_response_to(method);
+        assert_eq!(response.status, 405, "{method}");
+        assert_eq!(response.header("allow"), Some("POST, PUT"), "{method}");
+    }
+    assert!(dir.names().is_empty());
+}

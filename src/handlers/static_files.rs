@@ -1,11 +1,50 @@
 //! `static`: files under a root directory, sent with sendfile(2).
 //!
-//! SKELETON: the settings below are the contract the config build step uses; the handler
-//! body is being written (issue 3) and answers 501 until then.
+//! One request costs one `openat2` and one `fstat` on the event loop (a directory: one more
+//! open per index file tried; a listing reads the directory). The body is never read here:
+//! the open `File` moves into [`ResponseWriter::send_file`] and the connection sends it with
+//! sendfile(2), or it is dropped (closed) on every other path, so no descriptor outlives its
+//! request.
+//!
+//! Behaviour (the choices are documented where they are made):
+//! - GET and HEAD only; anything else is 405 with `Allow: GET, HEAD`.
+//! - The path below the route's prefix is decoded once (`path`): invalid `%xx` or NUL is 400;
+//!   dot segments and encoded slashes are 404. Nothing outside the root is ever opened
+//!   successfully unless `follow_symlinks_outside_root` (`path::Root`).
+//! - Regular files only: devices, FIFOs and sockets are 404, and so is a file named with a
+//!   trailing slash. `EACCES` is 403.
+//! - A directory: without a trailing slash, 301 to the slash form (query kept); with it, the
+//!   first `index` file that is a regular file, else the HTML listing if `listing`, else 404.
+//! - `ETag` (strong), `Last-Modified`, `Accept-Ranges: bytes`, `Content-Type` from the
+//!   extension (mime_guess; `text/*` gets `; charset=utf-8`; unknown is
+//!   `application/octet-stream`) unless the route's own headers set one.
+//! - Preconditions (`conditional`): `If-Match` / `If-Unmodified-Since` -> 412;
+//!   `If-None-Match` (which takes precedence) / `If-Modified-Since` -> 304.
+//! - A single `Range: bytes=` -> 206 with `Content-Range`, unsatisfiable -> 416 with
+//!   `Content-Range: bytes */LEN`, several ranges -> 200 with the whole file; `If-Range`
+//!   (strong ETag or exact date) decides between 206 and 200. HEAD gets GET's head.
+//!
+//! It must not block (no reads of file contents, no waiting), and must not look outside the
+//! service model and `http1`.
 
+mod conditional;
+mod listing;
+mod path;
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsStr;
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use crate::service::{Handler, Request, ResponseWriter, Start};
+use crate::http1::encode;
+use crate::service::{Framing, Handler, Request, ResponseWriter, Start};
+
+use conditional::{Conditions, Precondition, RangeRequest, Validators};
+use path::{PathError, Root};
 
 /// What a `static` route is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,21 +68,257 @@ pub struct StaticSettings {
 #[derive(Debug)]
 pub struct StaticFiles {
     settings: StaticSettings,
+    /// The root, opened once.
+    root: Root,
+    /// Whether the route's headers already carry a `Content-Type`.
+    route_sets_content_type: bool,
 }
 
 impl StaticFiles {
-    /// A handler serving `settings.root`.
+    /// A handler serving `settings.root`. Opens the root directory once (an `O_PATH`
+    /// descriptor kept for the handler's life); if that fails, every request answers with the
+    /// error's status.
     pub fn new(settings: StaticSettings) -> Self {
-        StaticFiles { settings }
+        let root = Root::open(&settings.root, settings.follow_symlinks_outside_root);
+        let route_sets_content_type = settings
+            .header_lines
+            .split(|&byte| byte == b'\n')
+            .any(|line| line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:"));
+        StaticFiles {
+            settings,
+            root,
+            route_sets_content_type,
+        }
+    }
+
+    fn serve(&self, request: &Request<'_>, response: &mut ResponseWriter<'_>) {
+        if request.method != "GET" && request.method != "HEAD" {
+            return self.plain(response, 405, &[("Allow", b"GET, HEAD")]);
+        }
+        let full = request.path();
+        let Some(rest) = below_prefix(&self.settings.prefix, full) else {
+            return self.plain(response, 404, &[]);
+        };
+        let rel = match path::decode(rest) {
+            Ok(rel) => rel,
+            Err(PathError::BadRequest) => return self.plain(response, 400, &[]),
+            Err(PathError::NotFound) => return self.plain(response, 404, &[]),
+        };
+        let (file, meta) = match self.open(&rel) {
+            Ok(opened) => opened,
+            Err(err) => return self.plain(response, error_status(&err), &[]),
+        };
+        if meta.is_dir() {
+            if !full.ends_with('/') {
+                let location = self.slash_location(&rel, request.query());
+                return self.plain(response, 301, &[("Location", &location)]);
+            }
+            return self.directory(request, response, file, &rel);
+        }
+        // Not a regular file (device, FIFO, socket), or a file named as a directory.
+        if !meta.is_file() || full.ends_with('/') {
+            return self.plain(response, 404, &[]);
+        }
+        self.send(request, response, file, &meta, &rel);
+    }
+
+    /// Opens `rel` and reads its metadata (fstat on the open descriptor).
+    fn open(&self, rel: &[u8]) -> io::Result<(File, Metadata)> {
+        let file = self.root.open_file(rel)?;
+        let meta = file.metadata()?;
+        Ok((file, meta))
+    }
+
+    /// A directory named with a trailing slash: its index file, its listing, or 404.
+    fn directory(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+        dir: File,
+        rel: &[u8],
+    ) {
+        for name in &self.settings.index {
+            let mut candidate = rel.to_vec();
+            if !candidate.is_empty() {
+                candidate.push(b'/');
+            }
+            candidate.extend_from_slice(name.as_bytes());
+            match self.open(&candidate) {
+                Ok((file, meta)) if meta.is_file() => {
+                    return self.send(request, response, file, &meta, &candidate);
+                }
+                Ok(_) => {}
+                Err(err) if error_status(&err) == 404 => {}
+                Err(err) => return self.plain(response, error_status(&err), &[]),
+            }
+        }
+        if !self.settings.listing {
+            return self.plain(response, 404, &[]);
+        }
+        let mut shown = self.settings.prefix.trim_end_matches('/').to_string();
+        shown.push('/');
+        if !rel.is_empty() {
+            shown.push_str(&String::from_utf8_lossy(rel));
+            shown.push('/');
+        }
+        match listing::render(&Root::listing_path(&dir), &shown, rel.is_empty()) {
+            Ok(page) => {
+                let mut lines = self.settings.header_lines.clone();
+                if !self.route_sets_content_type {
+                    encode::write_header(&mut lines, b"Content-Type", b"text/html; charset=utf-8");
+                }
+                response.head_encoded(200, &lines, Framing::Length(page.len() as u64));
+                response.write(&page);
+                response.finish();
+            }
+            Err(err) => self.plain(response, error_status(&err), &[]),
+        }
+    }
+
+    /// A regular file: preconditions, then 200, 206 or 416.
+    fn send(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+        file: File,
+        meta: &Metadata,
+        name: &[u8],
+    ) {
+        let len = meta.len();
+        let validators = Validators::new(meta.ino(), len, meta.mtime(), meta.mtime_nsec());
+        let conditions = Conditions {
+            if_match: request.header("if-match"),
+            if_unmodified_since: request.header("if-unmodified-since"),
+            if_none_match: request.header("if-none-match"),
+            if_modified_since: request.header("if-modified-since"),
+        };
+        let mut lines = self.settings.header_lines.clone();
+        encode::write_header(&mut lines, b"ETag", validators.etag.as_bytes());
+        encode::write_header(
+            &mut lines,
+            b"Last-Modified",
+            validators.last_modified().as_bytes(),
+        );
+        match conditional::evaluate(&conditions, &validators) {
+            Precondition::Serve => {}
+            Precondition::NotModified => {
+                // No Content-Length: a 304 has no body, and no representation metadata.
+                response.head_encoded(304, &lines, Framing::Chunked);
+                response.finish();
+                return;
+            }
+            Precondition::Failed => return self.plain(response, 412, &[]),
+        }
+        let range = match (request.header("range"), request.header("if-range")) {
+            (Some(range), None) => conditional::parse_range(range, len),
+            (Some(range), Some(if_range))
+                if conditional::if_range_allows(if_range, &validators) =>
+            {
+                conditional::parse_range(range, len)
+            }
+            _ => RangeRequest::Full,
+        };
+        encode::write_header(&mut lines, b"Accept-Ranges", b"bytes");
+        if !self.route_sets_content_type {
+            encode::write_header(&mut lines, b"Content-Type", content_type(name).as_bytes());
+        }
+        match range {
+            RangeRequest::Full => {
+                response.head_encoded(200, &lines, Framing::Length(len));
+                response.send_file(file, 0, len);
+            }
+            RangeRequest::Partial { first, last } => {
+                let content_range = format!("bytes {first}-{last}/{len}");
+                encode::write_header(&mut lines, b"Content-Range", content_range.as_bytes());
+                let count = last - first + 1;
+                response.head_encoded(206, &lines, Framing::Length(count));
+                response.send_file(file, first, count);
+            }
+            RangeRequest::Unsatisfiable => {
+                let content_range = format!("bytes */{len}");
+                self.plain(
+                    response,
+                    416,
+                    &[("Content-Range", content_range.as_bytes())],
+                );
+            }
+        }
+    }
+
+    /// A short text/plain response with the route's headers and `extra`.
+    fn plain(&self, response: &mut ResponseWriter<'_>, status: u16, extra: &[(&str, &[u8])]) {
+        let mut lines = self.settings.header_lines.clone();
+        for (name, value) in extra {
+            encode::write_header(&mut lines, name.as_bytes(), value);
+        }
+        if !self.route_sets_content_type {
+            encode::write_header(&mut lines, b"Content-Type", b"text/plain; charset=utf-8");
+        }
+        let body = format!("{status} {}\n", encode::reason_phrase(status));
+        response.head_encoded(status, &lines, Framing::Length(body.len() as u64));
+        response.write(body.as_bytes());
+        response.finish();
+    }
+
+    /// Where a directory named without its trailing slash lives: the prefix, then the decoded
+    /// segments re-encoded (so the value cannot start with `//` or `/\` and leave the
+    /// site), then `/` and the query.
+    fn slash_location(&self, rel: &[u8], query: Option<&str>) -> Vec<u8> {
+        let mut location = self
+            .settings
+            .prefix
+            .trim_end_matches('/')
+            .as_bytes()
+            .to_vec();
+        location.push(b'/');
+        for segment in rel.split(|&byte| byte == b'/') {
+            if !segment.is_empty() {
+                listing::percent_encode(&mut location, segment);
+                location.push(b'/');
+            }
+        }
+        if let Some(query) = query {
+            location.push(b'?');
+            location.extend_from_slice(query.as_bytes());
+        }
+        location
     }
 }
 
 impl Handler for StaticFiles {
     type Exchange = ();
 
-    fn start(&self, _request: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
-        let _ = &self.settings;
-        response.complete(501, &[], b"501 Not Implemented: static\n");
+    fn start(&self, request: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
+        self.serve(request, response);
         Start::Complete
+    }
+}
+
+/// The part of `path` below `prefix` (segment boundaries), or `None` if it is not below it.
+fn below_prefix<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
+    let rest = path.strip_prefix(prefix)?;
+    (prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// The status answering an error from opening or reading a path.
+fn error_status(err: &io::Error) -> u16 {
+    match err.raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG | libc::EXDEV) => 404,
+        Some(libc::EACCES | libc::EPERM) => 403,
+        Some(libc::EMFILE | libc::ENFILE) => 503,
+        _ if err.kind() == io::ErrorKind::NotFound => 404,
+        _ => 500,
+    }
+}
+
+/// The Content-Type for a file named `name`, from its extension.
+fn content_type(name: &[u8]) -> String {
+    let guess = mime_guess::from_path(OsStr::from_bytes(name))
+        .first_raw()
+        .unwrap_or("application/octet-stream");
+    if guess.starts_with("text/") {
+        format!("{guess}; charset=utf-8")
+    } else {
+        guess.to_string()
     }
 }

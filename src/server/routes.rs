@@ -20,7 +20,7 @@ use std::cmp::Reverse;
 use std::fmt;
 use std::ops::Range;
 
-use crate::service::{Handler, Request, ResponseWriter, Start};
+use crate::service::{BodyKind, Handler, Request, ResponseWriter, Start};
 
 /// Which request hosts a route serves. Hosts are compared ASCII case-insensitively, without
 /// the request's port.
@@ -286,6 +286,11 @@ impl<H: Handler> Handler for RouteTable<H> {
         match self.find(request.host(), request.path(), request.method) {
             Lookup::Found(route) => {
                 response.limit_body(route.max_body_bytes);
+                if matches!(request.body, BodyKind::Length(len) if len > route.max_body_bytes) {
+                    // The server answers 413 for a declared length over the limit; the
+                    // handler need not start work (open files, say) it would undo at once.
+                    return Start::Complete;
+                }
                 route.handler.start(request, response)
             }
             Lookup::MethodNotAllowed(allow) => {

@@ -15,6 +15,7 @@ mod limits;
 mod pipeline;
 mod redirect;
 mod routes;
+mod static_files;
 mod tidy;
 mod timeouts;
 mod upload;

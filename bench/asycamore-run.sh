@@ -14,9 +14,15 @@ max_requests_per_connection = 0
 
 [[route]]
 name = "plaintext"
-path = "/plaintext"
+exact = "/plaintext"
 handler = "respond"
 body = "Hello, World!"
 headers = { "Content-Type" = "text/plain" }
+
+[[route]]
+name = "static"
+path = "/static"
+handler = "static"
+root = "$root/static"
 TOML
 exec "$here/target/release/asycamore" --config "$config" --log-level warn

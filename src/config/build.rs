@@ -1,9 +1,10 @@
 //! The build step: a validated [`Config`] becomes the values the server runs on, a
 //! [`ServerConfig`] and a [`RouteTable`] of built-in handlers.
 //!
-//! Building cannot fail: everything that could be wrong was rejected by `validate`. It must
-//! not read files or bind sockets (the daemon does that), so a reload can build the next
-//! generation off to the side and publish it in one step.
+//! Building cannot fail: everything that could be wrong was rejected by `validate`. It binds
+//! no sockets and reads no file (the daemon does that); the one filesystem touch is each
+//! static route opening its root directory, so a reload can build the next generation off to
+//! the side and publish it in one step.
 
 use crate::handlers::{
     Builtin, Echo, Redirect, RedirectSettings, Respond, StaticFiles, StaticSettings, Upload,

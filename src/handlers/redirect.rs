@@ -113,10 +113,11 @@ impl Redirect {
 }
 
 /// Appends `text`, percent-encoding every byte that is not visible ASCII (controls, space,
-/// DEL, non-ASCII): never a CR or LF into a header.
+/// DEL, non-ASCII): never a CR or LF into a header. A backslash is encoded too: browsers
+/// read `/\host` as `//host`, which would send the client off the site.
 fn push_clean(out: &mut String, text: &str) {
     for &byte in text.as_bytes() {
-        if (0x21..=0x7e).contains(&byte) {
+        if (0x21..=0x7e).contains(&byte) && byte != b'\\' {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));

@@ -27,6 +27,8 @@ pub enum ParseError {
     DuplicateHost,
     /// The `Host` value is not a valid `uri-host [ ":" port ]` (RFC 9112 3.2).
     BadHost,
+    /// The request path has an invalid percent escape or climbs above the root with `..`.
+    BadTarget,
     /// A `Content-Length` value is not `1*DIGIT` or does not fit in a `u64`.
     BadContentLength,
     /// `Content-Length` values disagree with each other.
@@ -70,6 +72,7 @@ impl ParseError {
             | Self::MissingHost
             | Self::DuplicateHost
             | Self::BadHost
+            | Self::BadTarget
             | Self::BadContentLength
             | Self::ConflictingContentLength
             | Self::ContentLengthWithTransferEncoding
@@ -96,6 +99,7 @@ impl ParseError {
             Self::MissingHost => "missing_host",
             Self::DuplicateHost => "duplicate_host",
             Self::BadHost => "bad_host",
+            Self::BadTarget => "bad_target",
             Self::BadContentLength => "bad_content_length",
             Self::ConflictingContentLength => "conflicting_content_length",
             Self::ContentLengthWithTransferEncoding => "content_length_with_transfer_encoding",
@@ -124,6 +128,7 @@ impl ParseError {
             Self::MissingHost => "missing Host header",
             Self::DuplicateHost => "more than one Host header",
             Self::BadHost => "invalid Host header",
+            Self::BadTarget => "invalid request path",
             Self::BadContentLength => "invalid Content-Length value",
             Self::ConflictingContentLength => "conflicting Content-Length values",
             Self::ContentLengthWithTransferEncoding => {
@@ -165,6 +170,7 @@ mod tests {
         MissingHost,
         DuplicateHost,
         BadHost,
+        BadTarget,
         BadContentLength,
         ConflictingContentLength,
         ContentLengthWithTransferEncoding,

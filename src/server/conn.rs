@@ -22,16 +22,12 @@ use mio::net::TcpStream;
 use crate::http1::head::{self, MAX_HEADERS_LIMIT};
 use crate::http1::{Header, framing};
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
-use crate::service::{Exchange, FileBody, Handler, ResponseState};
+use crate::service::{Exchange, Handler, ResponseState};
 
 use super::answer::Answer;
 use super::exchange::{Active, BodyReader, Sink};
+use super::sendfile::{CORK_AT_LEAST, send_file};
 use super::worker::{Shared, WorkerTarget};
-
-/// File bodies at least this large are sent corked (TCP_CORK); for smaller ones the two
-/// extra system calls cost more than the segments they save (measured: static_4k vs
-/// static_1m in the shared benchmark).
-const CORK_AT_LEAST: u64 = 64 * 1024;
 
 /// How long a closing connection keeps reading (and discarding) after shutting down its
 /// write side, so unread input does not turn the close into a reset that could destroy the
@@ -258,7 +254,15 @@ impl<E: Exchange> Conn<E> {
             date_line: shared.date.header_line(),
             high_water: limits.output_high_water,
         };
-        let started = Active::begin(&*shared.handler, &parsed, info, limits, last, &mut sink);
+        let started = Active::begin(
+            &*shared.handler,
+            &parsed,
+            info,
+            limits,
+            last,
+            &mut sink,
+            &mut shared.path_scratch,
+        );
         let head_len = parsed.head_len;
         input.consume(head_len);
         match started {
@@ -559,35 +563,4 @@ enum Fill {
     Wait,
     Eof,
     Failed,
-}
-
-/// Sends as much of a file body as the socket takes. `Ok(true)`: all of it is sent.
-fn send_file(stream: &TcpStream, body: &mut FileBody, writable: &mut bool) -> io::Result<bool> {
-    // The kernel sends at most this much per call anyway.
-    const MAX_PER_CALL: u64 = 0x7fff_f000;
-    while body.remaining > 0 {
-        if !*writable {
-            return Ok(false);
-        }
-        let mut offset = body.offset as i64;
-        let count = body.remaining.min(MAX_PER_CALL) as usize;
-        match nix::sys::sendfile::sendfile64(stream, &body.file, Some(&mut offset), count) {
-            Ok(0) => {
-                // The file is shorter than when the head was written: the response cannot
-                // be completed, so the connection must end.
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shrank while being sent",
-                ));
-            }
-            Ok(n) => {
-                body.offset += n as u64;
-                body.remaining -= n as u64;
-            }
-            Err(nix::errno::Errno::EAGAIN) => *writable = false,
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(errno) => return Err(errno.into()),
-        }
-    }
-    Ok(true)
 }

@@ -8,6 +8,7 @@
 use crate::http1::chunked::{self, Chunk, ChunkedDecoder};
 use crate::http1::framing::MessageInfo;
 use crate::http1::head::ParsedHead;
+use crate::http1::target;
 use crate::http1::{BodyKind, ParseError, Version};
 use crate::reactor::ReadBuf;
 use crate::service::{
@@ -120,15 +121,23 @@ impl<E: Exchange> Active<E> {
         limits: &Limits,
         last: bool,
         sink: &mut Sink<'_>,
+        path_scratch: &mut String,
     ) -> Result<Self, Answer> {
         if let BodyKind::Length(len) = info.body {
             if len > limits.max_body_bytes {
                 return Err(Answer::CONTENT_TOO_LARGE);
             }
         }
+        let raw_path = target::path_of(head.target);
+        let path = if raw_path.starts_with('/') {
+            target::normalize_path(raw_path, path_scratch)?
+        } else {
+            raw_path
+        };
         let request = Request {
             method: head.method,
             target: head.target,
+            path,
             version: head.version,
             headers: head.headers,
             body: info.body,

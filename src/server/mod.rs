@@ -11,6 +11,7 @@ mod conn;
 mod exchange;
 mod listener;
 mod routes;
+mod sendfile;
 mod worker;
 
 pub use routes::{HostPattern, Lookup, PathPattern, Route, RouteTable};

@@ -46,6 +46,9 @@ pub(super) struct Shared<H> {
     pub(super) connections: usize,
     /// A listener stopped at the connection limit and waits for a slot.
     accept_waiting: bool,
+    /// Where a request path that is not already in normal form is normalised (reused, so
+    /// normalising allocates only until it has grown to the longest path seen).
+    pub(super) path_scratch: String,
 }
 
 impl<H> Shared<H> {
@@ -174,6 +177,7 @@ impl<H: Handler> Worker<H> {
                 date_expires: now,
                 connections: 0,
                 accept_waiting: false,
+                path_scratch: String::new(),
             },
             listeners,
             sender,

@@ -27,6 +27,9 @@ pub struct Request<'a> {
     pub method: &'a str,
     /// The request target as sent (origin-form `/a?b`, absolute-form, `*`, ...).
     pub target: &'a str,
+    /// The target's path in normal form ([`crate::http1::target::normalize_path`]): what
+    /// routes match and handlers resolve. `*` for asterisk-form.
+    pub path: &'a str,
     /// The protocol version.
     pub version: Version,
     /// The header fields in the order received.
@@ -36,24 +39,9 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// The path of the target (without query), also for absolute-form targets; `*` for
-    /// asterisk-form.
+    /// The target's path in normal form (see the `path` field).
     pub fn path(&self) -> &'a str {
-        let target = self.target;
-        let without_authority = match target.find("://") {
-            Some(scheme_end) => {
-                let rest = &target[scheme_end + 3..];
-                match rest.find('/') {
-                    Some(slash) => &rest[slash..],
-                    None => "/",
-                }
-            }
-            None => target,
-        };
-        match without_authority.find(['?', '#']) {
-            Some(end) => &without_authority[..end],
-            None => without_authority,
-        }
+        self.path
     }
 
     /// The query string (after `?`), if any.
@@ -74,12 +62,8 @@ impl<'a> Request<'a> {
     /// absolute-form target, else the `Host` header; `None` if neither names one.
     /// Compare it case-insensitively.
     pub fn host(&self) -> Option<&'a str> {
-        let authority = match self.target.find("://") {
-            Some(scheme_end) => {
-                let rest = &self.target[scheme_end + 3..];
-                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-                &rest[..end]
-            }
+        let authority = match crate::http1::target::authority_of(self.target) {
+            Some(authority) => authority,
             None => std::str::from_utf8(self.header("host")?).ok()?,
         };
         let authority = authority
@@ -213,13 +197,18 @@ mod tests {
 
     #[test]
     fn request_host() {
-        let cases: [(&str, &[u8], Option<&str>); 6] = [
+        let cases: [(&str, &[u8], Option<&str>); 7] = [
             ("/", b"example.com", Some("example.com")),
             ("/", b"Example.com:8080", Some("Example.com")),
             ("/", b"[::1]:8080", Some("[::1]")),
             ("/", b"", None),
             ("http://other.org:81/p", b"example.com", Some("other.org")),
             ("http://user@other.org/p", b"", Some("other.org")),
+            (
+                "/login?next=https://evil.org/",
+                b"example.com",
+                Some("example.com"),
+            ),
         ];
         for (target, host, expected) in cases {
             let headers = [Header {
@@ -229,6 +218,7 @@ mod tests {
             let request = Request {
                 method: "GET",
                 target,
+                path: "/",
                 version: Version::Http11,
                 headers: &headers,
                 body: BodyKind::None,
@@ -238,23 +228,23 @@ mod tests {
     }
 
     #[test]
-    fn request_path_and_query() {
+    fn request_query() {
         let cases = [
-            ("/a/b?x=1", "/a/b", Some("x=1")),
-            ("/", "/", None),
-            ("http://example.com/p?q", "/p", Some("q")),
-            ("http://example.com", "/", None),
-            ("*", "*", None),
+            ("/a/b?x=1", Some("x=1")),
+            ("/", None),
+            ("http://example.com/p?q", Some("q")),
+            ("/p?q#frag", Some("q")),
+            ("*", None),
         ];
-        for (target, path, query) in cases {
+        for (target, query) in cases {
             let request = Request {
                 method: "GET",
                 target,
+                path: "/",
                 version: Version::Http11,
                 headers: &[],
                 body: BodyKind::None,
             };
-            assert_eq!(request.path(), path, "{target}");
             assert_eq!(request.query(), query, "{target}");
         }
     }

@@ -185,3 +185,102 @@ fn the_route_body_limit_and_the_default_apply() {
     client.send(&post("/echo", &[b'x'; 101]));
     assert_eq!(client.read_response().status, 413);
 }
+
+/// A route table where an origin-form target whose path or query holds `://` must still be
+/// routed by its own path and the `Host` header (only an absolute-form target, one that
+/// *starts* with a scheme, carries an authority).
+#[test]
+fn a_scheme_separator_inside_an_origin_form_target_does_not_reroute_it() {
+    let text = "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\n\
+        [[route]]\nname = \"any\"\npath = \"/\"\nhandler = \"respond\"\nbody = \"any\"\n\n\
+        [[route]]\nname = \"ex\"\nhost = \"example.com\"\npath = \"/\"\nhandler = \"respond\"\nbody = \"ex\"\n\n\
+        [[route]]\nname = \"login\"\nexact = \"/login\"\nhandler = \"respond\"\nbody = \"login\"\n";
+    let server = TestServer::start(text);
+    let mut client = server.connect();
+    for (target, want) in [
+        // An OAuth-style return URL in the query.
+        ("/login?next=https://example.com/home", "login"),
+        ("/login?next=http://example.com", "login"),
+        // `:` is a legal path character; `://` in a later segment is not a scheme.
+        ("/files/a://example.com/login", "any"),
+        // Absolute form still takes its authority.
+        ("http://example.com/login", "ex"),
+    ] {
+        client.send(&request("other.org", "GET", target));
+        let response = client.read_response();
+        assert_eq!(response.status, 200, "{target}");
+        assert_eq!(response.text(), want, "GET {target} Host: other.org");
+    }
+}
+
+/// A more specific route (here one that denies) must not be bypassed by spelling its path
+/// differently: a percent-encoded unreserved byte or a doubled slash reaches the catch-all
+/// static route, which decodes and collapses the path and serves the file the specific
+/// route shadows.
+#[test]
+fn an_encoded_or_doubled_slash_path_does_not_bypass_a_more_specific_route() {
+    let base = crate::support::temp_path("bypass");
+    std::fs::create_dir_all(base.join("private")).expect("mkdir");
+    std::fs::write(base.join("private/secret.txt"), b"secret").expect("write");
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\n\
+         [[route]]\nname = \"deny\"\npath = \"/private\"\nhandler = \"respond\"\nstatus = 403\n\n\
+         [[route]]\nname = \"site\"\npath = \"/\"\nhandler = \"static\"\nroot = \"{}\"\n",
+        base.display()
+    );
+    let server = TestServer::start(&text);
+    let mut leaks = Vec::new();
+    for target in [
+        "/private/secret.txt",
+        "/%70rivate/secret.txt",
+        "/%70%72%69%76%61%74%65/secret.txt",
+        "//private/secret.txt",
+        "///private/secret.txt",
+    ] {
+        let mut client = server.connect();
+        client.send(&request("t", "GET", target));
+        let response = client.read_response();
+        if response.body == b"secret" {
+            leaks.push(format!("{target} -> {}", response.status));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    assert!(
+        leaks.is_empty(),
+        "the /private route was bypassed: {leaks:?}"
+    );
+}
+
+/// Odd but valid `Host` spellings: case, a trailing dot (the FQDN form), a port, an IPv6
+/// literal with a port; and ones that must reach no host-specific route.
+#[test]
+fn odd_host_spellings_route_as_their_host() {
+    let text = "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\n\
+        [[route]]\nname = \"any\"\npath = \"/\"\nhandler = \"respond\"\nbody = \"any\"\n\n\
+        [[route]]\nname = \"ex\"\nhost = \"example.com\"\npath = \"/\"\nhandler = \"respond\"\nbody = \"ex\"\n\n\
+        [[route]]\nname = \"wild\"\nhost = \"*.example.com\"\npath = \"/\"\nhandler = \"respond\"\nbody = \"wild\"\n\n\
+        [[route]]\nname = \"v6\"\nhost = \"[::1]\"\npath = \"/\"\nhandler = \"respond\"\nbody = \"v6\"\n";
+    let server = TestServer::start(text);
+    let mut client = server.connect();
+    for (host, want) in [
+        ("ExAmPlE.CoM", "ex"),
+        ("example.com.", "ex"),
+        ("EXAMPLE.COM.:8080", "ex"),
+        ("example.com:", "ex"),
+        ("A.B.Example.Com.", "wild"),
+        ("a.example.com:443", "wild"),
+        ("[::1]:8080", "v6"),
+        ("[::1]", "v6"),
+        // Not the domain, nor below it.
+        ("example.com..", "any"),
+        (".example.com", "any"),
+        ("xexample.com", "any"),
+        ("example.com.evil.org", "any"),
+        ("example.co", "any"),
+    ] {
+        client.send(&request(host, "GET", "/"));
+        let response = client.read_response();
+        assert_eq!(response.status, 200, "Host: {host}");
+        assert_eq!(response.text(), want, "Host: {host}");
+    }
+}

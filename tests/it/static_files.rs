@@ -393,13 +393,13 @@ fn path_escape_attempts_table() {
     let tree = tree();
     let server = server(&tree);
     let cases: &[(&str, u16)] = &[
-        ("/files/../outside/secret.txt", 404),
-        ("/files/../../../../etc/passwd", 404),
-        ("/files/list/../hello.txt", 404),
-        ("/files/./hello.txt", 404),
-        ("/files/%2e%2e/outside/secret.txt", 404),
-        ("/files/%2E%2E/%2E%2E/etc/passwd", 404),
-        ("/files/.%2e/outside/secret.txt", 404),
+        ("/files/../outside/secret.txt", 200),
+        ("/files/../../../../etc/passwd", 400),
+        ("/files/list/../hello.txt", 200),
+        ("/files/./hello.txt", 200),
+        ("/files/%2e%2e/outside/secret.txt", 200),
+        ("/files/%2E%2E/%2E%2E/etc/passwd", 400),
+        ("/files/.%2e/outside/secret.txt", 200),
         ("/files/%2e%2e%2foutside%2fsecret.txt", 404),
         ("/files/..%2f..%2fetc%2fpasswd", 404),
         ("/files/list%2fa.txt", 404),
@@ -414,8 +414,8 @@ fn path_escape_attempts_table() {
         ("/files/link-out-dir/secret.txt", 404),
         ("/files/link-out-dir/", 404),
         ("/files/fifo", 404),
-        ("http://test/files/../outside/secret.txt", 404),
-        ("http://test/files/%2e%2e/outside/secret.txt", 404),
+        ("http://test/files/../outside/secret.txt", 200),
+        ("http://test/files/%2e%2e/outside/secret.txt", 200),
         // Inside the root, symlinks and absolute-form targets work.
         ("/files/link-in", 200),
         ("/files/link-abs-in", 200),
@@ -424,8 +424,11 @@ fn path_escape_attempts_table() {
         // Following outside the root only where configured.
         ("/follow/link-out", 200),
         ("/follow/link-out-dir/secret.txt", 200),
-        ("/follow/../outside/secret.txt", 404),
+        ("/follow/../outside/secret.txt", 200),
     ];
+    // Dot segments are resolved before routing (RFC 3986 6.2.2): `/files/../outside/x` is
+    // `/outside/x`, which the base config's catch-all `respond` route answers with 200.
+    // What matters is that no answer carries the file outside the root.
     for (target, status) in cases {
         let response = get(&server, target, &[]);
         assert_eq!(response.status, *status, "{target}");
@@ -551,4 +554,193 @@ fn no_descriptor_survives_error_paths_or_aborted_downloads() {
         drop(client);
     }
     wait_for_fd_count(pid, baseline);
+}
+
+/// More hostile paths: backslashes, overlong UTF-8 dots, NUL after dots, double encoding,
+/// symlink loops, names too long for the filesystem and very deep paths: never a file outside
+/// the root, never a 5xx, and the server keeps serving.
+#[test]
+fn more_path_escape_attempts_never_leave_the_root_or_fail_the_server() {
+    let tree = tree();
+    symlink("loop", tree.root.join("loop")).expect("symlink");
+    let server = server(&tree);
+    let long_name = format!("/files/{}", "a".repeat(300));
+    let deep = format!("/files/{}hello.txt", "list/".repeat(1000));
+    let cases: &[(&str, u16)] = &[
+        ("/files/..\\outside\\secret.txt", 404),
+        ("/files/%5c..%5coutside%5csecret.txt", 404),
+        ("/files/%c0%ae%c0%ae/outside/secret.txt", 404),
+        ("/files/%e0%80%ae%e0%80%ae/outside/secret.txt", 404),
+        ("/files/%c0%af..%c0%afoutside/secret.txt", 404),
+        ("/files/..%00/outside/secret.txt", 400),
+        ("/files/%2e%2e%00/x", 400),
+        ("/files/%2500", 404),
+        ("/files/..%2500/x", 404),
+        ("/files/%%32%65%%32%65/x", 400),
+        ("/files/.%252e/outside/secret.txt", 404),
+        ("/files/loop", 404),
+        ("/files/loop/x", 404),
+        ("/files/link-out-dir/../secret.txt", 200),
+        ("/files/hello.txt/..", 200),
+        ("/files/hello.txt;/../../outside/secret.txt", 200),
+        ("/files/proc/self/root/etc/passwd", 404),
+        (&long_name, 404),
+        (&deep, 404),
+    ];
+    for &(target, status) in cases {
+        let response = get(&server, target, &[]);
+        assert_eq!(response.status, status, "{target}");
+        assert!(
+            !response.text().contains("outside secret"),
+            "{target} leaked the outside file"
+        );
+    }
+    assert_eq!(get(&server, "/files/hello.txt", &[]).body, HELLO);
+}
+
+/// Range and conditional headers with garbage, odd spacing and extreme numbers.
+#[test]
+fn range_and_conditional_edge_cases() {
+    let tree = tree();
+    let server = server(&tree);
+    let data = data();
+    let etag = get(&server, "/files/data.bin", &[])
+        .header("etag")
+        .unwrap()
+        .to_string();
+    // (headers, status, body span for 200/206)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, Option<(usize, usize)>);
+    let cases: Vec<Case<'_>> = vec![
+        (vec![("Range", "bytes=0-0,")], 206, Some((0, 0))),
+        (vec![("Range", "bytes = 2-3")], 206, Some((2, 3))),
+        (vec![("Range", "BYTES=4-5")], 206, Some((4, 5))),
+        (
+            vec![("Range", "bytes=0-99999999999999999999999")],
+            206,
+            Some((0, 999)),
+        ),
+        (vec![("Range", "bytes=99999999999999999999999-")], 416, None),
+        (
+            vec![("Range", "bytes=-99999999999999999999999")],
+            206,
+            Some((0, 999)),
+        ),
+        (vec![("Range", "bytes=-")], 200, Some((0, 999))),
+        (vec![("Range", "bytes=")], 200, Some((0, 999))),
+        (vec![("Range", "bytes=--1")], 200, Some((0, 999))),
+        (vec![("Range", "bytes=+1-2")], 200, Some((0, 999))),
+        (vec![("Range", "bytes=0x10-0x20")], 200, Some((0, 999))),
+        (vec![("Range", "bytes=1-2-3")], 200, Some((0, 999))),
+        (vec![("Range", "=0-1")], 200, Some((0, 999))),
+        // Garbage validators: If-Match with junk fails; If-None-Match junk matches nothing;
+        // a junk date is ignored; junk If-Range means the whole file.
+        (vec![("If-Match", "garbage")], 412, None),
+        (vec![("If-Match", "")], 412, None),
+        (vec![("If-None-Match", "garbage")], 200, Some((0, 999))),
+        (vec![("If-None-Match", "")], 200, Some((0, 999))),
+        (vec![("If-None-Match", ",,,")], 200, Some((0, 999))),
+        (vec![("If-Modified-Since", "")], 200, Some((0, 999))),
+        (
+            vec![("If-Modified-Since", "Mon, 99 Foo 2000 99:99:99 GMT")],
+            200,
+            Some((0, 999)),
+        ),
+        (
+            vec![("If-Unmodified-Since", "garbage")],
+            200,
+            Some((0, 999)),
+        ),
+        (
+            vec![("Range", "bytes=0-9"), ("If-Range", "garbage")],
+            200,
+            Some((0, 999)),
+        ),
+        (
+            vec![("Range", "bytes=0-9"), ("If-Range", "")],
+            200,
+            Some((0, 999)),
+        ),
+        // A matching If-None-Match wins over Range.
+        (
+            vec![("Range", "bytes=0-9"), ("If-None-Match", &etag)],
+            304,
+            None,
+        ),
+        // A failed If-Match wins over Range.
+        (
+            vec![("Range", "bytes=0-9"), ("If-Match", "\"x\"")],
+            412,
+            None,
+        ),
+        (
+            vec![("If-Match", &etag), ("Range", "bytes=5-6")],
+            206,
+            Some((5, 6)),
+        ),
+    ];
+    for (headers, status, span) in cases {
+        let response = get(&server, "/files/data.bin", &headers);
+        assert_eq!(response.status, status, "{headers:?}");
+        if let Some((a, b)) = span {
+            assert_eq!(response.body, &data[a..=b], "{headers:?}");
+        }
+    }
+}
+
+/// A 304 and a 416 carry no stray bytes: pipelined requests after them stay in step.
+#[test]
+fn pipelined_requests_after_304_412_and_416_stay_in_step() {
+    let tree = tree();
+    let server = server(&tree);
+    let etag = get(&server, "/files/hello.txt", &[])
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let mut client = server.connect();
+    let mut batch = String::new();
+    for extra in [
+        format!("If-None-Match: {etag}\r\n"),
+        "If-Match: \"nope\"\r\n".to_owned(),
+        "Range: bytes=5000-\r\n".to_owned(),
+        String::new(),
+    ] {
+        batch.push_str(&format!(
+            "GET /files/hello.txt HTTP/1.1\r\nHost: t\r\n{extra}\r\n"
+        ));
+    }
+    client.send(batch.as_bytes());
+    let statuses: Vec<u16> = (0..4).map(|_| client.read_response().status).collect();
+    assert_eq!(statuses, [304, 412, 416, 200]);
+    client.send(b"GET /files/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(client.read_response().body, HELLO);
+}
+
+/// The peak resident set of process `pid`, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmHWM")
+}
+
+/// A 64 MiB file is never loaded into the server's memory: its peak RSS after serving it
+/// whole stays under 32 MiB (the server's baseline is a few MiB).
+#[test]
+fn serving_a_64_mib_file_keeps_server_memory_bounded() {
+    const RSS_BOUND_KIB: u64 = 32 * 1024;
+    let tree = tree();
+    let size = 64 << 20;
+    let expected = write_big_file(&tree.root.join("big.bin"), size);
+    let server = server(&tree);
+    let response = get(&server, "/files/big.bin", &[]);
+    assert_eq!(response.status, 200);
+    assert_eq!(Sha256::digest(&response.body).to_vec(), expected);
+    let peak = peak_rss_kib(server.pid());
+    assert!(
+        peak < RSS_BOUND_KIB,
+        "server peak RSS {peak} KiB after serving 64 MiB, bound {RSS_BOUND_KIB} KiB"
+    );
 }

@@ -369,3 +369,98 @@ fn other_methods_get_405_with_allow() {
     }
     assert!(dir.names().is_empty());
 }
+
+/// Hostile or odd names in the request path: anything that is not one safe segment gets a
+/// generated name; nothing is ever written outside the directory; `Location` and the JSON
+/// stay clean; an empty body is a valid (empty) upload.
+#[test]
+fn odd_names_get_generated_names_and_nothing_leaves_the_directory() {
+    let dir = Dir::new("up-names");
+    let server = server(&dir.0);
+    let long = format!("/up/{}", "a".repeat(256));
+    let targets = [
+        "/up/a%2fb",
+        "/up/a%2Fb",
+        "/up/..%2f..%2fescaped",
+        "/up/.hidden",
+        "/up/.upload-x.tmp",
+        "/up/%00",
+        "/up/a%00b",
+        "/up/x/y",
+        "/up/a\\b",
+        "/up/a%5cb",
+        "/up/%C3%A9",
+        "/up/%c0%ae%c0%ae",
+        "/up/a%0d%0aX-Injected:%20y",
+        "/up/a%22b",
+        "/up?name=../../x",
+        long.as_str(),
+    ];
+    // Paths that normalise away from the route (`/up/..` is `/`) or cannot be normalised
+    // (a broken escape) never reach the handler: nothing is stored for them.
+    for (target, status) in [
+        ("/up/%2e%2e", 404),
+        ("/up/..", 404),
+        ("/up/%", 400),
+        ("/up/%zz", 400),
+    ] {
+        let mut client = server.connect();
+        client.send(&post(target, b""));
+        assert_eq!(client.read_response().status, status, "{target}");
+    }
+    assert!(dir.names().is_empty(), "{:?}", dir.names());
+    let empty_sha = hex(Sha256::digest(b"").as_slice());
+    for target in targets {
+        let mut client = server.connect();
+        client.send(&post(target, b""));
+        let response = client.read_response();
+        assert_eq!(response.status, 201, "{target}");
+        assert_eq!(response.header("x-injected"), None, "{target}");
+        let name = assert_stored(&dir, &response, "/up", 0, &empty_sha, 0);
+        assert!(
+            name.len() == 16 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{target} stored as {name:?}"
+        );
+    }
+    assert_eq!(dir.names().len(), targets.len());
+    // Nothing was created next to the directory.
+    let parent = dir.0.parent().expect("parent");
+    for stray in ["escaped", "x", "b"] {
+        assert!(!parent.join(stray).exists(), "{stray} created outside");
+    }
+    // The longest accepted name and an empty upload under a chosen name.
+    let max = format!("/up/{}", "b".repeat(255));
+    let mut client = server.connect();
+    client.send(&post(&max, b""));
+    let name = assert_stored(&dir, &client.read_response(), "/up", 0, &empty_sha, 0);
+    assert_eq!(name.len(), 255);
+}
+
+/// A storage error after start-up (the directory vanished) is a 500 with a log line naming
+/// the path and the OS error, and leaves nothing behind.
+#[test]
+fn a_vanished_directory_answers_500_with_a_log_line() {
+    let dir = Dir::new("up-vanish");
+    let server = server(&dir.0);
+    std::fs::remove_dir(&dir.0).expect("rmdir");
+    let mut client = server.connect();
+    client.send(&post("/up/x.bin", b"data"));
+    let response = client.read_response();
+    assert_eq!(response.status, 500, "{}", response.text());
+    // The log line arrives on the server's stderr: poll it, bounded.
+    let deadline = Instant::now() + IO_LIMIT;
+    let mut log = String::new();
+    while !log.contains("No such file or directory") {
+        assert!(Instant::now() < deadline, "no log line for the 500: {log}");
+        for line in server.log_lines() {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(log.contains(&dir.0.display().to_string()), "{log}");
+    assert!(!dir.0.exists());
+    // The connection stays usable.
+    client.send(b"PUT /up HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(client.read_response().status, 500);
+}

@@ -76,6 +76,7 @@ fn start(
     let request = Request {
         method,
         target,
+        path: crate::http1::target::path_of(target),
         version: Version::Http11,
         headers: &[],
         body: BodyKind::Chunked,

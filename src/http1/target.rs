@@ -1,0 +1,211 @@
+//! The request path, normalised once for routing: RFC 3986 section 6.2.2 syntax-based
+//! normalisation, so that one resource has one spelling before any route is matched.
+//!
+//! Percent escapes of unreserved characters are decoded (`%70` is `p`); other escapes stay
+//! encoded, with upper-case hex (`%2f` becomes `%2F`), so a decoded `/` or NUL can never
+//! split or end a segment; runs of `/` collapse to one; `.` segments go and `..` segments
+//! remove their parent. A `..` above the root, or a malformed escape, is an error. Handlers
+//! that need the bytes decode the remaining escapes themselves, once.
+//!
+//! No I/O and no allocation: the caller lends a scratch buffer, and a path that is already
+//! normal (the common case) is returned as it is without being copied.
+
+use super::ParseError;
+
+/// The authority of an absolute-form target (`http://host:port/p` gives `host:port`); `None`
+/// for every other form. Only a target that does not start with `/` can be absolute-form,
+/// so a `://` inside an origin-form query (`/login?next=https://x/`) is never taken for one.
+pub fn authority_of(target: &str) -> Option<&str> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    let is_scheme = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !is_scheme {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// The path of a request target as sent, without query or fragment: for origin-form the
+/// part before `?`; for absolute-form the part after the authority (`/` if empty); for
+/// anything else (`*`, authority-form) the target itself.
+pub fn path_of(target: &str) -> &str {
+    let path = match authority_of(target) {
+        Some(authority) => {
+            // The authority is a slice of `target`; the path starts right after it.
+            let start = authority.as_ptr() as usize - target.as_ptr() as usize + authority.len();
+            match &target[start..] {
+                rest if rest.starts_with('/') => rest,
+                _ => "/",
+            }
+        }
+        None => target,
+    };
+    match path.find(['?', '#']) {
+        Some(end) => &path[..end],
+        None => path,
+    }
+}
+
+/// The normal form of `path` (the target's path, without query), borrowed from `path`
+/// itself when it is already normal, else written into `scratch`.
+pub fn normalize_path<'a>(path: &'a str, scratch: &'a mut String) -> Result<&'a str, ParseError> {
+    if is_normal(path) {
+        return Ok(path);
+    }
+    scratch.clear();
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    // A path ending in a dot segment names a directory: it keeps a trailing slash.
+    let mut ends_in_dot_segment = false;
+    // Segment by segment: each starts after a '/', and is decoded into `segment_start..`.
+    while i < bytes.len() {
+        if bytes[i] == b'/' {
+            i += 1;
+            continue;
+        }
+        let segment_start = scratch.len();
+        scratch.push('/');
+        while i < bytes.len() && bytes[i] != b'/' {
+            if bytes[i] == b'%' {
+                let byte = decode_escape(bytes, i)?;
+                if is_unreserved(byte) {
+                    scratch.push(byte as char);
+                } else {
+                    scratch.push('%');
+                    scratch.push(HEX[usize::from(byte >> 4)] as char);
+                    scratch.push(HEX[usize::from(byte & 0xf)] as char);
+                }
+                i += 3;
+            } else {
+                // Copy the run up to the next escape or slash in one go (it is valid UTF-8:
+                // it came from a `&str` and stops at ASCII bytes).
+                let run_end = bytes[i..]
+                    .iter()
+                    .position(|&b| b == b'%' || b == b'/')
+                    .map_or(bytes.len(), |n| i + n);
+                scratch.push_str(&path[i..run_end]);
+                i = run_end;
+            }
+        }
+        ends_in_dot_segment = true;
+        match &scratch[segment_start + 1..] {
+            "." => scratch.truncate(segment_start),
+            ".." => {
+                scratch.truncate(segment_start);
+                let parent = scratch.rfind('/').ok_or(ParseError::BadTarget)?;
+                scratch.truncate(parent);
+            }
+            _ => ends_in_dot_segment = false,
+        }
+    }
+    if scratch.is_empty() || path.ends_with('/') || ends_in_dot_segment {
+        scratch.push('/');
+    }
+    Ok(scratch)
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Whether `path` needs no change: starts with '/', no "//", no dot segments, no escapes
+/// (escapes are rare in paths, so they always take the slow road).
+fn is_normal(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') || bytes.contains(&b'%') {
+        return false;
+    }
+    !path.contains("//")
+        && !path.contains("/./")
+        && !path.contains("/../")
+        && !path.ends_with("/.")
+        && !path.ends_with("/..")
+}
+
+fn decode_escape(bytes: &[u8], at: usize) -> Result<u8, ParseError> {
+    let hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    match (
+        bytes.get(at + 1).and_then(|&b| hex(b)),
+        bytes.get(at + 2).and_then(|&b| hex(b)),
+    ) {
+        (Some(high), Some(low)) => Ok(high << 4 | low),
+        _ => Err(ParseError::BadTarget),
+    }
+}
+
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalise_to_one_spelling() {
+        let cases: [(&str, Result<&str, ParseError>); 19] = [
+            ("/", Ok("/")),
+            ("/a/b", Ok("/a/b")),
+            ("/a/b/", Ok("/a/b/")),
+            ("//a///b", Ok("/a/b")),
+            ("/%70rivate/x", Ok("/private/x")),
+            ("/%70%72%69%76%61%74%65/", Ok("/private/")),
+            ("/a%2fb", Ok("/a%2Fb")),
+            ("/a%00b", Ok("/a%00b")),
+            ("/a/./b", Ok("/a/b")),
+            ("/a/../b", Ok("/b")),
+            ("/a/%2e%2e/b", Ok("/b")),
+            ("/a/b/%2e%2e", Ok("/a/")),
+            ("/a/b/..", Ok("/a/")),
+            ("/a/.", Ok("/a/")),
+            ("/..", Err(ParseError::BadTarget)),
+            ("/a/../../b", Err(ParseError::BadTarget)),
+            ("/%zz", Err(ParseError::BadTarget)),
+            ("/%4", Err(ParseError::BadTarget)),
+            ("/caf\u{e9}%20x", Ok("/caf\u{e9}%20x")),
+        ];
+        for (input, expected) in cases {
+            let mut scratch = String::new();
+            assert_eq!(normalize_path(input, &mut scratch), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn paths_and_authorities_of_targets() {
+        let cases = [
+            ("/a/b?x=1", "/a/b", None),
+            ("/login?next=https://example.com/home", "/login", None),
+            ("http://example.com/p?q", "/p", Some("example.com")),
+            ("http://example.com", "/", Some("example.com")),
+            ("http://example.com?q", "/", Some("example.com")),
+            ("HTTPS://h:81/x", "/x", Some("h:81")),
+            ("*", "*", None),
+            ("example.com:443", "example.com:443", None),
+        ];
+        for (target, path, authority) in cases {
+            assert_eq!(path_of(target), path, "{target}");
+            assert_eq!(authority_of(target), authority, "{target}");
+        }
+    }
+
+    #[test]
+    fn a_normal_path_is_borrowed_not_copied() {
+        let mut scratch = String::new();
+        let path = "/static/app.js";
+        let normal = normalize_path(path, &mut scratch).unwrap();
+        assert!(std::ptr::eq(normal, path));
+        assert!(scratch.is_empty());
+    }
+}

@@ -11,7 +11,10 @@
 //!
 //! For the same reason `parse` deserializes each top-level section and each `[[route]]` on its
 //! own: serde stops at the first problem, so one deserializer over the whole file would hide
-//! every later section's problems behind the first unknown key or wrong type.
+//! every later section's problems behind the first unknown key or wrong type. Unknown keys are
+//! not even left to serde: each section's keys are checked against its struct's field list
+//! (`SERVER_KEYS` etc.) first, every stranger reported and removed, so a typo does not hide the
+//! section's other problems either; only a wrong type still stops a section.
 //!
 //! Field docs live in `etc/asycamore.toml`, which documents every key; the fields here mirror
 //! those keys one to one, so they are not documented twice.
@@ -27,8 +30,10 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::{ConfigError, ConfigErrorKind, ConfigErrors, key_segment};
 
 /// One part of the file as deserialized: its value, or the deserializer error that stopped it
-/// (serde stops at the first problem inside a part). `validate` reports the error and skips
-/// that part's semantic checks, since there is no value to check; the other parts still are.
+/// (serde stops at the first problem inside a part; unknown keys are not such a problem, they
+/// are removed beforehand and reported in `RawConfig::unknown`). `validate` reports the error
+/// and skips that part's semantic checks, since there is no value to check; the other parts
+/// still are.
 pub type Section<T> = Result<T, ConfigError>;
 
 /// The whole file, section by section. An absent section is `Ok` with all defaults; only a
@@ -43,12 +48,54 @@ pub struct RawConfig {
     /// entry per route, so a route that fails keeps the others' `route[i]` indices; the outer
     /// `Err` is a `route` key that is not an array at all.
     pub routes: Section<Vec<Section<Spanned<RawRoute>>>>,
-    /// Top-level keys other than the sections above, one `UnknownKey` error each.
+    /// Every unknown key, one `UnknownKey` error each: top-level keys other than the sections
+    /// above, and keys of a section or route that its struct does not have (those were removed
+    /// before deserializing, so the section's value above is still checked).
     pub unknown: Vec<ConfigError>,
 }
 
 /// The top-level keys, in the order the `UnknownKey` message lists them.
 const SECTIONS: [&str; 5] = ["server", "limits", "timeouts", "defaults", "route"];
+
+/// The keys of each section's struct, in declaration order (the order the `UnknownKey`
+/// message lists them). They must match the structs' serde fields exactly; a unit test checks.
+const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "workers",
+    "max_connections",
+    "max_requests_per_connection",
+];
+const LIMITS_KEYS: &[&str] = &[
+    "max_head_bytes",
+    "max_headers",
+    "max_body_bytes",
+    "max_chunk_extension_bytes",
+    "max_trailer_bytes",
+    "output_buffer_bytes",
+];
+const TIMEOUTS_KEYS: &[&str] = &["head", "body", "idle", "write"];
+const DEFAULTS_KEYS: &[&str] = &["max_body_bytes", "headers"];
+const ROUTE_KEYS: &[&str] = &[
+    "name",
+    "host",
+    "path",
+    "exact",
+    "methods",
+    "max_body_bytes",
+    "headers",
+    "handler",
+    "status",
+    "body",
+    "root",
+    "index",
+    "listing",
+    "follow_symlinks_outside_root",
+    "dir",
+    "fsync",
+    "to",
+    "keep_path",
+    "keep_query",
+];
 
 /// `[server]`.
 #[derive(Debug, Default, Deserialize)]
@@ -147,40 +194,82 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
         routes: Ok(Vec::new()),
         unknown: Vec::new(),
     };
-    let source = Source {
+    let mut source = Source {
         text,
         file: file_name,
+        unknown: Vec::new(),
     };
     // Every span below is a byte range of `text` itself (the values were cut from this one
     // parse, not re-parsed on their own), so locations stay absolute.
     for (key, value) in root.into_inner() {
         match key.get_ref().as_ref() {
-            "server" => raw.server = source.section(value, "server"),
-            "limits" => raw.limits = source.section(value, "limits"),
-            "timeouts" => raw.timeouts = source.section(value, "timeouts"),
-            "defaults" => raw.defaults = source.section(value, "defaults"),
+            "server" => raw.server = source.section(value, "server", SERVER_KEYS),
+            "limits" => raw.limits = source.section(value, "limits", LIMITS_KEYS),
+            "timeouts" => raw.timeouts = source.section(value, "timeouts", TIMEOUTS_KEYS),
+            "defaults" => raw.defaults = source.section(value, "defaults", DEFAULTS_KEYS),
             "route" => raw.routes = source.routes(value),
             other => {
                 let kind = ConfigErrorKind::UnknownKey {
                     expected: SECTIONS.map(str::to_owned).to_vec(),
                 };
                 let e = located(text, file_name, Some(key.span()), key_segment(other), kind);
-                raw.unknown.push(e);
+                source.unknown.push(e);
             }
         }
     }
+    // In table order, not file order; `validate` sorts every error by position.
+    raw.unknown = source.unknown;
     Ok(raw)
 }
 
-/// The text being parsed and its name, for locating errors.
+/// The text being parsed and its name, for locating errors, and the unknown keys found so far.
 struct Source<'a> {
     text: &'a str,
     file: &'a str,
+    unknown: Vec<ConfigError>,
 }
 
 impl<'i> Source<'_> {
-    /// Deserialize one part of the document; `prefix` is its key path (`server`, `route[2]`).
-    fn section<T: Deserialize<'i>>(&self, value: Spanned<DeValue<'i>>, prefix: &str) -> Section<T> {
+    /// Deserialize one part of the document; `prefix` is its key path (`server`, `route[2]`)
+    /// and `known` its struct's keys. Each other key is reported as `UnknownKey` and removed
+    /// first, so that it does not stop serde (which would hide the part's other problems).
+    fn section<T: Deserialize<'i>>(
+        &mut self,
+        mut value: Spanned<DeValue<'i>>,
+        prefix: &str,
+        known: &[&str],
+    ) -> Section<T> {
+        // Not a table: deserializing it fails with the usual located wrong-type error.
+        if let DeValue::Table(table) = value.get_mut() {
+            let (text, file) = (self.text, self.file);
+            let mut unknown = Vec::new();
+            for (key, _) in table.iter() {
+                let name: &str = key.get_ref();
+                if !known.contains(&name) {
+                    let kind = ConfigErrorKind::UnknownKey {
+                        expected: known.iter().map(|k| (*k).to_owned()).collect(),
+                    };
+                    let key_path = format!("{prefix}.{}", key_segment(name));
+                    unknown.push((
+                        name.to_owned(),
+                        located(text, file, Some(key.span()), key_path, kind),
+                    ));
+                }
+            }
+            for (name, e) in unknown {
+                table.remove(name.as_str());
+                self.unknown.push(e);
+            }
+        }
+        self.deserialize(value, prefix)
+    }
+
+    /// Deserialize `value` as is, turning serde's failure into a located error.
+    fn deserialize<T: Deserialize<'i>>(
+        &self,
+        value: Spanned<DeValue<'i>>,
+        prefix: &str,
+    ) -> Section<T> {
         serde_path_to_error::deserialize(ValueDeserializer::from(value)).map_err(|e| {
             let offset = e.inner().span().map(|s| s.start);
             let path = render_path(e.path(), self.text, offset);
@@ -198,19 +287,19 @@ impl<'i> Source<'_> {
     }
 
     /// The `route` key: each array element on its own, so a bad route does not hide the next.
-    fn routes(&self, value: Spanned<DeValue<'i>>) -> Section<Vec<Section<Spanned<RawRoute>>>> {
+    fn routes(&mut self, value: Spanned<DeValue<'i>>) -> Section<Vec<Section<Spanned<RawRoute>>>> {
         let span = value.span();
         match value.into_inner() {
             DeValue::Array(items) => Ok(items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| self.section(item, &format!("route[{i}]")))
+                .map(|(i, item)| self.section(item, &format!("route[{i}]"), ROUTE_KEYS))
                 .collect()),
             // Not an array: deserializing it as one fails with the usual located wrong-type
             // error. Should serde ever accept it, its routes are as good as any.
             other => {
                 let routes: Vec<Spanned<RawRoute>> =
-                    self.section(Spanned::new(span, other), "route")?;
+                    self.deserialize(Spanned::new(span, other), "route")?;
                 Ok(routes.into_iter().map(Ok).collect())
             }
         }
@@ -365,3 +454,6 @@ fn backticked(s: &str) -> Vec<String> {
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests;

@@ -242,3 +242,129 @@ keep_path = true
     );
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// Tricky values, each reported exactly, located at the value.
+const TRICKY: &str = r#"[server]
+listen = ["127.0.0.1:0"]
+
+[[route]]
+name = "big"
+path = "/big"
+handler = "respond"
+max_body_bytes = 99999999999999999999
+
+[[route]]
+name = "neg"
+path = "/neg"
+handler = "respond"
+max_body_bytes = -1
+
+[[route]]
+name = "float"
+path = "/float"
+handler = "respond"
+status = 1e3
+
+[[route]]
+name = "trailing-dot"
+host = "EXAMPLE.com."
+path = "/a b"
+handler = "respond"
+headers = { "X-A" = "a\r\nb", "content-length" = "5" }
+
+[[route]]
+name = "wild"
+host = "*."
+exact = "relative"
+handler = "respond"
+methods = []
+
+[[route]]
+name = "é"
+host = "*.*.example.com"
+path = "/w"
+handler = ["static"]
+"#;
+
+#[test]
+fn tricky_values_are_each_reported_exactly() {
+    let path = write_config(TRICKY);
+    let out = check(&path);
+    let _ = std::fs::remove_file(&path);
+    let f = path.display();
+    let want = [
+        format!(
+            "{f}:8:18: route[0].max_body_bytes: 99999999999999999999 does not fit in a 64-bit signed integer"
+        ),
+        format!("{f}:14:18: route[1].max_body_bytes: -1 is out of range 0.."),
+        format!(
+            "{f}:20:10: route[2].status: wrong type: expected an integer, found floating point `1000.0`"
+        ),
+        format!(
+            r#"{f}:24:8: route[3].host: invalid host "EXAMPLE.com.": empty label (a dot at either end, or two in a row)"#
+        ),
+        format!(
+            r#"{f}:25:8: route[3].path: invalid path "/a b": must not contain whitespace or control characters"#
+        ),
+        format!(
+            r#"{f}:27:21: route[3].headers.X-A: invalid header value "a\r\nb" (visible ASCII, obs-text, space and tab only; no leading or trailing whitespace)"#
+        ),
+        format!(
+            r#"{f}:27:31: route[3].headers.content-length: header "content-length" is set by the server itself and cannot be configured"#
+        ),
+    ];
+    let got = lines(&out.stderr);
+    assert_eq!(got[..want.len()], want, "all: {got:#?}");
+    // The last two routes: every problem named, whatever their wording.
+    let rest = got[want.len()..].join("\n");
+    for needle in [
+        "route[4].host",
+        "route[4].exact",
+        "route[4].methods",
+        "route[5].handler",
+    ] {
+        assert!(rest.contains(needle), "{needle} missing from {rest}");
+    }
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// One mistake must not hide another: a misspelt key in a route still lets the validator
+/// report the route's other problems and its clashes with other routes (duplicate name,
+/// duplicate match), as it does for every other kind of error.
+#[test]
+fn an_unknown_key_does_not_hide_other_errors() {
+    let text = r#"[server]
+listen = ["127.0.0.1:0"]
+wrkers = 2
+workers = 99999
+
+[[route]]
+name = "a"
+path = "/"
+handler = "respond"
+stauts = 200
+status = 999
+
+[[route]]
+name = "a"
+path = "/"
+handler = "respond"
+"#;
+    let path = write_config(text);
+    let out = check(&path);
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    for needle in [
+        "server.wrkers: unknown key",
+        "server.workers: 99999 is out of range",
+        "route[0].stauts: unknown key",
+        "route[0].status: 999 is out of range",
+        "route[1].name: duplicate route name \"a\"",
+    ] {
+        assert!(
+            stderr.contains(needle),
+            "{needle:?} missing from:\n{stderr}"
+        );
+    }
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -361,9 +361,10 @@ bodyy = "hi"
     );
 }
 
-/// A part that does not deserialize is reported and its own checks are skipped (there is no
-/// value to check: `workers = -1` and `max_head_bytes = 10` stay silent), while every other
-/// part is still checked, and a failed route keeps the later routes' indices.
+/// A part that does not deserialize (a wrong type) is reported and its own checks are skipped
+/// (there is no value to check: `max_head_bytes = 10` stays silent), while every other part is
+/// still checked, and a failed route keeps the later routes' indices. An unknown key does not
+/// fail its part: `server.tls` is reported and `workers = -1` still checked.
 #[test]
 fn a_part_that_fails_to_deserialize_skips_only_its_own_checks() {
     let text = r#"[server]
@@ -396,6 +397,7 @@ headers = { Date = "today" }
     assert_eq!(
         errors(text),
         [
+            "x.toml:2:11: server.workers: -1 is out of range 0..=1024",
             "x.toml:3:1: server.tls: unknown key (expected one of: listen, workers, \
              max_connections, max_requests_per_connection)",
             "x.toml:7:15: limits.max_headers: wrong type: expected an integer, found floating point `1.5`",
@@ -422,6 +424,31 @@ fn every_unknown_top_level_key_is_reported() {
             "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, defaults, route)",
             "x.toml:5:11: server.workers: 2000 is out of range 0..=1024",
             "x.toml:7:2: admin: unknown key (expected one of: server, limits, timeouts, defaults, route)",
+        ]
+    );
+}
+
+/// Unknown keys inside a section or route are each reported (the table is sorted by key, so
+/// this also checks the final sort), and do not hide that part's semantic checks.
+#[test]
+fn unknown_keys_in_a_section_do_not_hide_its_other_errors() {
+    assert_eq!(
+        errors(
+            "[server]\nzz = 1\nworkers = 5000\naa = 2\n\n[[route]]\nname = \"a\"\npath = \"/\"\n\
+             handler = \"respond\"\nstauts = 200\nstatus = 999\n\n[[route]]\nname = \"a\"\n\
+             path = \"/b\"\nhandler = \"echo\"\n"
+        ),
+        [
+            "x.toml:2:1: server.zz: unknown key (expected one of: listen, workers, \
+             max_connections, max_requests_per_connection)",
+            "x.toml:3:11: server.workers: 5000 is out of range 0..=1024",
+            "x.toml:4:1: server.aa: unknown key (expected one of: listen, workers, \
+             max_connections, max_requests_per_connection)",
+            "x.toml:10:1: route[0].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
+             handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
+             fsync, to, keep_path, keep_query)",
+            "x.toml:11:10: route[0].status: 999 is out of range 200..=599",
+            r#"x.toml:14:8: route[1].name: duplicate route name "a" (first defined on line 7)"#,
         ]
     );
 }

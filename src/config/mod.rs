@@ -302,6 +302,12 @@ pub enum ConfigErrorKind {
     ReservedHeader { name: String },
     #[error("duplicate header {name:?} (names are case-insensitive; {first:?} is already set)")]
     DuplicateHeader { name: String, first: String },
+    #[error("header {name:?} is set by the {handler:?} handler itself and cannot be configured")]
+    HandlerHeader { name: String, handler: &'static str },
+    #[error(
+        "a \"static\" route needs `path` (a prefix): an exact match can reach no file below it"
+    )]
+    StaticNeedsPrefix,
 }
 
 fn expected_list(expected: &[String]) -> String {

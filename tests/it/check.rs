@@ -102,6 +102,9 @@ fn every_error_is_printed_located_in_file_order_and_check_exits_1() {
             "{f}:16:9: route[0].exact: `path` and `exact` cannot both be given (a route matches a prefix or one path)"
         ),
         format!(
+            "{f}:16:9: route[0].exact: a \"static\" route needs `path` (a prefix): an exact match can reach no file below it"
+        ),
+        format!(
             r#"{f}:18:8: route[0].root: cannot read directory "/nonexistent/asycamore-root": No such file or directory (os error 2)"#
         ),
         format!(

@@ -121,6 +121,12 @@ impl Validator<'_> {
     }
 
     fn static_files(&mut self, prefix: &str, at: usize, raw: &RawRoute) -> Option<HandlerSpec> {
+        if let Some(exact) = &raw.exact {
+            // An exact match reaches only the root itself, which answers with a redirect
+            // to a path the route does not match: the files could never be served.
+            let kind = ConfigErrorKind::StaticNeedsPrefix;
+            self.error(exact.span().start, format!("{prefix}.exact"), kind);
+        }
         let root = self.directory(prefix, at, "root", raw.root.as_ref(), Access::Read);
         let index = match &raw.index {
             None => Some(vec![DEFAULT_INDEX.to_owned()]),

@@ -12,7 +12,9 @@ use std::net::Ipv6Addr;
 use toml::Spanned;
 
 use super::super::model::{RawDefaults, RawHeaders, RawList, RawRoute, Section};
-use super::super::{ConfigErrorKind, HostPattern, PathPattern, RouteSpec, key_segment};
+use super::super::{
+    ConfigErrorKind, HandlerSpec, HostPattern, PathPattern, RouteSpec, key_segment,
+};
 use super::{IntRange, MAX_BODY_BYTES, Validator};
 use crate::http1::encode::{is_valid_header_name, is_valid_header_value};
 
@@ -119,9 +121,25 @@ impl Validator<'_> {
                 )
                 .unwrap_or(defaults.max_body_bytes);
             let headers = self.headers(&prefix, raw.headers.as_ref());
-            let headers = merge_headers(&defaults.headers, headers);
+            let mut headers = merge_headers(&defaults.headers, headers);
             let path = path.map(|(path, _, _)| path);
             let handler = self.handler(&prefix, at, raw);
+            if let Some(handler) = &handler {
+                // A header the handler writes itself would go out twice: an error in the
+                // route's own table, and quietly left out of what [defaults] adds.
+                let owned = handler_owned_headers(handler);
+                for name in raw.headers.iter().flat_map(|map| map.keys()) {
+                    if owned.iter().any(|o| o.eq_ignore_ascii_case(name.get_ref())) {
+                        let key = format!("{prefix}.headers.{}", key_segment(name.get_ref()));
+                        let kind = ConfigErrorKind::HandlerHeader {
+                            name: name.get_ref().clone(),
+                            handler: handler_name(handler),
+                        };
+                        self.error(name.span().start, key.as_str(), kind);
+                    }
+                }
+                headers.retain(|(name, _)| !owned.iter().any(|o| o.eq_ignore_ascii_case(name)));
+            }
             if let (Some(name), Some(host), Some(path), Some(methods), Some(handler)) =
                 (name, host, path, methods, handler)
             {
@@ -416,4 +434,24 @@ fn host_name(name: &str) -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+/// The response headers a handler writes itself, which a route may not add again.
+fn handler_owned_headers(handler: &HandlerSpec) -> &'static [&'static str] {
+    match handler {
+        HandlerSpec::Respond { .. } | HandlerSpec::Echo => &[],
+        HandlerSpec::Static { .. } => &["ETag", "Last-Modified", "Content-Range", "Accept-Ranges"],
+        HandlerSpec::Upload { .. } => &["Location", "Content-Type"],
+        HandlerSpec::Redirect { .. } => &["Location"],
+    }
+}
+
+fn handler_name(handler: &HandlerSpec) -> &'static str {
+    match handler {
+        HandlerSpec::Respond { .. } => "respond",
+        HandlerSpec::Echo => "echo",
+        HandlerSpec::Static { .. } => "static",
+        HandlerSpec::Upload { .. } => "upload",
+        HandlerSpec::Redirect { .. } => "redirect",
+    }
 }

@@ -379,6 +379,19 @@ fn handler_settings_are_checked() {
             })
             .collect(),
         ),
+        // Headers a handler writes itself; an exact static route.
+        (
+            route("a", "path = \"/a\"\nhandler = \"redirect\"\nto = \"/\"\nheaders = { Location = \"/x\" }")
+                + &route(
+                    "b",
+                    &format!("exact = \"/b\"\nhandler = \"static\"\nroot = \"{d}\"\nheaders = {{ ETag = \"x\", \"X-Ok\" = \"1\" }}"),
+                ),
+            vec![
+                r#"x.toml:6:13: route[0].headers.Location: header "Location" is set by the "redirect" handler itself and cannot be configured"#.into(),
+                r#"x.toml:9:9: route[1].exact: a "static" route needs `path` (a prefix): an exact match can reach no file below it"#.into(),
+                r#"x.toml:12:13: route[1].headers.ETag: header "ETag" is set by the "static" handler itself and cannot be configured"#.into(),
+            ],
+        ),
         (
             route(
                 "a",

@@ -371,3 +371,65 @@ handler = "respond"
     }
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A static root the server's user cannot read and an upload directory it cannot write are
+/// errors. Run as root, the check runs as nobody (65534), for whom root's private
+/// directories are closed.
+#[test]
+fn unreadable_roots_and_unwritable_upload_dirs_are_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let base = temp_path("perm");
+    let (private, readonly) = (base.join("private"), base.join("readonly"));
+    std::fs::create_dir_all(&private).expect("mkdir");
+    std::fs::create_dir_all(&readonly).expect("mkdir");
+    let is_root =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    // Readable and listable by nobody only where intended: `private` is closed to others,
+    // `readonly` is open for reading but not writing.
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::set_permissions(&readonly, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let text = format!(
+        "[[route]]\nname = \"a\"\npath = \"/a\"\nhandler = \"static\"\nroot = \"{}\"\n\n\
+         [[route]]\nname = \"b\"\npath = \"/b\"\nhandler = \"upload\"\ndir = \"{}\"\n",
+        private.display(),
+        readonly.display()
+    );
+    let config = write_config(&text);
+    let mut command = binary();
+    if is_root {
+        command.uid(65534).gid(65534);
+    } else {
+        // Not root: make the upload directory unwritable for ourselves too.
+        std::fs::set_permissions(&readonly, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    }
+    let out = command
+        .arg("--check")
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run --check");
+    let _ = std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700));
+    let _ = std::fs::remove_dir_all(&base);
+    let _ = std::fs::remove_file(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let f = config.display();
+    let errors = lines(&out.stderr);
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(
+        errors[0].starts_with(&format!("{f}:5:8: route[0].root: cannot read directory")),
+        "{stderr}"
+    );
+    assert!(errors[0].contains("Permission denied"), "{stderr}");
+    assert!(
+        errors[1].starts_with(&format!(
+            "{f}:11:7: route[1].dir: cannot write to directory"
+        )),
+        "{stderr}"
+    );
+    assert!(errors[1].contains("Permission denied"), "{stderr}");
+}

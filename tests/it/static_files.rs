@@ -441,13 +441,20 @@ fn path_escape_attempts_table() {
 
 #[test]
 fn permission_denied_is_403() {
-    if running_as_root() {
-        eprintln!("skipped: root reads mode-000 files");
-        return;
-    }
     let tree = tree();
-    let server = server(&tree);
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\n\
+         [[route]]\nname = \"files\"\npath = \"/files\"\nhandler = \"static\"\nroot = \"{}\"\n",
+        tree.root.display()
+    );
+    // Root reads mode-000 files, so as root the server runs as nobody (65534) here.
+    let server = if running_as_root() {
+        TestServer::start_as(&config, 65534)
+    } else {
+        TestServer::start(&config)
+    };
     assert_eq!(get(&server, "/files/secret.txt", &[]).status, 403);
+    assert_eq!(get(&server, "/files/hello.txt", &[]).status, 200);
 }
 
 /// Writes a `size`-byte file of pseudo-random bytes and returns its SHA-256.

@@ -68,8 +68,20 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the binary with `config` and waits for its "listening on" line.
     pub fn start(config: &str) -> TestServer {
+        TestServer::start_with(config, binary())
+    }
+
+    /// Starts the binary as user and group `id` (for permission tests run as root).
+    pub fn start_as(config: &str, id: u32) -> TestServer {
+        use std::os::unix::process::CommandExt;
+        let mut command = binary();
+        command.uid(id).gid(id);
+        TestServer::start_with(config, command)
+    }
+
+    fn start_with(config: &str, mut command: Command) -> TestServer {
         let path = write_config(config);
-        let mut child = binary()
+        let mut child = command
             .arg("--config")
             .arg(&path)
             .stdin(Stdio::null())

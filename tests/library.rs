@@ -17,6 +17,7 @@ fn serve<H: Handler>(handler: H, limits: Limits) -> ServerHandle<H> {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         workers: 1,
         limits,
+        access_log: None,
     };
     server::start(config, Arc::new(handler)).expect("server starts")
 }

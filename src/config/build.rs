@@ -20,6 +20,7 @@ pub fn server_config(config: &Config) -> ServerConfig {
     let limits = &config.limits;
     let timeouts = &config.timeouts;
     ServerConfig {
+        access_log: None,
         listen: config.listen.clone(),
         workers: config.workers,
         limits: server::Limits {

@@ -105,9 +105,15 @@ impl BufPool {
             .unwrap_or_else(|| ReadBuf::new(self.read_capacity))
     }
 
-    /// Returns a read buffer; its unread bytes are discarded.
+    /// The capacity of the read buffers this pool hands out.
+    pub fn read_capacity(&self) -> usize {
+        self.read_capacity
+    }
+
+    /// Returns a read buffer; its unread bytes are discarded. One of another size (from a
+    /// pool this one replaced) is freed, not cached.
     pub fn give_read(&mut self, mut buf: ReadBuf) {
-        if self.reads.len() < self.max_cached {
+        if self.reads.len() < self.max_cached && buf.capacity() == self.read_capacity {
             buf.start = 0;
             buf.end = 0;
             self.reads.push(buf);

@@ -12,9 +12,9 @@
 //! keep-alive connection holds neither. This module never logs per request and never
 //! allocates per request, except for bodies a handler asked to have buffered.
 
-use std::io::{self, Write};
+use std::io;
 use std::mem::MaybeUninit;
-use std::net::Shutdown;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -24,10 +24,14 @@ use crate::http1::{Header, framing};
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
 use crate::service::{Exchange, Handler, ResponseState};
 
+use super::access::Pending;
 use super::answer::Answer;
-use super::exchange::{Active, BodyReader, Sink};
-use super::sendfile::{CORK_AT_LEAST, send_file};
+use super::exchange::{Active, BeginContext, BodyReader, LogStart, Sink};
 use super::worker::{Shared, WorkerTarget};
+
+mod socket;
+
+use socket::Fill;
 
 /// How long a closing connection keeps reading (and discarding) after shutting down its
 /// write side, so unread input does not turn the close into a reset that could destroy the
@@ -63,6 +67,10 @@ enum Need {
 /// One client connection.
 pub(super) struct Conn<E> {
     stream: TcpStream,
+    /// The client's address (for the access log).
+    peer: SocketAddr,
+    /// The access-log line of the request being served, when logging is on.
+    log_line: Pending,
     input: Option<ReadBuf>,
     output: Option<Vec<u8>>,
     /// Bytes at the front of `output` already written.
@@ -89,9 +97,11 @@ pub(super) struct Conn<E> {
 }
 
 impl<E: Exchange> Conn<E> {
-    pub(super) fn new(stream: TcpStream, now: Instant) -> Self {
+    pub(super) fn new(stream: TcpStream, peer: SocketAddr, now: Instant) -> Self {
         Conn {
             stream,
+            peer,
+            log_line: Pending::default(),
             input: None,
             output: None,
             written: 0,
@@ -146,6 +156,37 @@ impl<E: Exchange> Conn<E> {
         }
         self.fail(cx.shared, now, answer);
         self.drive(cx)
+    }
+
+    /// The worker is stopping: an idle connection reads what the client may already have
+    /// sent (answering it with `Connection: close`) and closes if there was nothing; one
+    /// serving a request closes after its response.
+    pub(super) fn on_drain<H: Handler<Exchange = E>>(
+        &mut self,
+        cx: &mut Context<'_, WorkerTarget<H>>,
+    ) -> Next {
+        if !matches!(self.phase, Phase::Idle) {
+            return Next::Keep;
+        }
+        self.readable = true;
+        if self.drive(cx) == Next::Remove {
+            return Next::Remove;
+        }
+        let nothing_came = matches!(self.phase, Phase::Idle)
+            && self.input.as_ref().is_none_or(ReadBuf::is_empty)
+            && !self.output_pending();
+        if nothing_came {
+            return self.close(cx.shared);
+        }
+        Next::Keep
+    }
+
+    /// Closes at once, whatever is in flight (immediate stop, or the drain deadline).
+    pub(super) fn abort_now<H: Handler<Exchange = E>>(
+        &mut self,
+        cx: &mut Context<'_, WorkerTarget<H>>,
+    ) -> Next {
+        self.close(cx.shared)
     }
 
     /// Runs the connection until it must wait for the socket or a timer.
@@ -247,22 +288,27 @@ impl<E: Exchange> Conn<E> {
             Ok(info) => info,
             Err(error) => return self.fail(shared, now, error.into()),
         };
-        let last = limits.max_requests_per_connection != 0
-            && self.requests + 1 >= limits.max_requests_per_connection;
+        let last = shared.draining
+            || (limits.max_requests_per_connection != 0
+                && self.requests + 1 >= limits.max_requests_per_connection);
         let mut sink = Sink {
             output: self.output.get_or_insert_with(|| shared.pool.take_write()),
             date_line: shared.date.header_line(),
             high_water: limits.output_high_water,
         };
-        let started = Active::begin(
-            &*shared.handler,
-            &parsed,
-            info,
+        let log = shared.access_log.as_ref().map(|log| LogStart {
+            line: &mut self.log_line,
+            format: log.format,
+            peer: self.peer,
+            now,
+        });
+        let begin = BeginContext {
             limits,
             last,
-            &mut sink,
-            &mut shared.path_scratch,
-        );
+            path_scratch: &mut shared.path_scratch,
+            log,
+        };
+        let started = Active::begin(&*shared.handler, &parsed, info, begin, &mut sink);
         let head_len = parsed.head_len;
         input.consume(head_len);
         match started {
@@ -321,12 +367,30 @@ impl<E: Exchange> Conn<E> {
             ResponseState::Done if active.reply.file.is_some() => return Need::Room,
             ResponseState::Done => {
                 active.exchange = None;
-                if active.reply.cx.close || matches!(active.body, BodyReader::Abandoned) {
+                let finished = active.reply.cx.close
+                    || matches!(active.body, BodyReader::Abandoned | BodyReader::Done);
+                if finished {
                     self.requests += 1;
+                    if let Some(log) = &shared.access_log {
+                        let (status, bytes) = (active.reply.status, active.reply.body_bytes);
+                        self.log_line.finish(
+                            log.format,
+                            now,
+                            status,
+                            bytes,
+                            &mut shared.access_lines,
+                        );
+                    }
+                }
+                if active.reply.cx.close || matches!(active.body, BodyReader::Abandoned) {
                     return self.abort(now);
                 }
                 if matches!(active.body, BodyReader::Done) {
-                    self.requests += 1;
+                    if shared.draining {
+                        // Stopping: a response already under way when the drain began
+                        // may have promised keep-alive, but no request follows it.
+                        return self.abort(now);
+                    }
                     self.phase = Phase::Idle;
                     self.progress_at = now;
                     return Need::Again;
@@ -380,155 +444,6 @@ impl<E: Exchange> Conn<E> {
         Need::Nothing
     }
 
-    /// Reads once. A short read means the socket is drained (no second read just to see
-    /// `WouldBlock`): with edge-triggered polling, new data raises a new event.
-    fn fill<H>(&mut self, shared: &mut Shared<H>, now: Instant) -> Fill {
-        if !self.readable || self.peer_closed {
-            return if self.peer_closed {
-                Fill::Eof
-            } else {
-                Fill::Wait
-            };
-        }
-        let input = self.input.get_or_insert_with(|| shared.pool.take_read());
-        let spare = input.spare();
-        if spare == 0 {
-            // A head that fills the buffer is rejected by the parser before this can happen;
-            // a full buffer here means the parser could not use it yet.
-            return Fill::Wait;
-        }
-        match input.read_from(&mut self.stream) {
-            Ok(0) => {
-                self.peer_closed = true;
-                self.readable = false;
-                Fill::Eof
-            }
-            Ok(n) => {
-                if n < spare && !self.hangup_seen {
-                    self.readable = false;
-                }
-                if matches!(self.phase, Phase::Serving) {
-                    self.progress_at = now;
-                }
-                Fill::Got
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                self.readable = false;
-                Fill::Wait
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => Fill::Got,
-            Err(_) => Fill::Failed,
-        }
-    }
-
-    fn start_linger<H>(&mut self, shared: &mut Shared<H>, now: Instant) -> Option<Next> {
-        let unread = self.input.as_ref().is_some_and(|input| !input.is_empty());
-        if self.peer_closed || (!unread && !self.readable) {
-            // Nothing of the client's is left unread, so closing cannot turn into a reset.
-            return Some(self.close(shared));
-        }
-        if self.stream.shutdown(Shutdown::Write).is_err() {
-            return Some(self.close(shared));
-        }
-        self.phase = Phase::Lingering;
-        self.progress_at = now;
-        None
-    }
-
-    fn flush_if_any(&mut self, now: Instant) -> io::Result<bool> {
-        if self.output_pending() {
-            self.flush(now)
-        } else {
-            Ok(true)
-        }
-    }
-
-    /// Writes pending output, then any file body. `Ok(true)`: all sent; `Ok(false)`: the
-    /// socket is full.
-    fn flush(&mut self, now: Instant) -> io::Result<bool> {
-        if !self.corked
-            && self
-                .active
-                .reply
-                .file
-                .as_ref()
-                .is_some_and(|file| file.remaining >= CORK_AT_LEAST)
-        {
-            // Hold partial segments back while the head and a large file go out, so they
-            // leave in full-sized segments rather than one per write and per sendfile call.
-            socket2::SockRef::from(&self.stream).set_tcp_cork(true)?;
-            self.corked = true;
-        }
-        if let Some(output) = &mut self.output {
-            while self.written < output.len() {
-                if !self.writable {
-                    return Ok(false);
-                }
-                match self.stream.write(&output[self.written..]) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => {
-                        self.written += n;
-                        self.progress_at = now;
-                        self.active.poke = true;
-                        if self
-                            .active
-                            .unsent_from
-                            .is_some_and(|start| self.written > start)
-                        {
-                            self.active.unsent_from = None;
-                        }
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                        self.writable = false;
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => return Err(err),
-                }
-            }
-            output.clear();
-            self.written = 0;
-            // Everything before the response's start went out; the response itself had no
-            // bytes yet (or `unsent_from` would be `None`), so it now starts at the front.
-            self.active.unsent_from = self.active.unsent_from.map(|_| 0);
-        }
-        if let Some(body) = &mut self.active.reply.file {
-            if !send_file(&self.stream, body, &mut self.writable)? {
-                return Ok(false);
-            }
-            self.progress_at = now;
-            // Sent: dropping it closes the file.
-            self.active.reply.file = None;
-        }
-        if self.corked {
-            // Uncorking pushes the last partial segment out at once.
-            socket2::SockRef::from(&self.stream).set_tcp_cork(false)?;
-            self.corked = false;
-        }
-        Ok(true)
-    }
-
-    fn output_pending(&self) -> bool {
-        self.output
-            .as_ref()
-            .is_some_and(|out| self.written < out.len())
-            || self.active.reply.file.is_some()
-    }
-
-    /// Gives buffers with nothing in them back to the pool.
-    fn release_idle_buffers<H>(&mut self, shared: &mut Shared<H>) {
-        if self.input.as_ref().is_some_and(ReadBuf::is_empty) {
-            if let Some(input) = self.input.take() {
-                shared.pool.give_read(input);
-            }
-        }
-        if !self.output_pending() {
-            if let Some(output) = self.output.take() {
-                shared.pool.give_write(output);
-                self.written = 0;
-            }
-        }
-    }
-
     /// When the current wait times out. Output the client is not taking is timed by the
     /// write timeout whatever the phase: a client that pipelines and stops reading stalls
     /// the connection between requests too.
@@ -553,14 +468,7 @@ impl<E: Exchange> Conn<E> {
         if let Some(output) = self.output.take() {
             shared.pool.give_write(output);
         }
-        shared.connections -= 1;
+        shared.connection_closed();
         Next::Remove
     }
-}
-
-enum Fill {
-    Got,
-    Wait,
-    Eof,
-    Failed,
 }

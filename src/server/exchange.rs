@@ -17,6 +17,7 @@ use crate::service::{
 };
 
 use super::Limits;
+use super::access::{AccessFormat, Pending, Started};
 use super::answer::Answer;
 
 /// Header storage for trailers; the decoder's `max_trailers` limit keeps them within it.
@@ -31,6 +32,23 @@ pub(super) struct Sink<'a> {
     pub(super) output: &'a mut Vec<u8>,
     pub(super) date_line: &'a [u8],
     pub(super) high_water: usize,
+}
+
+/// What starting a request needs besides the head and the output.
+pub(super) struct BeginContext<'a> {
+    pub(super) limits: &'a Limits,
+    /// The connection closes after this response.
+    pub(super) last: bool,
+    pub(super) path_scratch: &'a mut String,
+    pub(super) log: Option<LogStart<'a>>,
+}
+
+/// What the access log needs to start a request's line.
+pub(super) struct LogStart<'a> {
+    pub(super) line: &'a mut Pending,
+    pub(super) format: AccessFormat,
+    pub(super) peer: std::net::SocketAddr,
+    pub(super) now: std::time::Instant,
 }
 
 /// A writer for `reply` into `sink`.
@@ -118,11 +136,15 @@ impl<E: Exchange> Active<E> {
         handler: &H,
         head: &ParsedHead<'_, '_>,
         info: MessageInfo,
-        limits: &Limits,
-        last: bool,
+        cx: BeginContext<'_>,
         sink: &mut Sink<'_>,
-        path_scratch: &mut String,
     ) -> Result<Self, Answer> {
+        let BeginContext {
+            limits,
+            last,
+            path_scratch,
+            log,
+        } = cx;
         if let BodyKind::Length(len) = info.body {
             if len > limits.max_body_bytes {
                 return Err(Answer::CONTENT_TOO_LARGE);
@@ -142,6 +164,23 @@ impl<E: Exchange> Active<E> {
             headers: head.headers,
             body: info.body,
         };
+        if let Some(log) = log {
+            let header = |name| request.header(name).unwrap_or_default();
+            let started = Started {
+                peer: Some(log.peer),
+                method: request.method,
+                target: request.target,
+                version: match request.version {
+                    Version::Http10 => "HTTP/1.0",
+                    Version::Http11 => "HTTP/1.1",
+                },
+                referer: header("referer"),
+                user_agent: header("user-agent"),
+                route: handler.route_name(&request),
+            };
+            log.line
+                .begin(log.format, log.now, std::time::SystemTime::now(), &started);
+        }
         let mut reply = Reply::new(
             ResponseContext {
                 version: head.version,

@@ -34,6 +34,18 @@ pub(super) fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpLi
     Ok(sockets)
 }
 
+/// Gives every worker its own descriptor for one inherited listening socket (socket
+/// activation): duplicates of one socket, so they share its accept queue.
+pub(super) fn share(socket: std::net::TcpListener, count: usize) -> io::Result<Vec<TcpListener>> {
+    socket.set_nonblocking(true)?;
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 1..count {
+        sockets.push(TcpListener::from_std(socket.try_clone()?));
+    }
+    sockets.push(TcpListener::from_std(socket));
+    Ok(sockets)
+}
+
 /// Fails if another socket listens on `addr`, even one with `SO_REUSEPORT`: without this
 /// check a second asycamore started by mistake would join the first one's group and
 /// silently take half its connections. A probe bound without `SO_REUSEPORT` conflicts with
@@ -73,8 +85,8 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// What one accept attempt produced.
 pub(super) enum Accepted {
-    /// A new connection.
-    Stream(mio::net::TcpStream),
+    /// A new connection, and its peer's address.
+    Stream(mio::net::TcpStream, SocketAddr),
     /// Nothing pending.
     Drained,
     /// Out of descriptors or memory: back off until the returned instant.
@@ -86,7 +98,7 @@ pub(super) enum Accepted {
 /// Accepts one connection.
 pub(super) fn accept_one(listener: &TcpListener, now: Instant) -> Accepted {
     match listener.accept() {
-        Ok((stream, _peer)) => Accepted::Stream(stream),
+        Ok((stream, peer)) => Accepted::Stream(stream, peer),
         Err(err) if err.kind() == io::ErrorKind::WouldBlock => Accepted::Drained,
         Err(err) => match err.raw_os_error() {
             Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {

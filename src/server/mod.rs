@@ -6,6 +6,7 @@
 //! (signals, logging setup, daemonizing): that is the daemon's job. On the per-request path
 //! it takes no lock and allocates nothing in steady state.
 
+mod access;
 mod answer;
 mod conn;
 mod exchange;
@@ -14,11 +15,13 @@ mod routes;
 mod sendfile;
 mod worker;
 
+pub use access::{AccessFormat, AccessLog, AccessSink};
 pub use routes::{HostPattern, Lookup, PathPattern, Route, RouteTable};
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -94,54 +97,65 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Limits and timeouts.
     pub limits: Limits,
+    /// Access logging, if on.
+    pub access_log: Option<AccessLog>,
 }
 
 /// A running server.
 pub struct ServerHandle<H: Handler> {
     local_addrs: Vec<SocketAddr>,
-    workers: Vec<(MailSender<WorkerMessage<H>>, JoinHandle<()>)>,
+    workers: Vec<WorkerHandle<H>>,
+}
+
+struct WorkerHandle<H> {
+    sender: MailSender<WorkerMessage<H>>,
+    thread: JoinHandle<()>,
+    /// Open connections of the worker, kept by the worker (one update per connection).
+    connections: Arc<AtomicUsize>,
 }
 
 /// Binds every listener (one `SO_REUSEPORT` socket per worker and address) and starts the
 /// workers. Binding errors are returned before any worker starts.
 pub fn start<H: Handler>(config: ServerConfig, handler: Arc<H>) -> io::Result<ServerHandle<H>> {
+    start_with_inherited(config, handler, Vec::new())
+}
+
+/// Like [`start`], but with listening sockets inherited (socket activation): each is matched to
+/// the configured address it is bound to and shared by every worker; configured addresses
+/// without one are bound as usual. Inherited sockets that match no address are an error.
+pub fn start_with_inherited<H: Handler>(
+    config: ServerConfig,
+    handler: Arc<H>,
+    inherited: Vec<std::net::TcpListener>,
+) -> io::Result<ServerHandle<H>> {
     let workers = config.workers.max(1);
+    let mut inherited: Vec<(SocketAddr, std::net::TcpListener)> = inherited
+        .into_iter()
+        .map(|socket| Ok((socket.local_addr()?, socket)))
+        .collect::<io::Result<_>>()?;
     let mut per_worker: Vec<Vec<mio::net::TcpListener>> =
         (0..workers).map(|_| Vec::new()).collect();
     let mut local_addrs = Vec::with_capacity(config.listen.len());
     for addr in &config.listen {
-        let sockets = listener::bind_group(*addr, workers)?;
+        let sockets = match inherited.iter().position(|(bound, _)| bound == addr) {
+            Some(at) => listener::share(inherited.remove(at).1, workers)?,
+            None => listener::bind_group(*addr, workers)?,
+        };
         local_addrs.push(sockets[0].local_addr()?);
         for (slot, socket) in per_worker.iter_mut().zip(sockets) {
             slot.push(socket);
         }
     }
-    let mut handles = Vec::with_capacity(workers);
+    if let Some((addr, _)) = inherited.first() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("an inherited socket listens on {addr}, which is not a configured address"),
+        ));
+    }
+    let mut handles: Vec<WorkerHandle<H>> = Vec::with_capacity(workers);
     for (index, listeners) in per_worker.into_iter().enumerate() {
-        // The worker is built on its own thread, so exchanges need not be `Send`; it hands
-        // back its mailbox, or the error that kept it from starting.
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
-        let limits = config.limits.clone();
-        let handler = Arc::clone(&handler);
-        let thread = std::thread::Builder::new()
-            .name(format!("worker-{index}"))
-            .spawn(
-                move || match Worker::new(index, listeners, limits, handler) {
-                    Ok(worker) => {
-                        let _ = ready_tx.send(Ok(worker.sender()));
-                        worker.run();
-                    }
-                    Err(err) => {
-                        let _ = ready_tx.send(Err(err));
-                    }
-                },
-            )?;
-        let started = ready_rx
-            .recv()
-            .map_err(|_| io::Error::other("worker thread ended before starting"))
-            .and_then(|result| result);
-        match started {
-            Ok(sender) => handles.push((sender, thread)),
+        match spawn_worker(index, listeners, &config, &handler) {
+            Ok(worker) => handles.push(worker),
             Err(err) => {
                 // Leave nothing half-started behind.
                 ServerHandle {
@@ -159,35 +173,148 @@ pub fn start<H: Handler>(config: ServerConfig, handler: Arc<H>) -> io::Result<Se
     })
 }
 
+fn spawn_worker<H: Handler>(
+    index: usize,
+    listeners: Vec<mio::net::TcpListener>,
+    config: &ServerConfig,
+    handler: &Arc<H>,
+) -> io::Result<WorkerHandle<H>> {
+    // The worker is built on its own thread, so exchanges need not be `Send`; it hands back
+    // its mailbox, or the error that kept it from starting.
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    let limits = config.limits.clone();
+    let access_log = config.access_log.clone();
+    let handler = Arc::clone(handler);
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    let thread = std::thread::Builder::new()
+        .name(format!("worker-{index}"))
+        .spawn(move || {
+            match Worker::new(index, listeners, limits, access_log, handler, counter) {
+                Ok(worker) => {
+                    let _ = ready_tx.send(Ok(worker.sender()));
+                    worker.run();
+                }
+                Err(err) => {
+                    let _ = ready_tx.send(Err(err));
+                }
+            }
+        })?;
+    let sender = ready_rx
+        .recv()
+        .map_err(|_| io::Error::other("worker thread ended before starting"))??;
+    Ok(WorkerHandle {
+        sender,
+        thread,
+        connections,
+    })
+}
+
 impl<H: Handler> ServerHandle<H> {
     /// The bound address of each configured listen address, in order.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
     }
 
+    /// The number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Open client connections across all workers, now.
+    pub fn connections(&self) -> usize {
+        self.workers
+            .iter()
+            .map(|worker| worker.connections.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Publishes a new handler (e.g. a reloaded route table) to every worker. Requests
     /// already started finish with the handler they started with.
     pub fn set_handler(&self, handler: Arc<H>) {
-        for (sender, _) in &self.workers {
-            // A worker that has stopped has nothing left to serve.
-            let _ = sender.send(WorkerMessage::SetHandler(Arc::clone(&handler)));
-        }
+        self.broadcast(|| WorkerMessage::SetHandler(Arc::clone(&handler)));
     }
 
-    /// Stops every worker (closing its connections) and waits for them.
-    pub fn shutdown(self) {
-        for (sender, _) in &self.workers {
-            let _ = sender.send(WorkerMessage::Stop);
+    /// Publishes new limits and timeouts; they apply to requests started from now on, and
+    /// no connection is dropped.
+    pub fn set_limits(&self, limits: Limits) {
+        self.broadcast(|| WorkerMessage::SetLimits(limits.clone()));
+    }
+
+    /// Turns access logging on, off, or to another sink or format. Each worker hands what it
+    /// has buffered to the old sink first.
+    pub fn set_access_log(&self, access_log: Option<AccessLog>) {
+        self.broadcast(|| WorkerMessage::SetAccessLog(access_log.clone()));
+    }
+
+    /// Binds every address in `listen` that is not bound yet, then stops accepting on the
+    /// addresses no longer listed (their connections finish normally). All or nothing: if a
+    /// new address cannot be bound, nothing changes.
+    pub fn set_listeners(&mut self, listen: &[SocketAddr]) -> io::Result<()> {
+        let workers = self.workers.len();
+        let mut added = Vec::new();
+        for addr in listen {
+            if self.local_addrs.contains(addr) || added.iter().any(|(a, _)| a == addr) {
+                continue;
+            }
+            let sockets = listener::bind_group(*addr, workers)?;
+            added.push((sockets[0].local_addr()?, sockets));
         }
+        for (addr, sockets) in added {
+            for (worker, socket) in self.workers.iter().zip(sockets) {
+                let _ = worker.sender.send(WorkerMessage::AddListener(socket));
+            }
+            self.local_addrs.push(addr);
+        }
+        let removed: Vec<SocketAddr> = self
+            .local_addrs
+            .iter()
+            .filter(|addr| !listen.contains(addr))
+            .copied()
+            .collect();
+        for addr in removed {
+            self.broadcast(|| WorkerMessage::RemoveListener(addr));
+            self.local_addrs.retain(|bound| *bound != addr);
+        }
+        Ok(())
+    }
+
+    /// Graceful stop: every worker accepts what is already queued and stops accepting,
+    /// finishes the requests in flight (the next response on a keep-alive connection says
+    /// `Connection: close`), closes idle connections, and after `timeout` closes the rest.
+    /// Blocks until every worker has stopped; returns the connections closed by force.
+    pub fn drain(self, timeout: Duration) -> usize {
+        let deadline = std::time::Instant::now() + timeout;
+        let (report, reports) = std::sync::mpsc::channel();
+        self.broadcast(|| WorkerMessage::Drain {
+            deadline,
+            report: report.clone(),
+        });
+        drop(report);
+        let forced = reports.iter().sum();
+        self.join();
+        forced
+    }
+
+    /// Stops every worker at once (closing its connections) and waits for them.
+    pub fn shutdown(self) {
+        self.broadcast(|| WorkerMessage::Stop);
         self.join();
     }
 
     /// Waits until every worker has stopped.
     pub fn join(self) {
-        for (_, thread) in self.workers {
-            if thread.join().is_err() {
+        for worker in self.workers {
+            if worker.thread.join().is_err() {
                 log::error!("a worker thread panicked");
             }
+        }
+    }
+
+    fn broadcast(&self, message: impl Fn() -> WorkerMessage<H>) {
+        for worker in &self.workers {
+            // A worker that has stopped has nothing left to serve.
+            let _ = worker.sender.send(message());
         }
     }
 }

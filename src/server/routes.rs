@@ -277,6 +277,13 @@ fn host_key(host: &HostPattern) -> &str {
 impl<H: Handler> Handler for RouteTable<H> {
     type Exchange = H::Exchange;
 
+    fn route_name(&self, request: &Request<'_>) -> &str {
+        match self.find(request.host(), request.path(), request.method) {
+            Lookup::Found(route) => &route.name,
+            Lookup::MethodNotAllowed(_) | Lookup::NotFound => "",
+        }
+    }
+
     fn start(
         &self,
         request: &Request<'_>,

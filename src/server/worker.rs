@@ -1,12 +1,16 @@
 //! One worker thread: a reactor holding this worker's listeners and connections, plus the
-//! state they share (handler, buffer pool, cached Date, limits).
+//! state they share (handler, buffer pool, cached Date, limits, access-log buffer).
 //!
-//! Nothing here is shared with other workers except the handler, which is read-only; the
-//! control side talks to a worker only through its mailbox.
+//! Nothing here is shared with other workers except the handler, which is read-only, and
+//! a connection counter written once per connection; the control side talks to a worker
+//! only through its mailbox.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::net::TcpListener;
 
@@ -17,6 +21,7 @@ use crate::reactor::{
 use crate::service::Handler;
 
 use super::Limits;
+use super::access::{AccessLog, FLUSH_AT};
 use super::conn::Conn;
 use super::listener::{self, Accepted};
 
@@ -30,6 +35,19 @@ const CACHED_BUFFERS: usize = 256;
 pub(super) enum WorkerMessage<H> {
     /// Serve new requests with this handler from now on.
     SetHandler(Arc<H>),
+    /// Apply these limits and timeouts to requests from now on.
+    SetLimits(Limits),
+    /// Log requests this way from now on (after handing over what is buffered).
+    SetAccessLog(Option<AccessLog>),
+    /// Accept on this socket too.
+    AddListener(TcpListener),
+    /// Stop accepting on this address (after taking what is queued).
+    RemoveListener(SocketAddr),
+    /// Stop gracefully by `deadline`, then report the connections closed by force.
+    Drain {
+        deadline: Instant,
+        report: Sender<usize>,
+    },
     /// Close everything and end the thread.
     Stop,
 }
@@ -43,12 +61,19 @@ pub(super) struct Shared<H> {
     /// When the cached Date's second ends.
     date_expires: Instant,
     /// Open connections of this worker.
-    pub(super) connections: usize,
+    connections: usize,
+    /// The same count, for the control side to read.
+    connection_gauge: Arc<AtomicUsize>,
     /// A listener stopped at the connection limit and waits for a slot.
     accept_waiting: bool,
     /// Where a request path that is not already in normal form is normalised (reused, so
     /// normalising allocates only until it has grown to the longest path seen).
     pub(super) path_scratch: String,
+    /// Stopping: the next response on each connection closes it, idle ones close now.
+    pub(super) draining: bool,
+    /// Access logging, if on, and the lines not yet handed to its sink.
+    pub(super) access_log: Option<AccessLog>,
+    pub(super) access_lines: Vec<u8>,
 }
 
 impl<H> Shared<H> {
@@ -62,9 +87,28 @@ impl<H> Shared<H> {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.subsec_nanos())
                 .unwrap_or(0);
-            self.date_expires =
-                now + std::time::Duration::from_nanos(1_000_000_000 - u64::from(into_second));
+            self.date_expires = now + Duration::from_nanos(1_000_000_000 - u64::from(into_second));
         }
+    }
+
+    pub(super) fn connection_opened(&mut self) {
+        self.connections += 1;
+        self.connection_gauge
+            .store(self.connections, Ordering::Relaxed);
+    }
+
+    pub(super) fn connection_closed(&mut self) {
+        self.connections -= 1;
+        self.connection_gauge
+            .store(self.connections, Ordering::Relaxed);
+    }
+
+    /// Hands buffered access-log lines to the sink.
+    fn flush_access_log(&mut self) {
+        if let (Some(log), false) = (&self.access_log, self.access_lines.is_empty()) {
+            log.sink.write_batch(&self.access_lines);
+        }
+        self.access_lines.clear();
     }
 }
 
@@ -125,9 +169,9 @@ impl ListenSocket {
                 return Next::Keep;
             }
             match listener::accept_one(&self.socket, cx.now()) {
-                Accepted::Stream(stream) => {
-                    cx.shared.connections += 1;
-                    let conn = Conn::new(stream, cx.now());
+                Accepted::Stream(stream, peer) => {
+                    cx.shared.connection_opened();
+                    let conn = Conn::new(stream, peer, cx.now());
                     cx.spawn(WorkerTarget::Connection(Box::new(conn)));
                 }
                 Accepted::Drained => return Next::Keep,
@@ -145,9 +189,19 @@ pub(super) struct Worker<H: Handler> {
     index: usize,
     reactor: Reactor<WorkerTarget<H>>,
     shared: Shared<H>,
-    listeners: Vec<Token>,
+    listeners: Vec<(SocketAddr, Token)>,
     sender: MailSender<WorkerMessage<H>>,
     mailbox: Mailbox<WorkerMessage<H>>,
+    /// When buffered access-log lines are handed over next.
+    next_log_flush: Instant,
+    /// Set once a drain began: when to give up, and where to report.
+    drain: Option<(Instant, Sender<usize>)>,
+}
+
+/// What the mailbox asked for.
+enum Control {
+    Continue,
+    Stop,
 }
 
 impl<H: Handler> Worker<H> {
@@ -155,15 +209,17 @@ impl<H: Handler> Worker<H> {
         index: usize,
         sockets: Vec<TcpListener>,
         limits: Limits,
+        access_log: Option<AccessLog>,
         handler: Arc<H>,
+        connection_gauge: Arc<AtomicUsize>,
     ) -> io::Result<Self> {
         let mut reactor = Reactor::new(EVENTS_PER_TURN)?;
         let (sender, mailbox) = reactor.mailbox();
-        let read_capacity = limits.head.max_head_bytes.max(16 * 1024);
-        let write_capacity = limits.output_high_water.min(64 * 1024);
         let mut listeners = Vec::with_capacity(sockets.len());
         for socket in sockets {
-            listeners.push(reactor.insert(WorkerTarget::Listener(ListenSocket { socket }))?);
+            let addr = socket.local_addr()?;
+            let token = reactor.insert(WorkerTarget::Listener(ListenSocket { socket }))?;
+            listeners.push((addr, token));
         }
         let now = Instant::now();
         Ok(Worker {
@@ -171,17 +227,23 @@ impl<H: Handler> Worker<H> {
             reactor,
             shared: Shared {
                 handler,
+                pool: pool_for(&limits),
                 limits,
-                pool: BufPool::new(read_capacity, write_capacity, CACHED_BUFFERS),
                 date: DateCache::new(SystemTime::now()),
                 date_expires: now,
                 connections: 0,
+                connection_gauge,
                 accept_waiting: false,
                 path_scratch: String::new(),
+                draining: false,
+                access_log,
+                access_lines: Vec::new(),
             },
             listeners,
             sender,
             mailbox,
+            next_log_flush: now,
+            drain: None,
         })
     }
 
@@ -191,23 +253,152 @@ impl<H: Handler> Worker<H> {
 
     pub(super) fn run(mut self) {
         loop {
-            let turn = match self.reactor.turn(&mut self.shared, None) {
+            let wait = self.wait_limit();
+            let turn = match self.reactor.turn(&mut self.shared, wait) {
                 Ok(turn) => turn,
                 Err(err) => {
                     log::error!("worker {}: poll failed: {err}; stopping", self.index);
-                    return;
+                    break;
                 }
             };
             if turn.woken {
-                while let Some(message) = self.mailbox.try_recv() {
-                    match message {
-                        WorkerMessage::SetHandler(handler) => self.shared.handler = handler,
-                        WorkerMessage::Stop => return,
-                    }
+                if let Control::Stop = self.read_mailbox() {
+                    break;
                 }
             }
             self.resume_accepting();
+            let now = self.reactor.now();
+            if self.shared.access_lines.len() >= FLUSH_AT
+                || (now >= self.next_log_flush && !self.shared.access_lines.is_empty())
+            {
+                self.shared.flush_access_log();
+            }
+            if now >= self.next_log_flush {
+                self.next_log_flush = now + self.flush_interval();
+            }
+            if let Some((deadline, _)) = &self.drain {
+                if self.shared.connections == 0 {
+                    self.finish_drain(0);
+                    break;
+                }
+                if now >= *deadline {
+                    let forced = self.shared.connections;
+                    self.close_everything();
+                    self.finish_drain(forced);
+                    break;
+                }
+            }
         }
+        self.shared.flush_access_log();
+    }
+
+    fn flush_interval(&self) -> Duration {
+        self.shared
+            .access_log
+            .as_ref()
+            .map_or(Duration::from_secs(1), |log| log.flush_interval)
+    }
+
+    /// How long a turn may wait: until the access-log flush when lines are buffered, and
+    /// until the drain deadline while draining.
+    fn wait_limit(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let flush = (!self.shared.access_lines.is_empty())
+            .then(|| self.next_log_flush.saturating_duration_since(now));
+        let drain = self
+            .drain
+            .as_ref()
+            .map(|(deadline, _)| deadline.saturating_duration_since(now));
+        match (flush, drain) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn read_mailbox(&mut self) -> Control {
+        while let Some(message) = self.mailbox.try_recv() {
+            match message {
+                WorkerMessage::SetHandler(handler) => self.shared.handler = handler,
+                WorkerMessage::SetLimits(limits) => {
+                    if pool_for(&limits).read_capacity() != self.shared.pool.read_capacity() {
+                        // Buffers still out come back to the new pool, which frees those of
+                        // the old size instead of caching them.
+                        self.shared.pool = pool_for(&limits);
+                    }
+                    self.shared.limits = limits;
+                }
+                WorkerMessage::SetAccessLog(access_log) => {
+                    self.shared.flush_access_log();
+                    self.shared.access_log = access_log;
+                }
+                WorkerMessage::AddListener(socket) => self.add_listener(socket),
+                WorkerMessage::RemoveListener(addr) => self.remove_listener(addr),
+                WorkerMessage::Drain { deadline, report } => self.begin_drain(deadline, report),
+                WorkerMessage::Stop => {
+                    self.close_everything();
+                    return Control::Stop;
+                }
+            }
+        }
+        Control::Continue
+    }
+
+    fn add_listener(&mut self, socket: TcpListener) {
+        let added = socket.local_addr().and_then(|addr| {
+            let token = self
+                .reactor
+                .insert(WorkerTarget::Listener(ListenSocket { socket }))?;
+            Ok((addr, token))
+        });
+        match added {
+            Ok(listener) => self.listeners.push(listener),
+            Err(err) => log::error!("worker {}: cannot add a listener: {err}", self.index),
+        }
+    }
+
+    /// Takes what is queued on the listener for `addr`, then closes it.
+    fn remove_listener(&mut self, addr: SocketAddr) {
+        let Some(at) = self.listeners.iter().position(|(bound, _)| *bound == addr) else {
+            return;
+        };
+        let (_, token) = self.listeners.remove(at);
+        self.reactor
+            .with_target(&mut self.shared, token, |target, cx| {
+                if let WorkerTarget::Listener(listener) = target {
+                    listener.accept_all(cx);
+                }
+                Next::Remove
+            });
+    }
+
+    /// Stops accepting (after taking what is queued), and closes what is idle; requests in
+    /// flight finish, each connection closing after its current response.
+    fn begin_drain(&mut self, deadline: Instant, report: Sender<usize>) {
+        self.shared.draining = true;
+        self.drain = Some((deadline, report));
+        for (addr, _) in self.listeners.clone() {
+            self.remove_listener(addr);
+        }
+        self.reactor
+            .for_each(&mut self.shared, |target, cx| match target {
+                WorkerTarget::Connection(conn) => conn.on_drain(cx),
+                WorkerTarget::Listener(_) => Next::Keep,
+            });
+    }
+
+    fn finish_drain(&mut self, forced: usize) {
+        if let Some((_, report)) = self.drain.take() {
+            let _ = report.send(forced);
+        }
+    }
+
+    fn close_everything(&mut self) {
+        self.reactor
+            .for_each(&mut self.shared, |target, cx| match target {
+                WorkerTarget::Connection(conn) => conn.abort_now(cx),
+                WorkerTarget::Listener(_) => Next::Remove,
+            });
+        self.listeners.clear();
     }
 
     /// A listener that stopped at the connection limit starts again once a slot is free.
@@ -218,9 +409,16 @@ impl<H: Handler> Worker<H> {
             return;
         }
         self.shared.accept_waiting = false;
-        for &token in &self.listeners {
+        for &(_, token) in &self.listeners {
             self.reactor
                 .with_target(&mut self.shared, token, |target, cx| target.on_timeout(cx));
         }
     }
+}
+
+/// A buffer pool sized for `limits`: a read buffer holds the largest head allowed.
+fn pool_for(limits: &Limits) -> BufPool {
+    let read_capacity = limits.head.max_head_bytes.max(16 * 1024);
+    let write_capacity = limits.output_high_water.min(64 * 1024);
+    BufPool::new(read_capacity, write_capacity, CACHED_BUFFERS)
 }

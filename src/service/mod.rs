@@ -160,6 +160,12 @@ pub trait Handler: Send + Sync + 'static {
         request: &Request<'_>,
         response: &mut ResponseWriter<'_>,
     ) -> Start<Self::Exchange>;
+
+    /// The name of what serves `request`, for logs (a route table names the route); empty
+    /// when there is nothing to name.
+    fn route_name(&self, _request: &Request<'_>) -> &str {
+        ""
+    }
 }
 
 /// The per-request half of a handler. Calls never overlap and never block.
@@ -188,6 +194,10 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
         response: &mut ResponseWriter<'_>,
     ) -> Start<Self::Exchange> {
         (**self).start(request, response)
+    }
+
+    fn route_name(&self, request: &Request<'_>) -> &str {
+        (**self).route_name(request)
     }
 }
 

@@ -121,6 +121,10 @@ pub struct Reply {
     pub file: Option<FileBody>,
     /// The largest request body accepted for this request (413 beyond).
     pub body_limit: u64,
+    /// The status of the final head, once written (0 before).
+    pub status: u16,
+    /// Body bytes sent (or, for a file, to be sent); not framing, and 0 for a HEAD request.
+    pub body_bytes: u64,
 }
 
 impl Reply {
@@ -131,6 +135,8 @@ impl Reply {
             cx,
             file: None,
             body_limit,
+            status: 0,
+            body_bytes: 0,
         }
     }
 }
@@ -237,12 +243,14 @@ impl<'a> ResponseWriter<'a> {
                 if len > remaining {
                     return self.broken(ResponseError::TooLong);
                 }
+                self.reply.body_bytes += len;
                 self.out.extend_from_slice(data);
                 self.reply.state = ResponseState::Body(BodyState::Length {
                     remaining: remaining - len,
                 });
             }
             ResponseState::Body(BodyState::Chunked { open: 0 }) => {
+                self.reply.body_bytes += len;
                 encode::write_chunk_size(self.out, len);
                 self.out.extend_from_slice(data);
                 self.out.extend_from_slice(encode::CRLF);
@@ -251,13 +259,17 @@ impl<'a> ResponseWriter<'a> {
                 if len > open {
                     return self.broken(ResponseError::TooLong);
                 }
+                self.reply.body_bytes += len;
                 self.out.extend_from_slice(data);
                 if len == open {
                     self.out.extend_from_slice(encode::CRLF);
                 }
                 self.reply.state = ResponseState::Body(BodyState::Chunked { open: open - len });
             }
-            ResponseState::Body(BodyState::UntilClose) => self.out.extend_from_slice(data),
+            ResponseState::Body(BodyState::UntilClose) => {
+                self.reply.body_bytes += len;
+                self.out.extend_from_slice(data);
+            }
             ResponseState::Body(BodyState::Suppressed { remaining }) => {
                 if let Some(remaining) = remaining {
                     if len > remaining {
@@ -292,6 +304,7 @@ impl<'a> ResponseWriter<'a> {
     pub fn send_file(&mut self, file: std::fs::File, offset: u64, len: u64) {
         match self.reply.state {
             ResponseState::Body(BodyState::Length { remaining }) if remaining == len => {
+                self.reply.body_bytes += len;
                 if len > 0 {
                     self.reply.file = Some(FileBody {
                         file,
@@ -372,6 +385,7 @@ impl<'a> ResponseWriter<'a> {
             return false;
         }
         encode::write_status_line(self.out, status);
+        self.reply.status = status;
         true
     }
 

@@ -1,0 +1,175 @@
+//! The connection's socket I/O: one read into the pooled input buffer, writing the output
+//! buffer and any file body, lingering close, and giving buffers back to the pool.
+//!
+//! Kept apart from the state machine in `conn.rs`, which decides when to call these; nothing
+//! here parses or decides what to answer.
+
+use std::io::{self, Write};
+use std::net::Shutdown;
+use std::time::Instant;
+
+use crate::reactor::{Next, ReadBuf};
+use crate::service::Exchange;
+
+use super::super::sendfile::{CORK_AT_LEAST, send_file};
+use super::super::worker::Shared;
+use super::{Conn, Phase};
+
+/// What one read produced.
+pub(super) enum Fill {
+    Got,
+    Wait,
+    Eof,
+    Failed,
+}
+
+impl<E: Exchange> Conn<E> {
+    /// Reads once. A short read means the socket is drained (no second read just to see
+    /// `WouldBlock`): with edge-triggered polling, new data raises a new event.
+    pub(super) fn fill<H>(&mut self, shared: &mut Shared<H>, now: Instant) -> Fill {
+        if !self.readable || self.peer_closed {
+            return if self.peer_closed {
+                Fill::Eof
+            } else {
+                Fill::Wait
+            };
+        }
+        let input = self.input.get_or_insert_with(|| shared.pool.take_read());
+        let spare = input.spare();
+        if spare == 0 {
+            // A head that fills the buffer is rejected by the parser before this can happen;
+            // a full buffer here means the parser could not use it yet.
+            return Fill::Wait;
+        }
+        match input.read_from(&mut self.stream) {
+            Ok(0) => {
+                self.peer_closed = true;
+                self.readable = false;
+                Fill::Eof
+            }
+            Ok(n) => {
+                if n < spare && !self.hangup_seen {
+                    self.readable = false;
+                }
+                if matches!(self.phase, Phase::Serving) {
+                    self.progress_at = now;
+                }
+                Fill::Got
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                Fill::Wait
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => Fill::Got,
+            Err(_) => Fill::Failed,
+        }
+    }
+
+    pub(super) fn start_linger<H>(&mut self, shared: &mut Shared<H>, now: Instant) -> Option<Next> {
+        let unread = self.input.as_ref().is_some_and(|input| !input.is_empty());
+        if self.peer_closed || (!unread && !self.readable) {
+            // Nothing of the client's is left unread, so closing cannot turn into a reset.
+            return Some(self.close(shared));
+        }
+        if self.stream.shutdown(Shutdown::Write).is_err() {
+            return Some(self.close(shared));
+        }
+        self.phase = Phase::Lingering;
+        self.progress_at = now;
+        None
+    }
+
+    pub(super) fn flush_if_any(&mut self, now: Instant) -> io::Result<bool> {
+        if self.output_pending() {
+            self.flush(now)
+        } else {
+            Ok(true)
+        }
+    }
+
+    /// Writes pending output, then any file body. `Ok(true)`: all sent; `Ok(false)`: the
+    /// socket is full.
+    pub(super) fn flush(&mut self, now: Instant) -> io::Result<bool> {
+        if !self.corked
+            && self
+                .active
+                .reply
+                .file
+                .as_ref()
+                .is_some_and(|file| file.remaining >= CORK_AT_LEAST)
+        {
+            // Hold partial segments back while the head and a large file go out, so they
+            // leave in full-sized segments rather than one per write and per sendfile call.
+            socket2::SockRef::from(&self.stream).set_tcp_cork(true)?;
+            self.corked = true;
+        }
+        if let Some(output) = &mut self.output {
+            while self.written < output.len() {
+                if !self.writable {
+                    return Ok(false);
+                }
+                match self.stream.write(&output[self.written..]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        self.written += n;
+                        self.progress_at = now;
+                        self.active.poke = true;
+                        if self
+                            .active
+                            .unsent_from
+                            .is_some_and(|start| self.written > start)
+                        {
+                            self.active.unsent_from = None;
+                        }
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                        self.writable = false;
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            output.clear();
+            self.written = 0;
+            // Everything before the response's start went out; the response itself had no
+            // bytes yet (or `unsent_from` would be `None`), so it now starts at the front.
+            self.active.unsent_from = self.active.unsent_from.map(|_| 0);
+        }
+        if let Some(body) = &mut self.active.reply.file {
+            if !send_file(&self.stream, body, &mut self.writable)? {
+                return Ok(false);
+            }
+            self.progress_at = now;
+            // Sent: dropping it closes the file.
+            self.active.reply.file = None;
+        }
+        if self.corked {
+            // Uncorking pushes the last partial segment out at once.
+            socket2::SockRef::from(&self.stream).set_tcp_cork(false)?;
+            self.corked = false;
+        }
+        Ok(true)
+    }
+
+    pub(super) fn output_pending(&self) -> bool {
+        self.output
+            .as_ref()
+            .is_some_and(|out| self.written < out.len())
+            || self.active.reply.file.is_some()
+    }
+
+    /// Gives buffers with nothing in them back to the pool.
+    pub(super) fn release_idle_buffers<H>(&mut self, shared: &mut Shared<H>) {
+        if self.input.as_ref().is_some_and(ReadBuf::is_empty) {
+            if let Some(input) = self.input.take() {
+                shared.pool.give_read(input);
+            }
+        }
+        if !self.output_pending() {
+            if let Some(output) = self.output.take() {
+                shared.pool.give_write(output);
+                self.written = 0;
+            }
+        }
+    }
+}

@@ -302,3 +302,148 @@ fn file_bodies_go_out_whole_in_order_with_pipelined_requests_and_not_for_head() 
     server.shutdown();
     let _ = std::fs::remove_file(&path);
 }
+
+/// Answers at once with a fixed body naming its generation.
+struct Fixed(&'static [u8]);
+
+impl Handler for Fixed {
+    type Exchange = ();
+
+    fn start(&self, _: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
+        response.complete(200, &[], self.0);
+        Start::Complete
+    }
+}
+
+/// Reads one Content-Length response (head and body) from `stream`.
+fn read_one(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).expect("read head"),
+            1,
+            "closed mid-head"
+        );
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8(raw).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).expect("read body");
+    (head, body)
+}
+
+#[test]
+fn a_new_handler_serves_the_next_request_on_a_kept_alive_connection() {
+    let server = serve(Fixed(b"one"), Limits::default());
+    let mut stream = connect(server.local_addrs()[0]);
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_one(&mut stream).1, b"one");
+    server.set_handler(Arc::new(Fixed(b"two")));
+    // The swap is a message to the worker: it lands before the worker's next turn, and a
+    // later request on the same connection sees it. Bounded retries allow for the turn.
+    let mut seen = Vec::new();
+    for _ in 0..1000 {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        seen = read_one(&mut stream).1;
+        if seen == b"two" {
+            break;
+        }
+    }
+    assert_eq!(seen, b"two");
+    server.shutdown();
+}
+
+#[test]
+fn drain_answers_what_was_sent_closes_idle_connections_and_forces_the_stuck() {
+    let limits = Limits {
+        timeouts: Timeouts {
+            body: Duration::from_secs(60),
+            ..Timeouts::default()
+        },
+        ..Limits::default()
+    };
+    let server = serve(Fixed(b"ok"), limits.clone());
+    let addr = server.local_addrs()[0];
+    let mut idle = connect(addr);
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_one(&mut idle);
+    assert!(!head.contains("Connection: close"), "{head}");
+    // Sent before the drain, not yet answered: it must be answered, with close.
+    let mut pending = connect(addr);
+    pending
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let forced = server.drain(Duration::from_secs(10));
+    assert_eq!(forced, 0);
+    let (head, body) = read_one(&mut pending);
+    assert_eq!(body, b"ok");
+    assert!(head.contains("Connection: close"), "{head}");
+    assert_eq!(
+        read_all(&mut pending),
+        b"",
+        "the connection closes after it"
+    );
+    assert_eq!(read_all(&mut idle), b"", "an idle connection is closed");
+
+    // A handler that never answers is closed by force at the deadline.
+    let stuck = serve(Silent, limits);
+    let mut stream = connect(stuck.local_addrs()[0]);
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // Wait until the worker has taken the connection (it counts it), bounded in time.
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    while stuck.connections() != 1 && std::time::Instant::now() < give_up {
+        std::thread::yield_now();
+    }
+    assert_eq!(stuck.connections(), 1);
+    assert_eq!(stuck.drain(Duration::from_millis(100)), 1);
+}
+
+#[test]
+fn listeners_are_added_before_removed_ones_stop_accepting() {
+    let mut server = serve(Fixed(b"ok"), Limits::default());
+    let first = server.local_addrs()[0];
+    let mut kept = connect(first);
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    read_one(&mut kept);
+    // A free port for the new address: bind, note it, release.
+    let second = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    server.set_listeners(&[second]).expect("rebind");
+    assert_eq!(server.local_addrs(), &[second]);
+    let mut fresh = connect(second);
+    fresh
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_one(&mut fresh).1, b"ok");
+    // The old address no longer accepts, but its open connection still works.
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    let refused = std::iter::from_fn(|| (std::time::Instant::now() < give_up).then_some(()))
+        .any(|()| TcpStream::connect(first).is_err());
+    assert!(refused, "the removed address still accepts");
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_one(&mut kept).1, b"ok");
+    // An address in use elsewhere fails the whole change and changes nothing.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap();
+    assert!(server.set_listeners(&[second, busy]).is_err());
+    assert_eq!(server.local_addrs(), &[second]);
+    server.shutdown();
+}

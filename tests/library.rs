@@ -380,16 +380,15 @@ fn drain_answers_what_was_sent_closes_idle_connections_and_forces_the_stuck() {
         .unwrap();
     let (head, _) = read_one(&mut idle);
     assert!(!head.contains("Connection: close"), "{head}");
-    // Sent before the drain, not yet answered: it must be answered, with close.
+    // Sent before the drain (answered before or during it, whichever the worker reaches
+    // first): it is answered completely, and the connection then closes.
     let mut pending = connect(addr);
     pending
         .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     let forced = server.drain(Duration::from_secs(10));
     assert_eq!(forced, 0);
-    let (head, body) = read_one(&mut pending);
-    assert_eq!(body, b"ok");
-    assert!(head.contains("Connection: close"), "{head}");
+    assert_eq!(read_one(&mut pending).1, b"ok");
     assert_eq!(
         read_all(&mut pending),
         b"",

@@ -92,6 +92,8 @@ pub(super) struct Conn<E> {
     requests: u64,
     /// TCP_CORK is on while a file body is being sent.
     corked: bool,
+    /// The connection ends with an error answer: the client may still be sending.
+    refused: bool,
     /// When the current timed wait began (phase entry or last I/O progress).
     progress_at: Instant,
 }
@@ -113,6 +115,7 @@ impl<E: Exchange> Conn<E> {
             hangup_seen: false,
             requests: 0,
             corked: false,
+            refused: false,
             progress_at: now,
         }
     }
@@ -416,6 +419,7 @@ impl<E: Exchange> Conn<E> {
         shared.refresh_date(now);
         let output = self.output.get_or_insert_with(|| shared.pool.take_write());
         answer.write(output, shared.date.header_line());
+        self.refused = true;
         if let Some(input) = &mut self.input {
             let n = input.unread().len();
             input.consume(n);

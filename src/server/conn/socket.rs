@@ -67,7 +67,11 @@ impl<E: Exchange> Conn<E> {
 
     pub(super) fn start_linger<H>(&mut self, shared: &mut Shared<H>, now: Instant) -> Option<Next> {
         let unread = self.input.as_ref().is_some_and(|input| !input.is_empty());
-        if self.peer_closed || (!unread && !self.readable) {
+        // A client cut off by an error (a body refused mid-way, say) is likely still sending:
+        // closing at once would turn its next segment into a reset that can destroy the
+        // error response before it is read.
+        let may_send_more = self.refused || unread || self.readable;
+        if self.peer_closed || !may_send_more {
             // Nothing of the client's is left unread, so closing cannot turn into a reset.
             return Some(self.close(shared));
         }

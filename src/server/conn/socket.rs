@@ -107,12 +107,21 @@ impl<E: Exchange> Conn<E> {
             socket2::SockRef::from(&self.stream).set_tcp_cork(true)?;
             self.corked = true;
         }
+        let file_follows = self.active.reply.file.is_some();
         if let Some(output) = &mut self.output {
             while self.written < output.len() {
                 if !self.writable {
                     return Ok(false);
                 }
-                match self.stream.write(&output[self.written..]) {
+                let pending = &output[self.written..];
+                let sent = if file_follows && !self.corked {
+                    // The head of a (small) file body: let the kernel hold it for the file's
+                    // bytes, so both leave in one segment.
+                    socket2::SockRef::from(&self.stream).send_with_flags(pending, libc::MSG_MORE)
+                } else {
+                    self.stream.write(pending)
+                };
+                match sent {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => {
                         self.written += n;

@@ -8,6 +8,7 @@
 //! of the server trusts every field here without re-checking.
 
 mod build;
+mod lifecycle;
 mod load;
 pub mod model;
 mod validate;
@@ -19,6 +20,10 @@ use std::time::Duration;
 
 pub use crate::server::{HostPattern, PathPattern};
 pub use build::{precedence, route_table, server_config};
+pub use lifecycle::{
+    AccessFormatSpec, AccessLogConfig, LogConfig, LogTarget, reload_restart_keys,
+    with_restart_keys_kept,
+};
 pub use load::{EMBEDDED_DEFAULT, EMBEDDED_NAME, load_file, load_str};
 pub use validate::validate;
 
@@ -40,6 +45,18 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// In file order (the router orders them by precedence, whatever the file order).
     pub routes: Vec<RouteSpec>,
+    /// How long a graceful stop may take before the rest is closed (> 0, <= 1 day).
+    pub shutdown_timeout: Duration,
+    /// Absolute; `None` = no pidfile.
+    pub pidfile: Option<PathBuf>,
+    /// An existing user to run as after binding; `None` = stay.
+    pub user: Option<String>,
+    /// An existing group to run as after binding; `None` = the user's primary group.
+    pub group: Option<String>,
+    /// The error log.
+    pub log: LogConfig,
+    /// The access log, if enabled.
+    pub access_log: Option<AccessLogConfig>,
 }
 
 /// Per-request and per-connection size limits, all in bytes except `max_headers`.
@@ -308,6 +325,28 @@ pub enum ConfigErrorKind {
         "a \"static\" route needs `path` (a prefix): an exact match can reach no file below it"
     )]
     StaticNeedsPrefix,
+    #[error("{value:?} is not one of: {allowed}")]
+    InvalidChoice {
+        value: String,
+        allowed: &'static str,
+    },
+    #[error("{value:?} is out of range (must be {range})")]
+    DurationNotIn { value: String, range: &'static str },
+    #[error("{value:?} is not an absolute path")]
+    RelativePath { value: String },
+    #[error("required when {when}")]
+    RequiredWhen { when: &'static str },
+    #[error("no {} named {name:?} on this system{}", if *.group { "group" } else { "user" },
+        .error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default())]
+    UnknownAccount {
+        name: String,
+        /// A group, else a user.
+        group: bool,
+        /// Why the lookup failed, when it did not just find nothing.
+        error: Option<Box<str>>,
+    },
+    #[error("invalid syslog tag {value:?} (1 to 32 of A-Z a-z 0-9 _ . -)")]
+    InvalidSyslogTag { value: String },
 }
 
 fn expected_list(expected: &[String]) -> String {

@@ -43,6 +43,8 @@ pub struct RawConfig {
     pub server: Section<RawServer>,
     pub limits: Section<RawLimits>,
     pub timeouts: Section<RawTimeouts>,
+    pub log: Section<RawLog>,
+    pub access_log: Section<RawAccessLog>,
     pub defaults: Section<RawDefaults>,
     /// `[[route]]` tables, in file order (order matters: it is the router's tie-break). One
     /// entry per route, so a route that fails keeps the others' `route[i]` indices; the outer
@@ -55,7 +57,15 @@ pub struct RawConfig {
 }
 
 /// The top-level keys, in the order the `UnknownKey` message lists them.
-const SECTIONS: [&str; 5] = ["server", "limits", "timeouts", "defaults", "route"];
+const SECTIONS: [&str; 7] = [
+    "server",
+    "limits",
+    "timeouts",
+    "log",
+    "access_log",
+    "defaults",
+    "route",
+];
 
 /// The keys of each section's struct, in declaration order (the order the `UnknownKey`
 /// message lists them). They must match the structs' serde fields exactly; a unit test checks.
@@ -64,6 +74,10 @@ const SERVER_KEYS: &[&str] = &[
     "workers",
     "max_connections",
     "max_requests_per_connection",
+    "shutdown_timeout",
+    "pidfile",
+    "user",
+    "group",
 ];
 const LIMITS_KEYS: &[&str] = &[
     "max_head_bytes",
@@ -74,6 +88,8 @@ const LIMITS_KEYS: &[&str] = &[
     "output_buffer_bytes",
 ];
 const TIMEOUTS_KEYS: &[&str] = &["head", "body", "idle", "write"];
+const LOG_KEYS: &[&str] = &["level", "target", "file", "syslog_facility", "syslog_tag"];
+const ACCESS_LOG_KEYS: &[&str] = &["enabled", "file", "format", "flush_interval"];
 const DEFAULTS_KEYS: &[&str] = &["max_body_bytes", "headers"];
 const ROUTE_KEYS: &[&str] = &[
     "name",
@@ -106,6 +122,10 @@ pub struct RawServer {
     pub workers: Option<Spanned<i64>>,
     pub max_connections: Option<Spanned<i64>>,
     pub max_requests_per_connection: Option<Spanned<i64>>,
+    pub shutdown_timeout: Option<Spanned<String>>,
+    pub pidfile: Option<Spanned<String>>,
+    pub user: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
 }
 
 /// `[limits]`.
@@ -128,6 +148,27 @@ pub struct RawTimeouts {
     pub body: Option<Spanned<String>>,
     pub idle: Option<Spanned<String>>,
     pub write: Option<Spanned<String>>,
+}
+
+/// `[log]`: the error log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub level: Option<Spanned<String>>,
+    pub target: Option<Spanned<String>>,
+    pub file: Option<Spanned<String>>,
+    pub syslog_facility: Option<Spanned<String>>,
+    pub syslog_tag: Option<Spanned<String>>,
+}
+
+/// `[access_log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    pub enabled: Option<Spanned<bool>>,
+    pub file: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+    pub flush_interval: Option<Spanned<String>>,
 }
 
 /// `[defaults]`: what every route gets unless it says otherwise.
@@ -190,6 +231,8 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
         server: Ok(RawServer::default()),
         limits: Ok(RawLimits::default()),
         timeouts: Ok(RawTimeouts::default()),
+        log: Ok(RawLog::default()),
+        access_log: Ok(RawAccessLog::default()),
         defaults: Ok(RawDefaults::default()),
         routes: Ok(Vec::new()),
         unknown: Vec::new(),
@@ -206,6 +249,8 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
             "server" => raw.server = source.section(value, "server", SERVER_KEYS),
             "limits" => raw.limits = source.section(value, "limits", LIMITS_KEYS),
             "timeouts" => raw.timeouts = source.section(value, "timeouts", TIMEOUTS_KEYS),
+            "log" => raw.log = source.section(value, "log", LOG_KEYS),
+            "access_log" => raw.access_log = source.section(value, "access_log", ACCESS_LOG_KEYS),
             "defaults" => raw.defaults = source.section(value, "defaults", DEFAULTS_KEYS),
             "route" => raw.routes = source.routes(value),
             other => {

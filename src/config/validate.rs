@@ -23,6 +23,7 @@ use super::{
 use crate::http1::head::MAX_HEADERS_LIMIT;
 
 mod handler;
+mod lifecycle;
 mod route;
 
 // Defaults and ranges, in one place so the documented file (`asycamore.toml`) can be checked
@@ -55,9 +56,13 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
         file: file_name,
         errors: raw.unknown.clone(),
     };
-    let server = v.parsed(&raw.server).map(|s| v.server(s));
+    let server = v
+        .parsed(&raw.server)
+        .map(|s| (v.server(s), v.server_lifecycle(s)));
     let limits = v.parsed(&raw.limits).map(|l| v.limits(l));
     let timeouts = v.parsed(&raw.timeouts).map(|t| v.timeouts(t));
+    let log = v.parsed(&raw.log).map(|l| v.log(l));
+    let access_log = v.parsed(&raw.access_log).map(|a| v.access_log(a));
     // The server-wide body limit bounds every route's; unknown if it is itself wrong, and then
     // not checked against (one error, not one per route).
     let server_body_limit = server_body_limit(raw);
@@ -73,9 +78,12 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
         .parsed(&raw.routes)
         .map(|r| v.routes(r, &defaults, server_body_limit));
 
-    match (server, limits, timeouts, routes) {
-        (Some(server), Some(limits), Some(timeouts), Some(routes)) if v.errors.is_empty() => {
-            let (listen, workers, max_connections, max_requests_per_connection) = server;
+    match (server, limits, timeouts, log, access_log, routes) {
+        (Some(server), Some(limits), Some(timeouts), Some(log), Some(access_log), Some(routes))
+            if v.errors.is_empty() =>
+        {
+            let ((listen, workers, max_connections, max_requests_per_connection), lifecycle) =
+                server;
             Ok(Config {
                 listen,
                 workers: resolve_workers(workers),
@@ -84,6 +92,12 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
                 limits,
                 timeouts,
                 routes,
+                shutdown_timeout: lifecycle.shutdown_timeout,
+                pidfile: lifecycle.pidfile,
+                user: lifecycle.user,
+                group: lifecycle.group,
+                log,
+                access_log,
             })
         }
         // A `None` above always comes with its error (see `parsed`), so this is never empty.

@@ -2,16 +2,30 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// asycamore: a poll-driven HTTP/1.1 server daemon.
 ///
 /// With no arguments it serves its embedded default configuration on 127.0.0.1:8080.
 /// Exit status: 0 success; 1 invalid configuration; 2 command-line usage error; 3 the
 /// server could not start.
+///
+/// Signals: SIGHUP reloads the configuration file (see `asycamore reload`); SIGTERM and
+/// SIGINT stop gracefully (in-flight requests finish, up to `[server] shutdown_timeout`);
+/// SIGQUIT stops at once; SIGUSR1 reopens the log files.
 #[derive(Debug, Parser)]
-#[command(name = "asycamore", version, about, long_about)]
+#[command(
+    name = "asycamore",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The configuration file (TOML). Without it, the embedded default is used.
     #[arg(short, long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -21,7 +35,31 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 
-    /// The most detailed log level written to stderr.
-    #[arg(long, value_name = "LEVEL", default_value = "info")]
-    pub log_level: log::LevelFilter,
+    /// Detach and run in the background (needs `[server] pidfile`). Returns once the
+    /// daemon is serving (exit 0), or with its error when it cannot start (exit 3).
+    #[arg(long)]
+    pub daemonize: bool,
+
+    /// The most detailed log level written (error, warn, info, debug, trace); overrides
+    /// `[log] level`, also on reload.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<log::LevelFilter>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Reload the running daemon's configuration and wait for the outcome.
+    ///
+    /// Reads the configuration file (the one the daemon was started with) to find the
+    /// daemon's pidfile, sends the daemon SIGHUP, and waits (up to 30 s) for it to record
+    /// the outcome in `<pidfile>.reload`. Exit status: 0 the new configuration is serving
+    /// (its generation is printed); 1 it was rejected: every error is printed, located, and
+    /// the daemon keeps serving its previous configuration; 3 the daemon could not be
+    /// reached or did not answer in time.
+    Reload {
+        /// The configuration file. Default: /etc/asycamore/asycamore.toml.
+        #[arg(short, long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
 }

@@ -1,30 +1,54 @@
 //! Process lifecycle of the `asycamore` binary: command line, logging, loading the config,
-//! starting the server, and the exit status.
+//! starting the server, signals, reload, stopping, and the exit status.
 //!
-//! The only module that touches process-wide state (the global logger, exit codes). Nothing
-//! in the library imports it; it imports everything. Signals, reload, daemonizing and
-//! sd_notify grow here.
+//! The only module that touches process-wide state (the global logger, signals, exit codes,
+//! the pidfile). Nothing in the library imports it; it imports everything.
+//!
+//! Start-up order: load and validate the config (errors to stderr, exit 1); `--daemonize`
+//! (fork, before any thread); take socket-activated listeners; install the error log; lock the
+//! pidfile and create the reload status file beside it; register the signals; open the access
+//! log; bind and start the workers; drop privileges; tell the invoker (daemon handshake) and
+//! the service manager (`READY=1`); then the control loop (`control`) owns the server until
+//! a stop.
 
+mod access_log;
+pub mod activation;
 pub mod cli;
+mod control;
 mod logging;
+pub mod notify;
+pub mod process;
+mod reload;
+mod sys;
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::config::{self, Config, ConfigErrors};
-use crate::server;
+use crate::config::{self, Config, ConfigErrors, LogTarget};
+use crate::handlers::Builtin;
+use crate::server::{self, RouteTable, ServerHandle};
 
-pub use cli::Cli;
+pub use cli::{Cli, Command};
 
-/// Exit status: the configuration is invalid.
+/// Exit status: the configuration is invalid (or a reload was rejected).
 pub const EXIT_CONFIG: u8 = 1;
-/// Exit status: the server could not start (e.g. an address is in use).
+/// Exit status: the server could not start (e.g. an address is in use), or `asycamore
+/// reload` could not reach the daemon.
 pub const EXIT_STARTUP: u8 = 3;
+
+/// The config file `asycamore reload` reads when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/asycamore/asycamore.toml";
 
 /// Runs the binary with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
-    logging::init(cli.log_level);
-    let config = match load(&cli) {
+    if let Some(Command::Reload { config }) = &cli.command {
+        return reload::request(config.as_deref());
+    }
+    // Until the config says where the log goes, it goes to stderr.
+    logging::init_stderr(cli.log_level.unwrap_or(log::LevelFilter::Info));
+    let mut config = match load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(errors) => {
             for error in &errors.0 {
@@ -41,27 +65,141 @@ pub fn run(cli: Cli) -> ExitCode {
         print!("{}", summary(&cli, &config));
         return ExitCode::SUCCESS;
     }
-    serve(&config)
-}
-
-fn load(cli: &Cli) -> Result<Config, ConfigErrors> {
-    match &cli.config {
-        Some(path) => config::load_file(path),
-        None => config::load_str(config::EMBEDDED_DEFAULT, config::EMBEDDED_NAME),
+    if let Some(level) = cli.log_level {
+        config.log.level = level;
+    }
+    let handshake = if cli.daemonize {
+        let Some(pidfile) = config.pidfile.clone() else {
+            eprintln!(
+                "asycamore: --daemonize needs a pidfile: set [server] pidfile in {}",
+                source_name(cli.config.as_deref())
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        };
+        let keep_stderr = config.log.target == LogTarget::Stderr;
+        match process::daemonize(&pidfile, keep_stderr) {
+            Ok(handshake) => Some(handshake),
+            Err(err) => {
+                eprintln!("asycamore: {err}");
+                return ExitCode::from(EXIT_STARTUP);
+            }
+        }
+    } else {
+        None
+    };
+    match start(&cli, config) {
+        Ok(daemon) => {
+            if let Some(handshake) = handshake {
+                if let Err(err) = handshake.ready() {
+                    log::warn!("cannot tell the invoking process that the daemon is ready: {err}");
+                }
+            }
+            control::run(daemon)
+        }
+        Err(message) => {
+            log::error!("{message}");
+            match handshake {
+                Some(handshake) => handshake.failed(&message),
+                // The logger may be a file or syslog: say it where the operator is looking.
+                None if config_logs_elsewhere() => eprintln!("asycamore: {message}"),
+                None => {}
+            }
+            ExitCode::from(EXIT_STARTUP)
+        }
     }
 }
 
-fn serve(config: &Config) -> ExitCode {
-    raise_descriptor_limit(config);
-    let table = Arc::new(config::route_table(config, 1));
-    let handle = match server::start(config::server_config(config), table) {
-        Ok(handle) => handle,
-        Err(err) => {
-            log::error!("cannot start: {err}");
-            return ExitCode::from(EXIT_STARTUP);
-        }
+/// The running daemon: the server, the config it runs, and what the control loop keeps.
+pub(crate) struct Daemon {
+    /// Where the config is reloaded from (`None`: the embedded default).
+    config_path: Option<PathBuf>,
+    /// The configuration in force (keys needing a restart keep their start-up values).
+    config: Config,
+    handle: ServerHandle<RouteTable<Builtin>>,
+    /// Each configured listen address and the address it is bound to (they differ for
+    /// port 0), so a reload keeps what it still lists.
+    bound: Vec<(SocketAddr, SocketAddr)>,
+    /// The route table's generation: 1 at start, +1 per successful reload.
+    generation: u64,
+    /// Reloads attempted, and how many of them failed.
+    reloads: u64,
+    failed_reloads: u64,
+    /// `--log-level`, which wins over `[log] level` on every reload too.
+    cli_log_level: Option<log::LevelFilter>,
+    /// Released (and removed) when the daemon exits.
+    pidfile: Option<process::PidFile>,
+    status: Option<reload::StatusFile>,
+    notifier: Option<notify::Notifier>,
+    /// Signals, and the end of a drain.
+    events: control::Events,
+}
+
+/// Whether stderr is not where the error log goes (set once the logger is installed).
+fn config_logs_elsewhere() -> bool {
+    LOGS_ELSEWHERE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static LOGS_ELSEWHERE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Everything from the logger to a serving, privilege-dropped server; the error text if a
+/// step fails (the caller logs it and exits `EXIT_STARTUP`).
+fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
+    let inherited = activation::inherited_listeners()
+        .map_err(|err| format!("cannot take the socket-activated listeners: {err}"))?;
+    if let Err(err) = logging::init(&config.log) {
+        let message = format!("cannot open the error log: {err}");
+        eprintln!("asycamore: {message}");
+        return Err(message);
+    }
+    LOGS_ELSEWHERE.store(
+        config.log.target != LogTarget::Stderr,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    raise_descriptor_limit(&config);
+    let pidfile = match &config.pidfile {
+        Some(path) => Some(
+            process::write_pidfile(path)
+                .map_err(|err| format!("cannot write the pidfile {}: {err}", path.display()))?,
+        ),
+        None => None,
     };
-    for addr in handle.local_addrs() {
+    let status = match &config.pidfile {
+        Some(path) => Some(reload::StatusFile::create(path).map_err(|err| {
+            format!(
+                "cannot write the reload status beside {}: {err}",
+                path.display()
+            )
+        })?),
+        None => None,
+    };
+    let events = control::listen().map_err(|err| format!("cannot handle signals: {err}"))?;
+    let mut server_config = config::server_config(&config);
+    server_config.access_log = match &config.access_log {
+        Some(access_log) => Some(access_log::open(access_log).map_err(|err| err.to_string())?),
+        None => None,
+    };
+    let table = Arc::new(config::route_table(&config, 1));
+    let handle = if inherited.is_empty() {
+        server::start(server_config, table)
+    } else {
+        server::start_with_inherited(server_config, table, inherited)
+    }
+    .map_err(|err| format!("cannot start: {err}"))?;
+    let bound: Vec<(SocketAddr, SocketAddr)> = config
+        .listen
+        .iter()
+        .copied()
+        .zip(handle.local_addrs().iter().copied())
+        .collect();
+    if let Err(err) = process::drop_privileges(config.user.as_deref(), config.group.as_deref()) {
+        handle.shutdown();
+        return Err(format!("cannot drop privileges: {err}"));
+    }
+    // Before "listening on": whoever waits for that line may reload at once.
+    if let Some(status) = &status {
+        status.write_ok(0, 1);
+    }
+    for (_, addr) in &bound {
         log::info!("listening on http://{addr}");
     }
     log::info!(
@@ -70,8 +208,44 @@ fn serve(config: &Config) -> ExitCode {
         config.routes.len(),
         config.workers
     );
-    handle.join();
-    ExitCode::SUCCESS
+    let notifier = notify::Notifier::from_env();
+    if let Some(notifier) = &notifier {
+        notifier.ready();
+        notifier.status(1, 0);
+    }
+    Ok(Daemon {
+        // Absolute, so a reload after `--daemonize` (which chdirs to /) reads the same file.
+        config_path: cli
+            .config
+            .as_ref()
+            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())),
+        config,
+        handle,
+        bound,
+        generation: 1,
+        reloads: 0,
+        failed_reloads: 0,
+        cli_log_level: cli.log_level,
+        pidfile,
+        status,
+        notifier,
+        events,
+    })
+}
+
+fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigErrors> {
+    match path {
+        Some(path) => config::load_file(path),
+        None => config::load_str(config::EMBEDDED_DEFAULT, config::EMBEDDED_NAME),
+    }
+}
+
+/// The name errors of the config at `path` are reported against.
+fn source_name(path: Option<&std::path::Path>) -> String {
+    path.map_or_else(
+        || config::EMBEDDED_NAME.to_string(),
+        |path| path.display().to_string(),
+    )
 }
 
 /// Raises the soft open-file limit to the hard limit (as nginx's `worker_rlimit_nofile`
@@ -99,11 +273,7 @@ fn raise_descriptor_limit(config: &Config) {
 /// `exact=` for one path, `methods=`, the handler and its key setting), columns aligned.
 fn summary(cli: &Cli, config: &Config) -> String {
     use std::fmt::Write;
-    let source = cli
-        .config
-        .as_ref()
-        .map(|path| path.display().to_string())
-        .unwrap_or_else(|| config::EMBEDDED_NAME.to_string());
+    let source = source_name(cli.config.as_deref());
     let mut text = String::new();
     let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
     let _ = writeln!(text, "{source}: configuration is valid");

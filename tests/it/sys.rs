@@ -22,3 +22,27 @@ pub fn raise_fd_limit(needed: u64) {
     let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
     assert_eq!(set, 0, "setrlimit: {}", std::io::Error::last_os_error());
 }
+
+/// Makes `command`'s child get a copy of `fd` as descriptor 3 (socket activation's first),
+/// inheritable across exec; the test's own `fd` is left as it is.
+pub fn pass_as_fd3(command: &mut std::process::Command, fd: std::os::fd::RawFd) {
+    use std::os::unix::process::CommandExt;
+    let hook = move || {
+        // dup2 onto itself would keep close-on-exec set: clear it instead.
+        let done = if fd == 3 {
+            // SAFETY: fcntl on a descriptor number touches no memory (async-signal-safe).
+            unsafe { libc::fcntl(3, libc::F_SETFD, 0) }
+        } else {
+            // SAFETY: dup2 touches no memory (async-signal-safe); in the child, descriptor 3
+            // is replaced by the copy and the parent's descriptors are untouched.
+            unsafe { libc::dup2(fd, 3) }
+        };
+        if done < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs between fork and exec and only makes async-signal-safe calls; it
+    // allocates nothing and takes no lock.
+    unsafe { command.pre_exec(hook) };
+}

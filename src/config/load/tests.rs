@@ -158,6 +158,12 @@ body = ""
             idle: Duration::from_secs(5400),
             write: Duration::from_secs(86400),
         },
+        shutdown_timeout: Duration::from_secs(30),
+        pidfile: None,
+        user: None,
+        group: None,
+        log: crate::config::LogConfig::default(),
+        access_log: None,
         routes: vec![
             RouteSpec {
                 name: "api.v1-x_y".into(),
@@ -231,27 +237,27 @@ fn parse_errors_are_located() {
             "[server]\nlistn = [\"127.0.0.1:80\"]\n",
             &[
                 "x.toml:2:1: server.listn: unknown key (expected one of: listen, workers, \
-                 max_connections, max_requests_per_connection)",
+                 max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
             ],
         ),
         (
             "[server]\n\"bad key\" = 1\n",
             &[
                 "x.toml:2:1: server.\"bad key\": unknown key (expected one of: listen, workers, \
-                 max_connections, max_requests_per_connection)",
+                 max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
             ],
         ),
         (
             "[server.tls]\n",
             &[
                 "x.toml:1:9: server.tls: unknown key (expected one of: listen, workers, \
-                 max_connections, max_requests_per_connection)",
+                 max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
             ],
         ),
         (
-            "log = \"debug\"\n",
+            "logs = \"debug\"\n",
             &[
-                "x.toml:1:1: log: unknown key (expected one of: server, limits, timeouts, defaults, route)",
+                "x.toml:1:1: logs: unknown key (expected one of: server, limits, timeouts, log, access_log, defaults, route)",
             ],
         ),
         (
@@ -349,7 +355,7 @@ bodyy = "hi"
         errors(text),
         [
             "x.toml:3:1: server.wokers: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection)",
+             max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
             r#"x.toml:6:15: limits.max_headers: wrong type: expected an integer, found string "100""#,
             "x.toml:17:1: route[1].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
@@ -399,7 +405,7 @@ headers = { Date = "today" }
         [
             "x.toml:2:11: server.workers: -1 is out of range 0..=1024",
             "x.toml:3:1: server.tls: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection)",
+             max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
             "x.toml:7:15: limits.max_headers: wrong type: expected an integer, found floating point `1.5`",
             r#"x.toml:10:8: timeouts.idle: "0s" is out of range (must be more than 0 and at most 1 day)"#,
             r#"x.toml:14:8: route[0].path: invalid path "nope": must start with '/'"#,
@@ -420,10 +426,10 @@ fn every_unknown_top_level_key_is_reported() {
     assert_eq!(
         errors("zeta = 1\nalpha = 2\n\n[server]\nworkers = 2000\n\n[admin]\ntoken = \"x\"\n"),
         [
-            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, defaults, route)",
-            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, defaults, route)",
+            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, log, access_log, defaults, route)",
+            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, log, access_log, defaults, route)",
             "x.toml:5:11: server.workers: 2000 is out of range 0..=1024",
-            "x.toml:7:2: admin: unknown key (expected one of: server, limits, timeouts, defaults, route)",
+            "x.toml:7:2: admin: unknown key (expected one of: server, limits, timeouts, log, access_log, defaults, route)",
         ]
     );
 }
@@ -440,10 +446,10 @@ fn unknown_keys_in_a_section_do_not_hide_its_other_errors() {
         ),
         [
             "x.toml:2:1: server.zz: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection)",
+             max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
             "x.toml:3:11: server.workers: 5000 is out of range 0..=1024",
             "x.toml:4:1: server.aa: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection)",
+             max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
             "x.toml:10:1: route[0].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
              fsync, to, keep_path, keep_query)",

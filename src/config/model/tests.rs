@@ -36,6 +36,8 @@ fn known_key_lists_match_the_structs_serde_fields() {
     check::<RawServer>(SERVER_KEYS);
     check::<RawLimits>(LIMITS_KEYS);
     check::<RawTimeouts>(TIMEOUTS_KEYS);
+    check::<RawLog>(LOG_KEYS);
+    check::<RawAccessLog>(ACCESS_LOG_KEYS);
     check::<RawDefaults>(DEFAULTS_KEYS);
     check::<RawRoute>(ROUTE_KEYS);
 }

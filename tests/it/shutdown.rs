@@ -1,0 +1,188 @@
+//! Stopping with the real binary and real signals: SIGTERM during traffic answers every
+//! request sent before it and exits 0 well before `shutdown_timeout`; a request stuck past
+//! `shutdown_timeout` does not hold the exit; SIGQUIT exits at once.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::reload::Daemon;
+use crate::support::{Client, get, post};
+
+const ROUTES: &str = "[[route]]\nname = \"hello\"\npath = \"/\"\nhandler = \"respond\"\n\
+                      body = \"hello\"\n\n[[route]]\nname = \"echo\"\npath = \"/echo\"\n\
+                      handler = \"echo\"\n";
+
+fn server(shutdown_timeout: &str) -> String {
+    format!(
+        "listen = [\"127.0.0.1:0\"]\nworkers = 2\nmax_requests_per_connection = 0\n\
+         shutdown_timeout = \"{shutdown_timeout}\""
+    )
+}
+
+#[test]
+fn sigterm_during_traffic_answers_everything_sent_before_it_and_exits_0() {
+    let mut daemon = Daemon::start(&server("20s"), ROUTES);
+    let addr = daemon.addr;
+    // Held for reading while a request is sent; the test takes it for writing to signal, so
+    // every request is sent either before the signal or not at all.
+    let gate = Arc::new(RwLock::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let threads: Vec<_> = (0..16)
+        .map(|index| {
+            let (gate, answered) = (Arc::clone(&gate), Arc::clone(&answered));
+            std::thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                let mut sent = 0u64;
+                while Instant::now() < deadline {
+                    {
+                        let stopping = gate.read().expect("gate");
+                        if *stopping {
+                            break;
+                        }
+                        if index % 2 == 0 {
+                            client.send(&get("/"));
+                        } else {
+                            client.send(&post("/echo", b"0123456789"));
+                        }
+                        sent += 1;
+                    }
+                    let response = client.read_response();
+                    assert_eq!(response.status, 200, "connection {index}");
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    if response.says_close() {
+                        break;
+                    }
+                }
+                // Every request sent was answered; the server then closes the connection.
+                assert!(
+                    client.read_until_closed().is_empty(),
+                    "connection {index}: bytes after the last response"
+                );
+                sent
+            })
+        })
+        .collect();
+    // An idle keep-alive connection, and one in the middle of a request body.
+    let mut idle = Client::connect(addr);
+    idle.send(&get("/"));
+    assert_eq!(idle.read_response().status, 200);
+    let mut midway = Client::connect(addr);
+    midway.send(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n01234");
+
+    let warmed = Instant::now() + Duration::from_secs(20);
+    while answered.load(Ordering::SeqCst) < 2000 {
+        assert!(Instant::now() < warmed, "traffic too slow");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let signalled = {
+        let mut stopping = gate.write().expect("gate");
+        *stopping = true;
+        daemon.signal(Signal::SIGTERM);
+        Instant::now()
+    };
+    midway.send(b"56789");
+    let response = midway.read_response();
+    assert_eq!(response.status, 200);
+    assert!(response.body.ends_with(b"0123456789"));
+    // Its head was parsed before the drain began, so its response may have promised
+    // keep-alive; the connection closes after it all the same.
+    assert!(midway.read_until_closed().is_empty());
+    assert!(
+        idle.read_until_closed().is_empty(),
+        "the idle connection is closed"
+    );
+
+    let mut sent = 0;
+    for thread in threads {
+        sent += thread
+            .join()
+            .expect("a traffic connection failed (see above)");
+    }
+    assert_eq!(
+        sent,
+        answered.load(Ordering::SeqCst),
+        "requests sent vs answered"
+    );
+    let status = daemon.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    daemon.wait_log("stopped: every request finished");
+}
+
+#[test]
+fn sigint_stops_gracefully_too() {
+    let mut daemon = Daemon::start(&server("20s"), ROUTES);
+    let mut client = daemon_client(&daemon);
+    daemon.signal(Signal::SIGINT);
+    assert!(client.read_until_closed().is_empty());
+    assert_eq!(daemon.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    daemon.wait_log("SIGINT: stopping gracefully");
+}
+
+/// A connection that has had one answer and is now idle.
+fn daemon_client(daemon: &Daemon) -> Client {
+    let mut client = Client::connect(daemon.addr);
+    client.send(&get("/"));
+    assert_eq!(client.read_response().status, 200);
+    client
+}
+
+#[test]
+fn a_request_stuck_past_shutdown_timeout_does_not_hold_the_exit() {
+    let mut daemon = Daemon::start(&server("1s"), ROUTES);
+    let mut stuck = Client::connect(daemon.addr);
+    // Half a body, and nothing more: the request cannot finish.
+    stuck.send(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n01234");
+    // Make sure the server has the request before the signal.
+    let mut other = daemon_client(&daemon);
+    let signalled = Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    assert!(other.read_until_closed().is_empty());
+    let status = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    let took = signalled.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "exited before the timeout: {took:?}"
+    );
+    let _ = stuck.read_until_closed();
+    daemon.wait_log("closed 1 connection(s) with requests unfinished");
+}
+
+#[test]
+fn sigquit_exits_at_once() {
+    let mut daemon = Daemon::start(&server("1h"), ROUTES);
+    let mut stuck = Client::connect(daemon.addr);
+    stuck.send(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n01234");
+    let _other = daemon_client(&daemon);
+    let signalled = Instant::now();
+    daemon.signal(Signal::SIGQUIT);
+    let status = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    let _ = stuck.read_until_closed();
+}
+
+#[test]
+fn sigquit_during_a_graceful_stop_exits_at_once() {
+    let mut daemon = Daemon::start(&server("1h"), ROUTES);
+    let mut stuck = Client::connect(daemon.addr);
+    stuck.send(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n01234");
+    let _other = daemon_client(&daemon);
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait_log("SIGTERM: stopping gracefully");
+    daemon.signal(Signal::SIGQUIT);
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}

@@ -446,3 +446,63 @@ fn listeners_are_added_before_removed_ones_stop_accepting() {
     assert_eq!(server.local_addrs(), &[second]);
     server.shutdown();
 }
+
+/// Streams 64 MiB (more than any socket buffers hold) for `/big`, answers `ok` at once for
+/// anything else.
+struct Mixed;
+
+impl Handler for Mixed {
+    type Exchange = PatternExchange;
+
+    fn start(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+    ) -> Start<PatternExchange> {
+        if request.path() != "/big" {
+            response.complete(200, &[], b"ok");
+            return Start::Complete;
+        }
+        response.head(200, &[], Framing::Chunked);
+        Start::Continue {
+            body: BodyMode::Ignore,
+            exchange: PatternExchange {
+                sent: 0,
+                size: 64 << 20,
+                calls: Arc::new(AtomicUsize::new(0)),
+            },
+        }
+    }
+}
+
+#[test]
+fn drain_answers_every_pipelined_request_already_sent() {
+    let server = serve(Mixed, Limits::default());
+    let mut stream = connect(server.local_addrs()[0]);
+    let mut batch = b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
+    for _ in 0..4 {
+        batch.extend_from_slice(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    }
+    stream.write_all(&batch).unwrap();
+    // The first response has begun (its head is here) and, unread, fills the socket: the
+    // four requests behind it are received but not yet answered when the drain begins.
+    let mut start = [0u8; 17];
+    stream.read_exact(&mut start).unwrap();
+    assert_eq!(&start, b"HTTP/1.1 200 OK\r\n");
+    let addr = server.local_addrs()[0];
+    let drained = std::thread::spawn(move || server.drain(Duration::from_secs(20)));
+    // The drain has begun once the listener is gone (bounded wait).
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(std::time::Instant::now() < give_up, "the drain never began");
+    }
+    let rest = read_all(&mut stream);
+    assert_eq!(drained.join().unwrap(), 0);
+    let end_of_first = rest.windows(5).position(|w| w == b"0\r\n\r\n").unwrap() + 5;
+    let after = String::from_utf8_lossy(&rest[end_of_first..]).into_owned();
+    assert_eq!(after.matches("HTTP/1.1 200 OK").count(), 4, "{after}");
+    assert!(after.ends_with("\r\n\r\nok"), "{after}");
+    // The last one received is the one that says the connection ends.
+    let last_head = after.rsplit("HTTP/1.1 200 OK").next().unwrap();
+    assert!(last_head.contains("Connection: close"), "{after}");
+}

@@ -27,6 +27,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::{DEFAULT_CONFIG_PATH, Daemon, EXIT_CONFIG, EXIT_STARTUP, load, process, source_name};
+
+/// How long a reload waits for every worker to take the new configuration.
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
 use crate::config::{self, Config};
 
 /// How long `asycamore reload` waits for the outcome.
@@ -106,6 +109,12 @@ impl Daemon {
         self.generation += 1;
         let table = config::route_table(&new, self.generation);
         self.handle.set_handler(Arc::new(table));
+        // The outcome reported to the operator means "applied everywhere": every worker has
+        // switched before it is written, so the next request on any connection is served
+        // under the new generation.
+        if !self.handle.barrier(BARRIER_TIMEOUT) {
+            log::warn!("reload #{seq}: a worker took longer than {BARRIER_TIMEOUT:?} to switch");
+        }
         super::logging::apply(&new.log);
         for key in restart {
             log::warn!(

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 
 use crate::http1::head::{self, MAX_HEADERS_LIMIT};
-use crate::http1::{Header, framing};
+use crate::http1::{BodyKind, Header, framing};
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
 use crate::service::{Exchange, Handler, ResponseState};
 
@@ -171,17 +171,10 @@ impl<E: Exchange> Conn<E> {
         if !matches!(self.phase, Phase::Idle) {
             return Next::Keep;
         }
+        // Read whatever the client already sent: `drive` answers it, or closes the
+        // connection when there is nothing (see `Need::Input` there).
         self.readable = true;
-        if self.drive(cx) == Next::Remove {
-            return Next::Remove;
-        }
-        let nothing_came = matches!(self.phase, Phase::Idle)
-            && self.input.as_ref().is_none_or(ReadBuf::is_empty)
-            && !self.output_pending();
-        if nothing_came {
-            return self.close(cx.shared);
-        }
-        Next::Keep
+        self.drive(cx)
     }
 
     /// Closes at once, whatever is in flight (immediate stop, or the drain deadline).
@@ -210,6 +203,14 @@ impl<E: Exchange> Conn<E> {
                     }
                     match self.fill(cx.shared, now) {
                         Fill::Got => {}
+                        Fill::Wait
+                            if cx.shared.draining
+                                && matches!(self.phase, Phase::Idle)
+                                && !self.output_pending() =>
+                        {
+                            // Stopping, and nothing more was sent: this connection is done.
+                            return self.close(cx.shared);
+                        }
                         Fill::Wait => break,
                         Fill::Eof => {
                             // Nothing more will come: whatever waited for input cannot finish.
@@ -291,7 +292,15 @@ impl<E: Exchange> Conn<E> {
             Ok(info) => info,
             Err(error) => return self.fail(shared, now, error.into()),
         };
-        let last = shared.draining
+        // While stopping, the last request already received gets `Connection: close`;
+        // requests pipelined behind it were sent before the stop and are answered first.
+        let after_head = input.unread().len() - parsed.head_len;
+        let more_received = match info.body {
+            BodyKind::Length(len) => after_head as u64 > len,
+            BodyKind::None => after_head > 0,
+            BodyKind::Chunked => after_head > 0,
+        };
+        let last = (shared.draining && !more_received)
             || (limits.max_requests_per_connection != 0
                 && self.requests + 1 >= limits.max_requests_per_connection);
         let mut sink = Sink {
@@ -389,11 +398,8 @@ impl<E: Exchange> Conn<E> {
                     return self.abort(now);
                 }
                 if matches!(active.body, BodyReader::Done) {
-                    if shared.draining {
-                        // Stopping: a response already under way when the drain began
-                        // may have promised keep-alive, but no request follows it.
-                        return self.abort(now);
-                    }
+                    // Also while stopping: requests pipelined behind this one were sent
+                    // before the stop; `drive` closes once nothing more has arrived.
                     self.phase = Phase::Idle;
                     self.progress_at = now;
                     return Need::Again;

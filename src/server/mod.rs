@@ -279,6 +279,20 @@ impl<H: Handler> ServerHandle<H> {
         Ok(())
     }
 
+    /// Waits (at most `timeout`) until every worker has applied the messages sent to it
+    /// before this call (`set_handler`, `set_limits`, ...): from then on, every request
+    /// that starts is served under them. Returns whether all workers answered in time.
+    pub fn barrier(&self, timeout: Duration) -> bool {
+        let (ack, acks) = std::sync::mpsc::channel();
+        self.broadcast(|| WorkerMessage::Barrier(ack.clone()));
+        drop(ack);
+        let deadline = std::time::Instant::now() + timeout;
+        (0..self.workers.len()).all(|_| {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            acks.recv_timeout(left).is_ok()
+        })
+    }
+
     /// Graceful stop: every worker accepts what is already queued and stops accepting,
     /// finishes the requests in flight (the next response on a keep-alive connection says
     /// `Connection: close`), closes idle connections, and after `timeout` closes the rest.

@@ -48,6 +48,8 @@ pub(super) enum WorkerMessage<H> {
         deadline: Instant,
         report: Sender<usize>,
     },
+    /// Answer when every message before this one has been applied.
+    Barrier(Sender<()>),
     /// Close everything and end the thread.
     Stop,
 }
@@ -334,6 +336,9 @@ impl<H: Handler> Worker<H> {
                 WorkerMessage::AddListener(socket) => self.add_listener(socket),
                 WorkerMessage::RemoveListener(addr) => self.remove_listener(addr),
                 WorkerMessage::Drain { deadline, report } => self.begin_drain(deadline, report),
+                WorkerMessage::Barrier(ack) => {
+                    let _ = ack.send(());
+                }
                 WorkerMessage::Stop => {
                     self.close_everything();
                     return Control::Stop;

@@ -1,6 +1,6 @@
 //! Reload on SIGHUP with the real binary and real signals: under continuous traffic
-//! (keep-alive, pipelined, chunked POSTs) nothing fails and the body switches with each
-//! reload; an invalid config keeps the old one serving and `asycamore reload` exits 1 with
+//! (keep-alive, pipelined, chunked POSTs) nothing fails and, once a reload's outcome is
+//! reported, the next request on every connection gets the new body; an invalid config keeps the old one serving and `asycamore reload` exits 1 with
 //! the errors; listeners are added and removed without dropping connections.
 
 use std::io::BufRead;
@@ -210,8 +210,8 @@ struct Epochs {
     completed: AtomicU64,
     /// The body of each epoch.
     bodies: Mutex<Vec<&'static str>>,
-    /// Per connection: 1 + the last epoch whose body it has seen while that epoch was
-    /// the only one possible.
+    /// Per connection: 1 + the last epoch in which it finished a round of GETs sent after
+    /// that epoch's outcome was reported (and before the next reload was signalled).
     seen: Vec<AtomicU64>,
     stop: AtomicBool,
 }
@@ -226,7 +226,7 @@ impl Epochs {
         self.signalled.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// It succeeded.
+    /// It succeeded: its outcome has been reported (status file or `asycamore reload`).
     fn complete(&self, body: &'static str) {
         self.bodies.lock().expect("lock").push(body);
         self.completed.fetch_add(1, Ordering::SeqCst);
@@ -234,9 +234,10 @@ impl Epochs {
 }
 
 /// 32 connections of traffic: each round is a single GET, 8 pipelined GETs, or a chunked
-/// POST to echo. Every response must be complete and 200, every body one of `BODIES`, and
-/// once a connection has seen the current epoch's body it must never see another until the
-/// next reload is signalled.
+/// POST to echo. Every response must be complete and 200 and every body one of `BODIES`.
+/// A round sent while a reload is in flight (signalled, outcome not yet reported) may get
+/// either body; a round sent after the outcome was reported must get the new body on every
+/// response, its first included: the outcome means every worker serves the new generation.
 struct Traffic {
     epochs: Arc<Epochs>,
     threads: Vec<JoinHandle<u64>>,
@@ -273,7 +274,8 @@ impl Traffic {
         }
     }
 
-    /// Waits until every connection has seen the body of the latest completed epoch.
+    /// Waits until every connection has finished a round of GETs sent after the latest
+    /// outcome was reported (so each was checked against the new body).
     fn wait_switched(&self) {
         let want = self.epochs.completed.load(Ordering::SeqCst) + 1;
         let deadline = Instant::now() + WAIT_LIMIT;
@@ -286,7 +288,7 @@ impl Traffic {
             self.check();
             assert!(
                 Instant::now() < deadline,
-                "some connection never saw the body of epoch {}",
+                "some connection never finished a round in epoch {}",
                 want - 1
             );
             std::thread::sleep(Duration::from_millis(1));
@@ -314,9 +316,11 @@ const CHUNKED_HEAD: &[u8] =
 fn drive(addr: SocketAddr, index: usize, epochs: &Epochs, deadline: Instant) -> u64 {
     let mut client = Client::connect(addr);
     let mut answered = 0;
-    let mut switched_in = None;
     let mut round = index;
     while !epochs.stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+        // Read in this order: if both are equal, no reload was in flight when the round
+        // was sent, and the outcome of epoch `before` had been reported.
+        let in_flight = epochs.signalled.load(Ordering::SeqCst);
         let before = epochs.completed.load(Ordering::SeqCst);
         let mut bodies = Vec::new();
         match round % 3 {
@@ -345,7 +349,10 @@ fn drive(addr: SocketAddr, index: usize, epochs: &Epochs, deadline: Instant) -> 
         }
         round += 1;
         let after = epochs.signalled.load(Ordering::SeqCst);
-        for response in bodies {
+        // No reload in flight from before the round was sent until it was answered.
+        let settled = in_flight == before && after == before;
+        let checked = settled && !bodies.is_empty();
+        for (position, response) in bodies.into_iter().enumerate() {
             answered += 1;
             assert_eq!(response.status, 200, "connection {index}");
             let text = response.text();
@@ -353,19 +360,17 @@ fn drive(addr: SocketAddr, index: usize, epochs: &Epochs, deadline: Instant) -> 
                 BODIES.contains(&text.as_str()),
                 "connection {index}: body {text:?}"
             );
-            if before != after {
-                continue; // a reload was in flight: either body is right
-            }
-            if text == epochs.body(before) {
-                switched_in = Some(before);
-                epochs.seen[index].store(before + 1, Ordering::SeqCst);
-            } else {
-                assert_ne!(
-                    switched_in,
-                    Some(before),
-                    "connection {index}: went back to {text:?} in epoch {before}"
+            if settled {
+                let want = epochs.body(before);
+                assert_eq!(
+                    text, want,
+                    "connection {index}: request {position} of a round sent after reload \
+                     {before}'s outcome was reported got the old body"
                 );
             }
+        }
+        if checked {
+            epochs.seen[index].store(before + 1, Ordering::SeqCst);
         }
     }
     answered
@@ -424,7 +429,8 @@ fn an_invalid_config_keeps_the_old_one_and_the_reload_verb_says_why() {
             "round {round}: stderr {stderr:?}"
         );
         daemon.wait_log("still serving generation");
-        // Still the old body: the traffic threads check every response against it.
+        // Still the old body: the traffic threads check every response against it; wait
+        // for a round on every connection sent after the rejection.
         let seen_before: Vec<u64> = traffic
             .epochs
             .seen

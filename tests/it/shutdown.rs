@@ -1,7 +1,9 @@
 //! Stopping with the real binary and real signals: SIGTERM during traffic answers every
-//! request sent before it and exits 0 well before `shutdown_timeout`; a request stuck past
+//! request sent before it (pipelined ones included, the last with `Connection: close`) and
+//! exits 0 well before `shutdown_timeout`; a request stuck past
 //! `shutdown_timeout` does not hold the exit; SIGQUIT exits at once.
 
+use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::reload::Daemon;
-use crate::support::{Client, get, post};
+use crate::support::{Client, get, post, temp_path};
 
 const ROUTES: &str = "[[route]]\nname = \"hello\"\npath = \"/\"\nhandler = \"respond\"\n\
                       body = \"hello\"\n\n[[route]]\nname = \"echo\"\npath = \"/echo\"\n\
@@ -115,6 +117,166 @@ fn sigterm_during_traffic_answers_everything_sent_before_it_and_exits_0() {
         signalled.elapsed()
     );
     daemon.wait_log("stopped: every request finished");
+}
+
+const DEPTH: usize = 8;
+
+/// Bigger than loopback socket buffers grow to, so its response waits for the reader.
+const BIG_FILE: usize = 32 << 20;
+
+#[test]
+fn sigterm_answers_every_pipelined_request_received_then_closes() {
+    let root = temp_path("shutdown-root");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let big: Vec<u8> = (0..BIG_FILE).map(|i| (i % 251) as u8).collect();
+    std::fs::write(root.join("big.bin"), &big).expect("write big file");
+    let routes = format!(
+        "{ROUTES}\n[[route]]\nname = \"files\"\npath = \"/files\"\nhandler = \"static\"\n\
+         root = {:?}\n",
+        root.display().to_string()
+    );
+    let mut daemon = Daemon::start(&server("20s"), &routes);
+    let addr = daemon.addr;
+    // As above: every batch is sent whole before the signal, or not at all.
+    let gate = Arc::new(RwLock::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let threads: Vec<_> = (0..16)
+        .map(|index| {
+            let (gate, answered) = (Arc::clone(&gate), Arc::clone(&answered));
+            std::thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                let mut sent = 0u64;
+                let mut closed = false;
+                while !closed && Instant::now() < deadline {
+                    {
+                        let stopping = gate.read().expect("gate");
+                        if *stopping {
+                            break;
+                        }
+                        // One write: the batch reaches the server as a whole.
+                        let batch: Vec<u8> = if index % 2 == 0 {
+                            get("/").repeat(DEPTH)
+                        } else {
+                            post("/echo", b"0123456789").repeat(DEPTH)
+                        };
+                        client.send(&batch);
+                        sent += DEPTH as u64;
+                    }
+                    for position in 0..DEPTH {
+                        let response = client.read_response();
+                        assert_eq!(response.status, 200, "connection {index}, {position}");
+                        answered.fetch_add(1, Ordering::SeqCst);
+                        if response.says_close() {
+                            assert_eq!(
+                                position,
+                                DEPTH - 1,
+                                "connection {index}: closed with requests of its batch unanswered"
+                            );
+                            closed = true;
+                        }
+                    }
+                }
+                // Every request sent was answered; then an orderly close (EOF, not a reset).
+                let mut rest = Vec::new();
+                let read = client.stream.read_to_end(&mut rest);
+                assert!(
+                    matches!(read, Ok(0)),
+                    "connection {index}: {read:?} after the last response ({} bytes)",
+                    rest.len()
+                );
+                sent
+            })
+        })
+        .collect();
+
+    let warmed = Instant::now() + Duration::from_secs(20);
+    while answered.load(Ordering::SeqCst) < 2000 {
+        assert!(Instant::now() < warmed, "traffic too slow");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Connections certain to be caught mid-batch: a file too big for the socket buffers,
+    // then 7 requests pipelined behind it, all in one write. Once its first bytes arrive the
+    // server has read the whole batch; the client reads nothing more until the signal, so
+    // the file's response is still under way when the stop begins.
+    let held: Vec<Client> = (0..4)
+        .map(|_| {
+            let mut client = Client::connect(addr);
+            let mut batch = get("/files/big.bin");
+            for position in 1..DEPTH {
+                if position % 2 == 0 {
+                    batch.extend_from_slice(&post("/echo", b"0123456789"));
+                } else {
+                    batch.extend_from_slice(&get("/"));
+                }
+            }
+            client.send(&batch);
+            let mut first = [0u8; 1];
+            assert_eq!(client.stream.peek(&mut first).expect("peek"), 1);
+            client
+        })
+        .collect();
+    let signalled = {
+        let mut stopping = gate.write().expect("gate");
+        *stopping = true;
+        daemon.signal(Signal::SIGTERM);
+        Instant::now()
+    };
+    for (index, mut client) in held.into_iter().enumerate() {
+        let file = client.read_response();
+        assert_eq!(file.status, 200, "held {index}");
+        assert!(file.body == big, "held {index}: file body differs");
+        assert!(
+            !file.says_close(),
+            "held {index}: more was received behind it"
+        );
+        for position in 1..DEPTH {
+            let response = client.read_response();
+            assert_eq!(response.status, 200, "held {index}, {position}");
+            let want: &[u8] = if position % 2 == 0 {
+                b"0123456789"
+            } else {
+                b"hello"
+            };
+            assert!(
+                response.body.ends_with(want),
+                "held {index}, {position}: {:?}",
+                response.text()
+            );
+            assert_eq!(
+                response.says_close(),
+                position == DEPTH - 1,
+                "held {index}, {position}: only the last says Connection: close"
+            );
+        }
+        let mut rest = Vec::new();
+        let read = client.stream.read_to_end(&mut rest);
+        assert!(
+            matches!(read, Ok(0)),
+            "held {index}: {read:?} after the last response ({} bytes)",
+            rest.len()
+        );
+    }
+    let mut sent = 0;
+    for thread in threads {
+        sent += thread
+            .join()
+            .expect("a traffic connection failed (see above)");
+    }
+    assert_eq!(
+        sent,
+        answered.load(Ordering::SeqCst),
+        "requests sent vs answered"
+    );
+    let status = daemon.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    daemon.wait_log("stopped: every request finished");
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]

@@ -18,6 +18,7 @@ fn serve<H: Handler>(handler: H, limits: Limits) -> ServerHandle<H> {
         workers: 1,
         limits,
         access_log: None,
+        metrics: true,
     };
     server::start(config, Arc::new(handler)).expect("server starts")
 }
@@ -505,4 +506,127 @@ fn drain_answers_every_pipelined_request_already_sent() {
     // The last one received is the one that says the connection ends.
     let last_head = after.rsplit("HTTP/1.1 200 OK").next().unwrap();
     assert!(last_head.contains("Connection: close"), "{after}");
+}
+
+/// Answers only when woken from another thread: how a handler waits on a result computed
+/// elsewhere without blocking its loop.
+struct Deferred;
+
+struct DeferredExchange {
+    ready: Arc<std::sync::atomic::AtomicBool>,
+    started: bool,
+}
+
+impl Handler for Deferred {
+    type Exchange = DeferredExchange;
+
+    fn start(&self, _: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<DeferredExchange> {
+        let waker = response.waker().expect("served by a connection");
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&ready);
+        std::thread::spawn(move || {
+            flag.store(true, Ordering::Release);
+            waker.wake();
+        });
+        Start::Continue {
+            body: BodyMode::Ignore,
+            exchange: DeferredExchange {
+                ready,
+                started: false,
+            },
+        }
+    }
+}
+
+impl Exchange for DeferredExchange {
+    fn on_body(&mut self, _: BodyEvent<'_>, _: &mut ResponseWriter<'_>) {}
+
+    fn on_writable(&mut self, response: &mut ResponseWriter<'_>) {
+        if self.ready.load(Ordering::Acquire) && !self.started {
+            self.started = true;
+            response.complete(200, &[], b"later");
+        }
+    }
+}
+
+#[test]
+fn an_exchange_woken_from_another_thread_answers_without_blocking_the_loop() {
+    let limits = Limits {
+        timeouts: Timeouts {
+            body: Duration::from_secs(60),
+            ..Timeouts::default()
+        },
+        ..Limits::default()
+    };
+    let server = serve(Deferred, limits);
+    let mut stream = connect(server.local_addrs()[0]);
+    for _ in 0..20 {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_one(&mut stream).1, b"later");
+    }
+    server.shutdown();
+}
+
+#[test]
+fn stats_count_requests_by_route_method_status_and_close_reasons() {
+    use asycamore::server::{CloseReason, MethodLabel};
+    let server = serve(Fixed(b"ok"), Limits::default());
+    let stats = server.stats_handle();
+    let addr = server.local_addrs()[0];
+    let mut stream = connect(addr);
+    for _ in 0..3 {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        read_one(&mut stream);
+    }
+    // A pipelined batch of 4, answered from one read.
+    let batch = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi".repeat(4);
+    stream.write_all(&batch).unwrap();
+    for _ in 0..4 {
+        read_one(&mut stream);
+    }
+    let mut bad = connect(addr);
+    bad.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap(); // no Host
+    read_all(&mut bad);
+    drop(stream);
+    // The close of `stream` is seen by the worker on a later turn: poll, bounded.
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    let snapshot = loop {
+        let snapshot = stats.stats(Duration::from_secs(5));
+        if snapshot.connections_open == 0 || std::time::Instant::now() > give_up {
+            break snapshot;
+        }
+    };
+    assert_eq!(snapshot.connections_accepted, 2);
+    assert_eq!(snapshot.connections_open, 0);
+    let closed = |reason| {
+        snapshot
+            .connections_closed
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .unwrap()
+            .1
+    };
+    assert_eq!(closed(CloseReason::Peer), 1);
+    assert_eq!(closed(CloseReason::ParseError), 1);
+    assert_eq!(snapshot.parse_errors, vec![("missing_host", 1)]);
+    let route = &snapshot.routes[0];
+    assert_eq!(route.route, "");
+    let mut requests = route.requests.clone();
+    requests.sort_by_key(|(m, _, _)| m.as_str());
+    assert_eq!(
+        requests,
+        vec![(MethodLabel::Get, 200, 3), (MethodLabel::Post, 200, 4)]
+    );
+    assert_eq!(route.duration.count, 7);
+    assert_eq!(route.request_body_bytes, 8);
+    assert_eq!(route.response_body_bytes, 14);
+    assert_eq!(snapshot.requests_per_connection.count, 2);
+    // Three reads of one request, one read of four.
+    assert_eq!(snapshot.pipeline_depth.count, 4);
+    assert_eq!(snapshot.pipeline_depth.sum, 7.0);
+    server.shutdown();
 }

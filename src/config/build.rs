@@ -21,6 +21,7 @@ pub fn server_config(config: &Config) -> ServerConfig {
     let timeouts = &config.timeouts;
     ServerConfig {
         access_log: None,
+        metrics: true,
         listen: config.listen.clone(),
         workers: config.workers,
         limits: server::Limits {

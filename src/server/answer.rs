@@ -13,6 +13,8 @@ use crate::service::{Framing, Reply, ResponseContext, ResponseWriter};
 pub(super) struct Answer {
     pub(super) status: u16,
     pub(super) detail: &'static str,
+    /// The codec error's kind (a metrics label), when the answer is for one.
+    pub(super) kind: Option<&'static str>,
 }
 
 impl Answer {
@@ -20,18 +22,21 @@ impl Answer {
     pub(super) const REQUEST_TIMEOUT: Answer = Answer {
         status: 408,
         detail: "request not received in time",
+        kind: None,
     };
 
     /// The handler wrote nothing for a whole body timeout after the request was complete.
     pub(super) const HANDLER_TIMEOUT: Answer = Answer {
         status: 500,
         detail: "the handler did not answer in time",
+        kind: None,
     };
 
     /// The body is larger than the limit.
     pub(super) const CONTENT_TOO_LARGE: Answer = Answer {
         status: 413,
         detail: "request body larger than the limit",
+        kind: None,
     };
 
     /// Appends the complete response to `output`.
@@ -69,6 +74,7 @@ impl From<ParseError> for Answer {
         Answer {
             status: error.status(),
             detail: error.reason(),
+            kind: Some(error.kind()),
         }
     }
 }

@@ -22,13 +22,15 @@ use mio::net::TcpStream;
 use crate::http1::head::{self, MAX_HEADERS_LIMIT};
 use crate::http1::{BodyKind, Header, framing};
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
-use crate::service::{Exchange, Handler, ResponseState};
+use crate::service::{Exchange, Handler, ResponseState, WakeRef};
 
 use super::access::Pending;
 use super::answer::Answer;
 use super::exchange::{Active, BeginContext, BodyReader, LogStart, Sink};
+use super::stats::{CloseReason, Finished};
 use super::worker::{Shared, WorkerTarget};
 
+mod info;
 mod socket;
 
 use socket::Fill;
@@ -96,6 +98,14 @@ pub(super) struct Conn<E> {
     refused: bool,
     /// When the current timed wait began (phase entry or last I/O progress).
     progress_at: Instant,
+    /// Its token in the worker's reactor (for exchange wakers).
+    token: Token,
+    /// When it was accepted.
+    opened_at: Instant,
+    /// Why it will close, for the metrics (`Peer` unless something else decides).
+    close_reason: CloseReason,
+    /// Requests completed since the last read (the pipeline depth of that read).
+    batch: u64,
 }
 
 impl<E: Exchange> Conn<E> {
@@ -117,12 +127,17 @@ impl<E: Exchange> Conn<E> {
             corked: false,
             refused: false,
             progress_at: now,
+            token: Token(0),
+            opened_at: now,
+            close_reason: CloseReason::Peer,
+            batch: 0,
         }
     }
 
     pub(super) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
         // Registered once for both directions, edge-triggered, and never re-registered: the
         // readiness flags above carry what an event said until the socket is drained.
+        self.token = token;
         registry.register(
             &mut self.stream,
             token,
@@ -146,6 +161,7 @@ impl<E: Exchange> Conn<E> {
         cx: &mut Context<'_, WorkerTarget<H>>,
     ) -> Next {
         let now = cx.now();
+        self.close_reason = self.timeout_reason();
         // A request cut off while its head or body was arriving is told why, as is one whose
         // handler never answered, if no byte of the response has left; otherwise just close.
         let answer = match self.phase {
@@ -182,7 +198,21 @@ impl<E: Exchange> Conn<E> {
         &mut self,
         cx: &mut Context<'_, WorkerTarget<H>>,
     ) -> Next {
+        self.close_reason = CloseReason::Drain;
         self.close(cx.shared)
+    }
+
+    /// An exchange's waker fired: offer it room, if it is still the request being served.
+    pub(super) fn on_wake<H: Handler<Exchange = E>>(
+        &mut self,
+        request: u64,
+        cx: &mut Context<'_, WorkerTarget<H>>,
+    ) -> Next {
+        if !matches!(self.phase, Phase::Serving) || self.requests != request {
+            return Next::Keep;
+        }
+        self.active.poke = true;
+        self.drive(cx)
     }
 
     /// Runs the connection until it must wait for the socket or a timer.
@@ -194,12 +224,18 @@ impl<E: Exchange> Conn<E> {
                 Need::Room => match self.flush(now) {
                     Ok(true) => {}
                     Ok(false) => break,
-                    Err(_) => return self.close(cx.shared),
+                    Err(_) => return self.close_for(CloseReason::Error, cx.shared),
                 },
                 Need::Input => {
                     // The batch is over: send what it produced before waiting for more.
+                    if self.batch > 0 {
+                        if let Some(stats) = &mut cx.shared.stats {
+                            stats.answered_batch(self.batch);
+                        }
+                        self.batch = 0;
+                    }
                     if self.flush_if_any(now).is_err() {
-                        return self.close(cx.shared);
+                        return self.close_for(CloseReason::Error, cx.shared);
                     }
                     match self.fill(cx.shared, now) {
                         Fill::Got => {}
@@ -209,7 +245,7 @@ impl<E: Exchange> Conn<E> {
                                 && !self.output_pending() =>
                         {
                             // Stopping, and nothing more was sent: this connection is done.
-                            return self.close(cx.shared);
+                            return self.close_for(CloseReason::Drain, cx.shared);
                         }
                         Fill::Wait => break,
                         Fill::Eof => {
@@ -219,7 +255,7 @@ impl<E: Exchange> Conn<E> {
                             }
                             self.phase = Phase::Closing;
                         }
-                        Fill::Failed => return self.close(cx.shared),
+                        Fill::Failed => return self.close_for(CloseReason::Error, cx.shared),
                     }
                 }
                 Need::Nothing => {
@@ -307,6 +343,11 @@ impl<E: Exchange> Conn<E> {
             output: self.output.get_or_insert_with(|| shared.pool.take_write()),
             date_line: shared.date.header_line(),
             high_water: limits.output_high_water,
+            wake: Some(WakeRef {
+                target: &shared.wake,
+                token: self.token.0,
+                request: self.requests,
+            }),
         };
         let log = shared.access_log.as_ref().map(|log| LogStart {
             line: &mut self.log_line,
@@ -319,6 +360,8 @@ impl<E: Exchange> Conn<E> {
             last,
             path_scratch: &mut shared.path_scratch,
             log,
+            stats: shared.stats.as_mut(),
+            now,
         };
         let started = Active::begin(&*shared.handler, &parsed, info, begin, &mut sink);
         let head_len = parsed.head_len;
@@ -342,6 +385,11 @@ impl<E: Exchange> Conn<E> {
             output: self.output.get_or_insert_with(|| shared.pool.take_write()),
             date_line: shared.date.header_line(),
             high_water: shared.limits.output_high_water,
+            wake: Some(WakeRef {
+                target: &shared.wake,
+                token: self.token.0,
+                request: self.requests,
+            }),
         };
         let active = &mut self.active;
 
@@ -372,6 +420,7 @@ impl<E: Exchange> Conn<E> {
         match active.reply.state {
             ResponseState::Broken(error) => {
                 log::error!("handler broke the response framing: {error}; closing the connection");
+                self.close_reason = CloseReason::Error;
                 return self.abort(now);
             }
             // A file body still on its way holds the next request back (responses leave in
@@ -383,6 +432,24 @@ impl<E: Exchange> Conn<E> {
                     || matches!(active.body, BodyReader::Abandoned | BodyReader::Done);
                 if finished {
                     self.requests += 1;
+                    self.batch += 1;
+                    if let (Some(stats), Some(route)) = (&mut shared.stats, active.route_stats) {
+                        stats.finished(&Finished {
+                            route,
+                            method: active.method,
+                            status: active.reply.status,
+                            duration: now.saturating_duration_since(active.started),
+                            request_body_bytes: active.body_received(),
+                            response_body_bytes: active.reply.body_bytes,
+                        });
+                    }
+                    if active.reply.cx.close {
+                        self.close_reason = if shared.draining {
+                            CloseReason::Drain
+                        } else {
+                            CloseReason::Limit
+                        };
+                    }
                     if let Some(log) = &shared.access_log {
                         let (status, bytes) = (active.reply.status, active.reply.body_bytes);
                         self.log_line.finish(
@@ -426,6 +493,14 @@ impl<E: Exchange> Conn<E> {
         let output = self.output.get_or_insert_with(|| shared.pool.take_write());
         answer.write(output, shared.date.header_line());
         self.refused = true;
+        if let (Some(kind), Some(stats)) = (answer.kind, &mut shared.stats) {
+            stats.parse_error(kind);
+        }
+        match answer.status {
+            413 | 431 => self.close_reason = CloseReason::TooLarge,
+            _ if answer.kind.is_some() => self.close_reason = CloseReason::ParseError,
+            _ => {}
+        }
         if let Some(input) = &mut self.input {
             let n = input.unread().len();
             input.consume(n);
@@ -470,8 +545,31 @@ impl<E: Exchange> Conn<E> {
         }
     }
 
+    /// Why a timeout in the current phase closes the connection.
+    fn timeout_reason(&self) -> CloseReason {
+        match self.phase {
+            _ if self.output_pending() && !self.writable => CloseReason::WriteTimeout,
+            Phase::Idle => CloseReason::IdleTimeout,
+            Phase::Head { .. } => CloseReason::HeadTimeout,
+            Phase::Serving => CloseReason::BodyTimeout,
+            Phase::Closing => CloseReason::WriteTimeout,
+            Phase::Lingering => self.close_reason,
+        }
+    }
+
+    /// Ends the connection for `reason` (unless a reason was already decided).
+    fn close_for<H>(&mut self, reason: CloseReason, shared: &mut Shared<H>) -> Next {
+        if self.close_reason == CloseReason::Peer {
+            self.close_reason = reason;
+        }
+        self.close(shared)
+    }
+
     /// Ends the connection, returning its buffers to the pool.
     fn close<H>(&mut self, shared: &mut Shared<H>) -> Next {
+        if let Some(stats) = &mut shared.stats {
+            stats.closed(self.close_reason, self.requests);
+        }
         if let Some(input) = self.input.take() {
             shared.pool.give_read(input);
         }

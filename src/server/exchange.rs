@@ -13,12 +13,15 @@ use crate::http1::{BodyKind, ParseError, Version};
 use crate::reactor::ReadBuf;
 use crate::service::{
     BodyEvent, BodyMode, Exchange, Handler, Reply, Request, ResponseContext, ResponseState,
-    ResponseWriter, Start,
+    ResponseWriter, Start, WakeRef,
 };
+
+use std::time::Instant;
 
 use super::Limits;
 use super::access::{AccessFormat, Pending, Started};
 use super::answer::Answer;
+use super::stats::{MethodLabel, WorkerStats};
 
 /// Header storage for trailers; the decoder's `max_trailers` limit keeps them within it.
 const MAX_TRAILERS: usize = 64;
@@ -32,6 +35,8 @@ pub(super) struct Sink<'a> {
     pub(super) output: &'a mut Vec<u8>,
     pub(super) date_line: &'a [u8],
     pub(super) high_water: usize,
+    /// Lets the handler wake its exchange from another thread.
+    pub(super) wake: Option<WakeRef<'a>>,
 }
 
 /// What starting a request needs besides the head and the output.
@@ -41,6 +46,9 @@ pub(super) struct BeginContext<'a> {
     pub(super) last: bool,
     pub(super) path_scratch: &'a mut String,
     pub(super) log: Option<LogStart<'a>>,
+    /// The worker's counters, when metrics are on.
+    pub(super) stats: Option<&'a mut WorkerStats>,
+    pub(super) now: Instant,
 }
 
 /// What the access log needs to start a request's line.
@@ -53,7 +61,7 @@ pub(super) struct LogStart<'a> {
 
 /// A writer for `reply` into `sink`.
 fn writer<'a>(reply: &'a mut Reply, sink: &'a mut Sink<'_>) -> ResponseWriter<'a> {
-    ResponseWriter::new(sink.output, reply, sink.date_line, sink.high_water)
+    ResponseWriter::new(sink.output, reply, sink.date_line, sink.high_water).with_wake(sink.wake)
 }
 
 /// The request-body decoding state.
@@ -100,6 +108,12 @@ pub(super) struct Active<E> {
     /// Where this response begins in the output while none of it has been sent: until
     /// then an error can still replace it with a proper error response.
     pub(super) unsent_from: Option<usize>,
+    /// For the metrics: the route's counters, the method, when the request started, and
+    /// the chunks of its body so far.
+    pub(super) route_stats: Option<usize>,
+    pub(super) method: MethodLabel,
+    pub(super) started: Instant,
+    pub(super) chunks: u64,
 }
 
 impl<E: Exchange> Active<E> {
@@ -125,7 +139,16 @@ impl<E: Exchange> Active<E> {
             body_received: 0,
             poke: false,
             unsent_from: None,
+            route_stats: None,
+            method: MethodLabel::Other,
+            started: Instant::now(),
+            chunks: 0,
         }
+    }
+
+    /// Request body bytes received so far.
+    pub(super) fn body_received(&self) -> u64 {
+        self.body_received
     }
 
     /// Starts serving a parsed request: asks the handler, sends `100 Continue` if it wants
@@ -144,6 +167,8 @@ impl<E: Exchange> Active<E> {
             last,
             path_scratch,
             log,
+            stats,
+            now,
         } = cx;
         if let BodyKind::Length(len) = info.body {
             if len > limits.max_body_bytes {
@@ -164,6 +189,7 @@ impl<E: Exchange> Active<E> {
             headers: head.headers,
             body: info.body,
         };
+        let route_stats = stats.map(|stats| stats.route(handler.route_name(&request)));
         if let Some(log) = log {
             let header = |name| request.header(name).unwrap_or_default();
             let started = Started {
@@ -234,6 +260,10 @@ impl<E: Exchange> Active<E> {
             body_received: 0,
             poke: true,
             unsent_from: Some(response_start),
+            route_stats,
+            method: MethodLabel::of(head.method),
+            started: now,
+            chunks: 0,
         };
         if matches!(active.body, BodyReader::Done) {
             // No body to wait for: the handler hears its end at once.
@@ -310,7 +340,10 @@ impl<E: Exchange> Active<E> {
     fn deliver(&mut self, event: Option<Chunk<'_>>, sink: &mut Sink<'_>) -> Result<(), BodyError> {
         let event = match event {
             None | Some(Chunk::End | Chunk::Trailers | Chunk::Data(&[])) => return Ok(()),
-            Some(Chunk::Start { size }) => BodyEvent::ChunkStart { size },
+            Some(Chunk::Start { size }) => {
+                self.chunks += 1;
+                BodyEvent::ChunkStart { size }
+            }
             Some(Chunk::Data(data)) => BodyEvent::Data(data),
         };
         match self.body_mode {

@@ -13,10 +13,15 @@ mod exchange;
 mod listener;
 mod routes;
 mod sendfile;
+mod stats;
 mod worker;
 
 pub use access::{AccessFormat, AccessLog, AccessSink};
 pub use routes::{HostPattern, Lookup, PathPattern, Route, RouteTable};
+pub use stats::{
+    CloseReason, ConnectionInfo, DURATION_BUCKETS, Histogram, MethodLabel, PIPELINE_DEPTH_BUCKETS,
+    REQUESTS_PER_CONNECTION_BUCKETS, RouteStats, ServerStats,
+};
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,7 +34,7 @@ use crate::http1::{ChunkedLimits, HeadLimits};
 use crate::reactor::MailSender;
 use crate::service::Handler;
 
-use worker::{Worker, WorkerMessage};
+use worker::{Aux, Worker, WorkerMessage, WorkerSettings};
 
 /// Per-connection limits and timeouts.
 #[derive(Clone, Debug)]
@@ -99,6 +104,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Access logging, if on.
     pub access_log: Option<AccessLog>,
+    /// Count requests and connections for [`StatsHandle`] (off: the request path counts
+    /// nothing and the stats stay empty).
+    pub metrics: bool,
 }
 
 /// A running server.
@@ -109,6 +117,8 @@ pub struct ServerHandle<H: Handler> {
 
 struct WorkerHandle<H> {
     sender: MailSender<WorkerMessage<H>>,
+    /// Requests that are not about the handler type (stats, wakes).
+    aux: MailSender<Aux>,
     thread: JoinHandle<()>,
     /// Open connections of the worker, kept by the worker (one update per connection).
     connections: Arc<AtomicUsize>,
@@ -184,15 +194,23 @@ fn spawn_worker<H: Handler>(
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
     let limits = config.limits.clone();
     let access_log = config.access_log.clone();
+    let metrics = config.metrics;
     let handler = Arc::clone(handler);
     let connections = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&connections);
     let thread = std::thread::Builder::new()
         .name(format!("worker-{index}"))
         .spawn(move || {
-            match Worker::new(index, listeners, limits, access_log, handler, counter) {
+            let settings = WorkerSettings {
+                index,
+                limits,
+                access_log,
+                metrics,
+                connection_gauge: counter,
+            };
+            match Worker::new(settings, listeners, handler) {
                 Ok(worker) => {
-                    let _ = ready_tx.send(Ok(worker.sender()));
+                    let _ = ready_tx.send(Ok(worker.senders()));
                     worker.run();
                 }
                 Err(err) => {
@@ -200,11 +218,12 @@ fn spawn_worker<H: Handler>(
                 }
             }
         })?;
-    let sender = ready_rx
+    let (sender, aux) = ready_rx
         .recv()
         .map_err(|_| io::Error::other("worker thread ended before starting"))??;
     Ok(WorkerHandle {
         sender,
+        aux,
         thread,
         connections,
     })
@@ -279,6 +298,17 @@ impl<H: Handler> ServerHandle<H> {
         Ok(())
     }
 
+    /// A handle for reading the counters and the open connections from another thread.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle {
+            workers: self
+                .workers
+                .iter()
+                .map(|worker| worker.aux.clone())
+                .collect(),
+        }
+    }
+
     /// Waits (at most `timeout`) until every worker has applied the messages sent to it
     /// before this call (`set_handler`, `set_limits`, ...): from then on, every request
     /// that starts is served under them. Returns whether all workers answered in time.
@@ -330,5 +360,53 @@ impl<H: Handler> ServerHandle<H> {
             // A worker that has stopped has nothing left to serve.
             let _ = worker.sender.send(message());
         }
+    }
+}
+
+/// Reads a running server's counters and open connections; cloneable and usable from any
+/// thread (the admin port holds one). Each read asks every worker and waits for the answers.
+#[derive(Clone)]
+pub struct StatsHandle {
+    workers: Vec<MailSender<Aux>>,
+}
+
+impl StatsHandle {
+    /// The counters of every worker, folded. Workers that do not answer within `timeout`
+    /// are left out.
+    pub fn stats(&self, timeout: Duration) -> ServerStats {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for worker in &self.workers {
+            let _ = worker.send(Aux::Stats(tx.clone()));
+        }
+        drop(tx);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut total = ServerStats::empty();
+        for _ in 0..self.workers.len() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(stats) => total.merge(stats),
+                Err(_) => break,
+            }
+        }
+        total
+    }
+
+    /// Every open connection of every worker that answers within `timeout`.
+    pub fn connections(&self, timeout: Duration) -> Vec<ConnectionInfo> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for worker in &self.workers {
+            let _ = worker.send(Aux::Connections(tx.clone()));
+        }
+        drop(tx);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut all = Vec::new();
+        for _ in 0..self.workers.len() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(list) => all.extend(list),
+                Err(_) => break,
+            }
+        }
+        all
     }
 }

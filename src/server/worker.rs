@@ -18,12 +18,13 @@ use crate::http1::date::DateCache;
 use crate::reactor::{
     BufPool, Context, MailSender, Mailbox, Next, Reactor, Readiness, Registry, Target, Token,
 };
-use crate::service::Handler;
+use crate::service::{Handler, Wake};
 
 use super::Limits;
 use super::access::{AccessLog, FLUSH_AT};
 use super::conn::Conn;
 use super::listener::{self, Accepted};
+use super::stats::{ConnectionInfo, ServerStats, WorkerStats};
 
 /// Readiness events handled per poll call.
 const EVENTS_PER_TURN: usize = 1024;
@@ -54,6 +55,39 @@ pub(super) enum WorkerMessage<H> {
     Stop,
 }
 
+/// Requests to a worker that do not depend on the handler type: reading its counters and
+/// connections, and waking an exchange.
+pub(super) enum Aux {
+    /// Send this worker's counters.
+    Stats(Sender<ServerStats>),
+    /// Send a description of each open connection.
+    Connections(Sender<Vec<ConnectionInfo>>),
+    /// Offer room to the exchange of request `request` on the connection `token`.
+    Wake { token: Token, request: u64 },
+}
+
+/// Carries [`ExchangeWaker`](crate::service::ExchangeWaker) calls into the worker's mailbox.
+struct WakeChannel(MailSender<Aux>);
+
+impl Wake for WakeChannel {
+    fn wake(&self, token: usize, request: u64) {
+        // A worker that has stopped has no exchange left to wake.
+        let _ = self.0.send(Aux::Wake {
+            token: Token(token),
+            request,
+        });
+    }
+}
+
+/// What a worker is started with besides its listeners and handler.
+pub(super) struct WorkerSettings {
+    pub(super) index: usize,
+    pub(super) limits: Limits,
+    pub(super) access_log: Option<AccessLog>,
+    pub(super) metrics: bool,
+    pub(super) connection_gauge: Arc<AtomicUsize>,
+}
+
 /// State shared by all targets of one worker.
 pub(super) struct Shared<H> {
     pub(super) handler: Arc<H>,
@@ -76,6 +110,12 @@ pub(super) struct Shared<H> {
     /// Access logging, if on, and the lines not yet handed to its sink.
     pub(super) access_log: Option<AccessLog>,
     pub(super) access_lines: Vec<u8>,
+    /// The worker's counters, when metrics are on.
+    pub(super) stats: Option<WorkerStats>,
+    /// Where exchange wakers send.
+    pub(super) wake: Arc<dyn Wake>,
+    /// The worker's number (for introspection).
+    pub(super) index: usize,
 }
 
 impl<H> Shared<H> {
@@ -94,6 +134,9 @@ impl<H> Shared<H> {
     }
 
     pub(super) fn connection_opened(&mut self) {
+        if let Some(stats) = &mut self.stats {
+            stats.accepted();
+        }
         self.connections += 1;
         self.connection_gauge
             .store(self.connections, Ordering::Relaxed);
@@ -194,6 +237,8 @@ pub(super) struct Worker<H: Handler> {
     listeners: Vec<(SocketAddr, Token)>,
     sender: MailSender<WorkerMessage<H>>,
     mailbox: Mailbox<WorkerMessage<H>>,
+    aux_sender: MailSender<Aux>,
+    aux: Mailbox<Aux>,
     /// When buffered access-log lines are handed over next.
     next_log_flush: Instant,
     /// Set once a drain began: when to give up, and where to report.
@@ -208,15 +253,20 @@ enum Control {
 
 impl<H: Handler> Worker<H> {
     pub(super) fn new(
-        index: usize,
+        settings: WorkerSettings,
         sockets: Vec<TcpListener>,
-        limits: Limits,
-        access_log: Option<AccessLog>,
         handler: Arc<H>,
-        connection_gauge: Arc<AtomicUsize>,
     ) -> io::Result<Self> {
+        let WorkerSettings {
+            index,
+            limits,
+            access_log,
+            metrics,
+            connection_gauge,
+        } = settings;
         let mut reactor = Reactor::new(EVENTS_PER_TURN)?;
         let (sender, mailbox) = reactor.mailbox();
+        let (aux_sender, aux) = reactor.mailbox();
         let mut listeners = Vec::with_capacity(sockets.len());
         for socket in sockets {
             let addr = socket.local_addr()?;
@@ -240,17 +290,22 @@ impl<H: Handler> Worker<H> {
                 draining: false,
                 access_log,
                 access_lines: Vec::new(),
+                stats: metrics.then(WorkerStats::new),
+                wake: Arc::new(WakeChannel(aux_sender.clone())),
+                index,
             },
             listeners,
             sender,
             mailbox,
+            aux_sender,
+            aux,
             next_log_flush: now,
             drain: None,
         })
     }
 
-    pub(super) fn sender(&self) -> MailSender<WorkerMessage<H>> {
-        self.sender.clone()
+    pub(super) fn senders(&self) -> (MailSender<WorkerMessage<H>>, MailSender<Aux>) {
+        (self.sender.clone(), self.aux_sender.clone())
     }
 
     pub(super) fn run(mut self) {
@@ -264,6 +319,7 @@ impl<H: Handler> Worker<H> {
                 }
             };
             if turn.woken {
+                self.read_aux();
                 if let Control::Stop = self.read_mailbox() {
                     break;
                 }
@@ -346,6 +402,45 @@ impl<H: Handler> Worker<H> {
             }
         }
         Control::Continue
+    }
+
+    fn read_aux(&mut self) {
+        while let Some(message) = self.aux.try_recv() {
+            match message {
+                Aux::Stats(reply) => {
+                    let open = self.shared.connections as u64;
+                    let stats = self.shared.stats.as_ref().map_or_else(
+                        || {
+                            let mut empty = ServerStats::empty();
+                            empty.connections_open = open;
+                            empty
+                        },
+                        |stats| stats.snapshot(open),
+                    );
+                    let _ = reply.send(stats);
+                }
+                Aux::Connections(reply) => {
+                    let now = self.reactor.now();
+                    let index = self.shared.index;
+                    let list = self
+                        .reactor
+                        .targets()
+                        .filter_map(|(_, target)| match target {
+                            WorkerTarget::Connection(conn) => Some(conn.info(index, now)),
+                            WorkerTarget::Listener(_) => None,
+                        })
+                        .collect();
+                    let _ = reply.send(list);
+                }
+                Aux::Wake { token, request } => {
+                    self.reactor
+                        .with_target(&mut self.shared, token, |target, cx| match target {
+                            WorkerTarget::Connection(conn) => conn.on_wake(request, cx),
+                            WorkerTarget::Listener(_) => Next::Keep,
+                        });
+                }
+            }
+        }
     }
 
     fn add_listener(&mut self, socket: TcpListener) {

@@ -15,8 +15,8 @@ mod response;
 
 pub use crate::http1::{BodyKind, Header, Version};
 pub use response::{
-    BodyState, FileBody, Framing, Reply, ResponseContext, ResponseError, ResponseState,
-    ResponseWriter,
+    BodyState, ExchangeWaker, FileBody, Framing, Reply, ResponseContext, ResponseError,
+    ResponseState, ResponseWriter, Wake, WakeRef,
 };
 
 /// A parsed request head, borrowed from the connection's read buffer for the duration of

@@ -141,6 +141,51 @@ impl Reply {
     }
 }
 
+/// Schedules work on a connection from another thread; the server implements it.
+pub trait Wake: Send + Sync {
+    /// Asks the connection behind `token` to offer room to the exchange of request number
+    /// `request` (ignored if that request has finished).
+    fn wake(&self, token: usize, request: u64);
+}
+
+/// What a writer needs to hand out [`ExchangeWaker`]s: borrowed, so serving a request that
+/// never asks for one costs nothing.
+#[derive(Copy, Clone)]
+pub struct WakeRef<'a> {
+    /// The worker's wake channel.
+    pub target: &'a std::sync::Arc<dyn Wake>,
+    /// The connection.
+    pub token: usize,
+    /// The request's number on that connection.
+    pub request: u64,
+}
+
+/// Wakes one exchange from any thread: [`Exchange::on_writable`](super::Exchange::on_writable)
+/// runs on its connection's loop soon after [`wake`](Self::wake), unless the request has
+/// finished. How an exchange waits on another thread's result without blocking its loop.
+#[derive(Clone)]
+pub struct ExchangeWaker {
+    target: std::sync::Arc<dyn Wake>,
+    token: usize,
+    request: u64,
+}
+
+impl ExchangeWaker {
+    /// Schedules the exchange.
+    pub fn wake(&self) {
+        self.target.wake(self.token, self.request);
+    }
+}
+
+impl std::fmt::Debug for ExchangeWaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangeWaker")
+            .field("token", &self.token)
+            .field("request", &self.request)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Writes one response into the connection's output buffer, enforcing HTTP/1.1 framing.
 ///
 /// Misuse (a second head, too many bytes, ...) never panics: it marks the response
@@ -150,6 +195,7 @@ pub struct ResponseWriter<'a> {
     reply: &'a mut Reply,
     date_line: &'a [u8],
     high_water: usize,
+    wake: Option<WakeRef<'a>>,
 }
 
 impl<'a> ResponseWriter<'a> {
@@ -166,7 +212,24 @@ impl<'a> ResponseWriter<'a> {
             reply,
             date_line,
             high_water,
+            wake: None,
         }
+    }
+
+    /// The same writer, able to hand out wakers for its request.
+    pub fn with_wake(mut self, wake: Option<WakeRef<'a>>) -> Self {
+        self.wake = wake;
+        self
+    }
+
+    /// A waker for this request's exchange, to call from another thread when the exchange
+    /// can make progress; `None` when the writer is not served by a connection.
+    pub fn waker(&self) -> Option<ExchangeWaker> {
+        self.wake.map(|wake| ExchangeWaker {
+            target: std::sync::Arc::clone(wake.target),
+            token: wake.token,
+            request: wake.request,
+        })
     }
 
     /// Bytes the handler may write before the output is over its mark (0: wait for
@@ -441,157 +504,4 @@ impl<'a> ResponseWriter<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const DATE: &[u8] = b"Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n";
-
-    fn write(
-        cx: ResponseContext,
-        f: impl FnOnce(&mut ResponseWriter<'_>),
-    ) -> (String, ResponseState, bool) {
-        let mut out = Vec::new();
-        let mut reply = Reply::new(cx, u64::MAX);
-        let mut writer = ResponseWriter::new(&mut out, &mut reply, DATE, 1 << 16);
-        f(&mut writer);
-        (String::from_utf8(out).unwrap(), reply.state, reply.cx.close)
-    }
-
-    fn http11() -> ResponseContext {
-        ResponseContext {
-            version: Version::Http11,
-            head_request: false,
-            close: false,
-            expect_pending: false,
-        }
-    }
-
-    #[test]
-    fn fixed_length_response() {
-        let (text, state, close) = write(http11(), |w| {
-            w.complete(200, &[("Content-Type", b"text/plain")], b"hi")
-        });
-        assert_eq!(
-            text,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Length: 2\r\n\r\nhi"
-        );
-        assert_eq!(state, ResponseState::Done);
-        assert!(!close);
-    }
-
-    #[test]
-    fn chunked_keeps_explicit_chunk_boundaries_and_trailers() {
-        let (text, state, _) = write(http11(), |w| {
-            w.head(200, &[], Framing::Chunked);
-            w.begin_chunk(5);
-            w.write(b"he");
-            w.write(b"llo");
-            w.write(b"!");
-            w.finish_with_trailers(&[("X-Sum", b"1")]);
-        });
-        assert!(
-            text.ends_with(
-                "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\nX-Sum: 1\r\n\r\n"
-            ),
-            "{text}"
-        );
-        assert_eq!(state, ResponseState::Done);
-    }
-
-    #[test]
-    fn http10_unknown_length_is_close_delimited() {
-        let cx = ResponseContext {
-            version: Version::Http10,
-            ..http11()
-        };
-        let (text, state, close) = write(cx, |w| {
-            w.head(200, &[], Framing::Chunked);
-            w.write(b"abc");
-            w.finish();
-        });
-        assert!(text.ends_with("Connection: close\r\n\r\nabc"), "{text}");
-        assert!(!text.contains("Transfer-Encoding"));
-        assert_eq!(state, ResponseState::Done);
-        assert!(close);
-    }
-
-    #[test]
-    fn http10_keep_alive_is_announced() {
-        let cx = ResponseContext {
-            version: Version::Http10,
-            ..http11()
-        };
-        let (text, _, close) = write(cx, |w| w.complete(204, &[], b""));
-        assert!(text.ends_with("Connection: keep-alive\r\n\r\n"), "{text}");
-        assert!(!text.contains("Content-Length"));
-        assert!(!close);
-    }
-
-    #[test]
-    fn head_request_gets_length_but_no_body() {
-        let cx = ResponseContext {
-            head_request: true,
-            ..http11()
-        };
-        let (text, state, _) = write(cx, |w| w.complete(200, &[], b"hello"));
-        assert!(text.ends_with("Content-Length: 5\r\n\r\n"), "{text}");
-        assert_eq!(state, ResponseState::Done);
-    }
-
-    #[test]
-    fn pending_expectation_forces_close() {
-        let cx = ResponseContext {
-            expect_pending: true,
-            ..http11()
-        };
-        let (text, _, close) = write(cx, |w| w.complete(413, &[], b""));
-        assert!(text.contains("Connection: close\r\n"));
-        assert!(close);
-    }
-
-    #[test]
-    fn misuse_marks_the_response_broken() {
-        type Case = (&'static str, fn(&mut ResponseWriter<'_>), ResponseError);
-        let cases: [Case; 5] = [
-            ("body before head", |w| w.write(b"x"), ResponseError::NoHead),
-            (
-                "too long",
-                |w| {
-                    w.head(200, &[], Framing::Length(1));
-                    w.write(b"xy");
-                },
-                ResponseError::TooLong,
-            ),
-            (
-                "too short",
-                |w| {
-                    w.head(200, &[], Framing::Length(3));
-                    w.write(b"xy");
-                    w.finish();
-                },
-                ResponseError::TooShort,
-            ),
-            (
-                "two heads",
-                |w| {
-                    w.head(200, &[], Framing::Length(0));
-                    w.head(200, &[], Framing::Length(0));
-                },
-                ResponseError::HeadTwice,
-            ),
-            (
-                "chunk overrun",
-                |w| {
-                    w.head(200, &[], Framing::Chunked);
-                    w.begin_chunk(1);
-                    w.write(b"ab");
-                },
-                ResponseError::TooLong,
-            ),
-        ];
-        for (name, f, expected) in cases {
-            let (_, state, _) = write(http11(), f);
-            assert_eq!(state, ResponseState::Broken(expected), "{name}");
-        }
-    }
-}
+mod tests;

@@ -32,8 +32,12 @@ use super::worker::{Shared, WorkerTarget};
 
 mod info;
 mod socket;
+mod timing;
 
 use socket::Fill;
+
+/// Request states each worker keeps for reuse (beyond these, finished ones are freed).
+const ACTIVE_POOL: usize = 256;
 
 /// How long a closing connection keeps reading (and discarding) after shutting down its
 /// write side, so unread input does not turn the close into a reset that could destroy the
@@ -80,7 +84,7 @@ pub(super) struct Conn<E> {
     phase: Phase,
     /// The request being served, while `phase` is `Serving`; kept in place (not boxed)
     /// so that starting a request allocates nothing.
-    active: Active<E>,
+    active: Option<Box<Active<E>>>,
     /// The socket may have unread bytes (edge-triggered: remember until `WouldBlock`).
     readable: bool,
     /// The socket may take more bytes.
@@ -118,7 +122,7 @@ impl<E: Exchange> Conn<E> {
             output: None,
             written: 0,
             phase: Phase::Idle,
-            active: Active::empty(),
+            active: None,
             readable: false,
             writable: true,
             peer_closed: false,
@@ -156,27 +160,6 @@ impl<E: Exchange> Conn<E> {
         self.drive(cx)
     }
 
-    pub(super) fn on_timeout<H: Handler<Exchange = E>>(
-        &mut self,
-        cx: &mut Context<'_, WorkerTarget<H>>,
-    ) -> Next {
-        let now = cx.now();
-        self.close_reason = self.timeout_reason();
-        // A request cut off while its head or body was arriving is told why, as is one whose
-        // handler never answered, if no byte of the response has left; otherwise just close.
-        let answer = match self.phase {
-            Phase::Head { .. } => Answer::REQUEST_TIMEOUT,
-            Phase::Serving if self.active.body_finished() => Answer::HANDLER_TIMEOUT,
-            Phase::Serving => Answer::REQUEST_TIMEOUT,
-            _ => return self.close(cx.shared),
-        };
-        if matches!(self.phase, Phase::Serving) && !self.retract_response() {
-            return self.close(cx.shared);
-        }
-        self.fail(cx.shared, now, answer);
-        self.drive(cx)
-    }
-
     /// The worker is stopping: an idle connection reads what the client may already have
     /// sent (answering it with `Connection: close`) and closes if there was nothing; one
     /// serving a request closes after its response.
@@ -211,7 +194,9 @@ impl<E: Exchange> Conn<E> {
         if !matches!(self.phase, Phase::Serving) || self.requests != request {
             return Next::Keep;
         }
-        self.active.poke = true;
+        if let Some(active) = &mut self.active {
+            active.poke = true;
+        }
         self.drive(cx)
     }
 
@@ -270,7 +255,8 @@ impl<E: Exchange> Conn<E> {
                         }
                         // The socket took everything, so a streaming handler can produce
                         // more now: no writable edge will come to say so.
-                        Phase::Serving if all_sent && self.active.poke => {}
+                        Phase::Serving
+                            if all_sent && self.active.as_ref().is_some_and(|a| a.poke) => {}
                         _ => break,
                     }
                 }
@@ -368,7 +354,12 @@ impl<E: Exchange> Conn<E> {
         input.consume(head_len);
         match started {
             Ok(active) => {
-                self.active = active;
+                let mut slot = shared
+                    .actives
+                    .pop()
+                    .unwrap_or_else(|| Box::new(Active::empty()));
+                *slot = active;
+                self.active = Some(slot);
                 self.phase = Phase::Serving;
                 self.progress_at = now;
                 Need::Again
@@ -391,7 +382,9 @@ impl<E: Exchange> Conn<E> {
                 request: self.requests,
             }),
         };
-        let active = &mut self.active;
+        let Some(active) = self.active.as_deref_mut() else {
+            return Need::Nothing;
+        };
 
         // 1. Body input, unless the output is full (back-pressure reaches the client).
         let mut need_input = false;
@@ -468,6 +461,7 @@ impl<E: Exchange> Conn<E> {
                     // Also while stopping: requests pipelined behind this one were sent
                     // before the stop; `drive` closes once nothing more has arrived.
                     self.phase = Phase::Idle;
+                    self.release_active(shared);
                     self.progress_at = now;
                     return Need::Again;
                 }
@@ -488,7 +482,12 @@ impl<E: Exchange> Conn<E> {
     }
 
     /// Answers an error (none of the current response having been sent), then closes.
-    fn fail<H>(&mut self, shared: &mut Shared<H>, now: Instant, answer: Answer) -> Need {
+    fn fail<H: Handler<Exchange = E>>(
+        &mut self,
+        shared: &mut Shared<H>,
+        now: Instant,
+        answer: Answer,
+    ) -> Need {
         shared.refresh_date(now);
         let output = self.output.get_or_insert_with(|| shared.pool.take_write());
         answer.write(output, shared.date.header_line());
@@ -511,14 +510,17 @@ impl<E: Exchange> Conn<E> {
     /// Takes back the current response if none of it has been sent, so an error found while
     /// reading the body can still be answered with its own status. False if bytes are out.
     fn retract_response(&mut self) -> bool {
-        let Some(start) = self.active.unsent_from else {
+        let Some(active) = self.active.as_deref_mut() else {
+            return false;
+        };
+        let Some(start) = active.unsent_from else {
             return false;
         };
         if let Some(output) = &mut self.output {
             output.truncate(start);
         }
-        self.active.exchange = None;
-        self.active.reply.state = ResponseState::Head;
+        active.exchange = None;
+        active.reply.state = ResponseState::Head;
         true
     }
 
@@ -529,44 +531,33 @@ impl<E: Exchange> Conn<E> {
         Need::Nothing
     }
 
-    /// When the current wait times out. Output the client is not taking is timed by the
-    /// write timeout whatever the phase: a client that pipelines and stops reading stalls
-    /// the connection between requests too.
-    fn deadline(&self, limits: &super::Limits) -> Instant {
-        let timeouts = &limits.timeouts;
-        let write_blocked = self.output_pending() && !self.writable;
-        match &self.phase {
-            Phase::Lingering => self.progress_at + LINGER,
-            _ if write_blocked => self.progress_at + timeouts.write,
-            Phase::Idle => self.progress_at + timeouts.idle,
-            Phase::Head { started } => *started + timeouts.head,
-            Phase::Serving => self.progress_at + timeouts.body,
-            Phase::Closing => self.progress_at + timeouts.write,
-        }
-    }
-
-    /// Why a timeout in the current phase closes the connection.
-    fn timeout_reason(&self) -> CloseReason {
-        match self.phase {
-            _ if self.output_pending() && !self.writable => CloseReason::WriteTimeout,
-            Phase::Idle => CloseReason::IdleTimeout,
-            Phase::Head { .. } => CloseReason::HeadTimeout,
-            Phase::Serving => CloseReason::BodyTimeout,
-            Phase::Closing => CloseReason::WriteTimeout,
-            Phase::Lingering => self.close_reason,
-        }
-    }
-
     /// Ends the connection for `reason` (unless a reason was already decided).
-    fn close_for<H>(&mut self, reason: CloseReason, shared: &mut Shared<H>) -> Next {
+    fn close_for<H: Handler<Exchange = E>>(
+        &mut self,
+        reason: CloseReason,
+        shared: &mut Shared<H>,
+    ) -> Next {
         if self.close_reason == CloseReason::Peer {
             self.close_reason = reason;
         }
         self.close(shared)
     }
 
+    /// Gives the finished request's state back to the worker's pool, so an idle
+    /// connection holds none (its handler exchange is dropped first).
+    fn release_active<H: Handler<Exchange = E>>(&mut self, shared: &mut Shared<H>) {
+        if let Some(mut active) = self.active.take() {
+            active.exchange = None;
+            active.reply.file = None;
+            if shared.actives.len() < ACTIVE_POOL {
+                shared.actives.push(active);
+            }
+        }
+    }
+
     /// Ends the connection, returning its buffers to the pool.
-    fn close<H>(&mut self, shared: &mut Shared<H>) -> Next {
+    fn close<H: Handler<Exchange = E>>(&mut self, shared: &mut Shared<H>) -> Next {
+        self.release_active(shared);
         if let Some(stats) = &mut shared.stats {
             stats.closed(self.close_reason, self.requests);
         }

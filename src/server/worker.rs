@@ -23,6 +23,7 @@ use crate::service::{Handler, Wake};
 use super::Limits;
 use super::access::{AccessLog, FLUSH_AT};
 use super::conn::Conn;
+use super::exchange::Active;
 use super::listener::{self, Accepted};
 use super::stats::{ConnectionInfo, ServerStats, WorkerStats};
 
@@ -89,7 +90,7 @@ pub(super) struct WorkerSettings {
 }
 
 /// State shared by all targets of one worker.
-pub(super) struct Shared<H> {
+pub(super) struct Shared<H: Handler> {
     pub(super) handler: Arc<H>,
     pub(super) limits: Limits,
     pub(super) pool: BufPool,
@@ -116,9 +117,11 @@ pub(super) struct Shared<H> {
     pub(super) wake: Arc<dyn Wake>,
     /// The worker's number (for introspection).
     pub(super) index: usize,
+    /// Request states for reuse: a connection holds one only while it serves a request.
+    pub(super) actives: Vec<Box<Active<H::Exchange>>>,
 }
 
-impl<H> Shared<H> {
+impl<H: Handler> Shared<H> {
     /// Refreshes the cached `Date` line when its second has passed (one clock read a
     /// second, not one per request).
     pub(super) fn refresh_date(&mut self, now: Instant) {
@@ -293,6 +296,7 @@ impl<H: Handler> Worker<H> {
                 stats: metrics.then(WorkerStats::new),
                 wake: Arc::new(WakeChannel(aux_sender.clone())),
                 index,
+                actives: Vec::new(),
             },
             listeners,
             sender,

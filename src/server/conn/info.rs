@@ -16,10 +16,15 @@ impl<E: Exchange> Conn<E> {
         let state = match self.phase {
             Phase::Idle => "idle",
             Phase::Head { .. } => "reading head",
-            Phase::Serving if !self.active.body_finished() => "reading body",
+            Phase::Serving if self.active.as_ref().is_some_and(|a| !a.body_finished()) => {
+                "reading body"
+            }
             Phase::Serving
                 if self.output_pending()
-                    || matches!(self.active.reply.state, ResponseState::Done) =>
+                    || self
+                        .active
+                        .as_ref()
+                        .is_some_and(|a| matches!(a.reply.state, ResponseState::Done)) =>
             {
                 "writing"
             }
@@ -40,7 +45,11 @@ impl<E: Exchange> Conn<E> {
             peer: self.peer,
             age: now.saturating_duration_since(self.opened_at),
             state,
-            chunk: (serving && self.active.chunks > 0).then_some(self.active.chunks),
+            chunk: self
+                .active
+                .as_ref()
+                .filter(|a| serving && a.chunks > 0)
+                .map(|a| a.chunks),
             requests: self.requests,
             pipeline_depth: waiting + usize::from(serving),
         }

@@ -9,7 +9,7 @@ use std::net::Shutdown;
 use std::time::Instant;
 
 use crate::reactor::{Next, ReadBuf};
-use crate::service::Exchange;
+use crate::service::{Exchange, Handler};
 
 use super::super::sendfile::{CORK_AT_LEAST, send_file};
 use super::super::worker::Shared;
@@ -26,7 +26,11 @@ pub(super) enum Fill {
 impl<E: Exchange> Conn<E> {
     /// Reads once. A short read means the socket is drained (no second read just to see
     /// `WouldBlock`): with edge-triggered polling, new data raises a new event.
-    pub(super) fn fill<H>(&mut self, shared: &mut Shared<H>, now: Instant) -> Fill {
+    pub(super) fn fill<H: Handler<Exchange = E>>(
+        &mut self,
+        shared: &mut Shared<H>,
+        now: Instant,
+    ) -> Fill {
         if !self.readable || self.peer_closed {
             return if self.peer_closed {
                 Fill::Eof
@@ -65,7 +69,11 @@ impl<E: Exchange> Conn<E> {
         }
     }
 
-    pub(super) fn start_linger<H>(&mut self, shared: &mut Shared<H>, now: Instant) -> Option<Next> {
+    pub(super) fn start_linger<H: Handler<Exchange = E>>(
+        &mut self,
+        shared: &mut Shared<H>,
+        now: Instant,
+    ) -> Option<Next> {
         let unread = self.input.as_ref().is_some_and(|input| !input.is_empty());
         // A client cut off by an error (a body refused mid-way, say) is likely still sending:
         // closing at once would turn its next segment into a reset that can destroy the
@@ -94,20 +102,18 @@ impl<E: Exchange> Conn<E> {
     /// Writes pending output, then any file body. `Ok(true)`: all sent; `Ok(false)`: the
     /// socket is full.
     pub(super) fn flush(&mut self, now: Instant) -> io::Result<bool> {
-        if !self.corked
-            && self
-                .active
-                .reply
-                .file
-                .as_ref()
-                .is_some_and(|file| file.remaining >= CORK_AT_LEAST)
-        {
+        let large_file = self
+            .active
+            .as_ref()
+            .and_then(|active| active.reply.file.as_ref())
+            .is_some_and(|file| file.remaining >= CORK_AT_LEAST);
+        if !self.corked && large_file {
             // Hold partial segments back while the head and a large file go out, so they
             // leave in full-sized segments rather than one per write and per sendfile call.
             socket2::SockRef::from(&self.stream).set_tcp_cork(true)?;
             self.corked = true;
         }
-        let file_follows = self.active.reply.file.is_some();
+        let file_follows = self.active.as_ref().is_some_and(|a| a.reply.file.is_some());
         if let Some(output) = &mut self.output {
             while self.written < output.len() {
                 if !self.writable {
@@ -126,13 +132,11 @@ impl<E: Exchange> Conn<E> {
                     Ok(n) => {
                         self.written += n;
                         self.progress_at = now;
-                        self.active.poke = true;
-                        if self
-                            .active
-                            .unsent_from
-                            .is_some_and(|start| self.written > start)
-                        {
-                            self.active.unsent_from = None;
+                        if let Some(active) = &mut self.active {
+                            active.poke = true;
+                            if active.unsent_from.is_some_and(|start| self.written > start) {
+                                active.unsent_from = None;
+                            }
                         }
                     }
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -146,15 +150,19 @@ impl<E: Exchange> Conn<E> {
             self.written = 0;
             // Everything before the response's start went out; the response itself had no
             // bytes yet (or `unsent_from` would be `None`), so it now starts at the front.
-            self.active.unsent_from = self.active.unsent_from.map(|_| 0);
+            if let Some(active) = &mut self.active {
+                active.unsent_from = active.unsent_from.map(|_| 0);
+            }
         }
-        if let Some(body) = &mut self.active.reply.file {
+        if let Some(body) = self.active.as_mut().and_then(|a| a.reply.file.as_mut()) {
             if !send_file(&self.stream, body, &mut self.writable)? {
                 return Ok(false);
             }
             self.progress_at = now;
             // Sent: dropping it closes the file.
-            self.active.reply.file = None;
+            if let Some(active) = &mut self.active {
+                active.reply.file = None;
+            }
         }
         if self.corked {
             // Uncorking pushes the last partial segment out at once.
@@ -168,11 +176,14 @@ impl<E: Exchange> Conn<E> {
         self.output
             .as_ref()
             .is_some_and(|out| self.written < out.len())
-            || self.active.reply.file.is_some()
+            || self.active.as_ref().is_some_and(|a| a.reply.file.is_some())
     }
 
     /// Gives buffers with nothing in them back to the pool.
-    pub(super) fn release_idle_buffers<H>(&mut self, shared: &mut Shared<H>) {
+    pub(super) fn release_idle_buffers<H: Handler<Exchange = E>>(
+        &mut self,
+        shared: &mut Shared<H>,
+    ) {
         if self.input.as_ref().is_some_and(ReadBuf::is_empty) {
             if let Some(input) = self.input.take() {
                 shared.pool.give_read(input);

@@ -1,0 +1,66 @@
+//! When a connection's current wait ends (its one deadline, by phase) and what happens when
+//! it does: a timed-out request is answered 408 (or 500 for a handler that never answered)
+//! if none of its response has left, and the connection closes.
+
+use std::time::Instant;
+
+use crate::reactor::{Context, Next};
+use crate::service::{Exchange, Handler};
+
+use super::super::answer::Answer;
+use super::super::stats::CloseReason;
+use super::super::worker::WorkerTarget;
+use super::{Conn, LINGER, Phase};
+
+impl<E: Exchange> Conn<E> {
+    pub(in crate::server) fn on_timeout<H: Handler<Exchange = E>>(
+        &mut self,
+        cx: &mut Context<'_, WorkerTarget<H>>,
+    ) -> Next {
+        let now = cx.now();
+        self.close_reason = self.timeout_reason();
+        // A request cut off while its head or body was arriving is told why, as is one whose
+        // handler never answered, if no byte of the response has left; otherwise just close.
+        let answer = match self.phase {
+            Phase::Head { .. } => Answer::REQUEST_TIMEOUT,
+            Phase::Serving if self.active.as_ref().is_some_and(|a| a.body_finished()) => {
+                Answer::HANDLER_TIMEOUT
+            }
+            Phase::Serving => Answer::REQUEST_TIMEOUT,
+            _ => return self.close(cx.shared),
+        };
+        if matches!(self.phase, Phase::Serving) && !self.retract_response() {
+            return self.close(cx.shared);
+        }
+        self.fail(cx.shared, now, answer);
+        self.drive(cx)
+    }
+
+    /// When the current wait times out. Output the client is not taking is timed by the
+    /// write timeout whatever the phase: a client that pipelines and stops reading stalls
+    /// the connection between requests too.
+    pub(super) fn deadline(&self, limits: &super::super::Limits) -> Instant {
+        let timeouts = &limits.timeouts;
+        let write_blocked = self.output_pending() && !self.writable;
+        match &self.phase {
+            Phase::Lingering => self.progress_at + LINGER,
+            _ if write_blocked => self.progress_at + timeouts.write,
+            Phase::Idle => self.progress_at + timeouts.idle,
+            Phase::Head { started } => *started + timeouts.head,
+            Phase::Serving => self.progress_at + timeouts.body,
+            Phase::Closing => self.progress_at + timeouts.write,
+        }
+    }
+
+    /// Why a timeout in the current phase closes the connection.
+    pub(super) fn timeout_reason(&self) -> CloseReason {
+        match self.phase {
+            _ if self.output_pending() && !self.writable => CloseReason::WriteTimeout,
+            Phase::Idle => CloseReason::IdleTimeout,
+            Phase::Head { .. } => CloseReason::HeadTimeout,
+            Phase::Serving => CloseReason::BodyTimeout,
+            Phase::Closing => CloseReason::WriteTimeout,
+            Phase::Lingering => self.close_reason,
+        }
+    }
+}

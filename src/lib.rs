@@ -9,13 +9,15 @@
 //! 4. [`server`]: connections, workers and listeners joining the three.
 //! 5. [`handlers`]: the built-in handlers configuration can name.
 //! 6. [`config`]: the TOML file, its validation, and the build into server values.
-//! 7. [`daemon`]: process lifecycle for the `asycamore` binary.
+//! 7. [`admin`]: the admin port (metrics, health, reload, introspection, profiling).
+//! 8. [`daemon`]: process lifecycle for the `asycamore` binary.
 //!
 //! Data flows one way: bytes in -> `http1` parses -> `server` routes -> handler ->
 //! `service::ResponseWriter` encodes -> bytes out.
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod config;
 pub mod daemon;
 pub mod handlers;

@@ -69,10 +69,12 @@ pub enum AccessFormatSpec {
 /// Applied live: `server.listen`, `server.max_connections`,
 /// `server.max_requests_per_connection`, `server.shutdown_timeout`, `[limits]`, `[timeouts]`,
 /// `[defaults]`, the routes, all of `[log]` (a new target is opened after privileges were
-/// dropped, and when it cannot be, the old one stays) and all of `[access_log]`. Restart
-/// needed: `server.workers` (threads are started once), `server.pidfile` (it is locked and
-/// the reload CLI finds the daemon through it), `server.user` and `server.group` (privileges
-/// are dropped once, for good).
+/// dropped, and when it cannot be, the old one stays), all of `[access_log]`, and
+/// `admin.token` and `admin.profile_max_seconds`. Restart needed: `server.workers` (threads
+/// are started once), `server.pidfile` (it is locked and the reload CLI finds the daemon
+/// through it), `server.user` and `server.group` (privileges are dropped once, for good),
+/// `admin.enabled` and `admin.listen` (the admin listener is bound once, before privileges
+/// are dropped) and `admin.metrics` (the workers are told once whether to count).
 pub fn reload_restart_keys(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
     if old.workers != new.workers {
@@ -87,6 +89,15 @@ pub fn reload_restart_keys(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.group != new.group {
         keys.push("server.group");
     }
+    if old.admin.enabled != new.admin.enabled {
+        keys.push("admin.enabled");
+    }
+    if old.admin.listen != new.admin.listen {
+        keys.push("admin.listen");
+    }
+    if old.admin.metrics != new.admin.metrics {
+        keys.push("admin.metrics");
+    }
     keys
 }
 
@@ -97,6 +108,10 @@ pub fn with_restart_keys_kept(old: &Config, mut new: Config) -> Config {
     new.pidfile.clone_from(&old.pidfile);
     new.user.clone_from(&old.user);
     new.group.clone_from(&old.group);
+    new.admin.enabled = old.admin.enabled;
+    new.admin.listen = old.admin.listen;
+    new.admin.listen_given = old.admin.listen_given;
+    new.admin.metrics = old.admin.metrics;
     new
 }
 
@@ -127,6 +142,8 @@ mod tests {
             flush_interval: Duration::from_secs(1),
         });
         new.routes.clear();
+        new.admin.token = Some("t".into());
+        new.admin.profile_max_seconds = 5;
         assert!(reload_restart_keys(&old, &new).is_empty());
     }
 
@@ -138,6 +155,9 @@ mod tests {
         new.pidfile = Some("/run/x.pid".into());
         new.user = Some("nobody".into());
         new.group = Some("nogroup".into());
+        new.admin.enabled = false;
+        new.admin.listen = "127.0.0.1:1".parse().unwrap();
+        new.admin.metrics = false;
         assert_eq!(
             reload_restart_keys(&old, &new),
             [
@@ -145,6 +165,9 @@ mod tests {
                 "server.pidfile",
                 "server.user",
                 "server.group",
+                "admin.enabled",
+                "admin.listen",
+                "admin.metrics",
             ]
         );
         let kept = with_restart_keys_kept(&old, new);

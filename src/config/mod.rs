@@ -27,6 +27,9 @@ pub use lifecycle::{
 pub use load::{EMBEDDED_DEFAULT, EMBEDDED_NAME, load_file, load_str};
 pub use validate::validate;
 
+/// The largest `admin.profile_max_seconds` accepted.
+pub const PROFILE_MAX_SECONDS_LIMIT: u64 = 600;
+
 /// The validated runtime configuration. No serde and no spans: by the time this exists every
 /// value is in range and every cross-field rule holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +60,43 @@ pub struct Config {
     pub log: LogConfig,
     /// The access log, if enabled.
     pub access_log: Option<AccessLogConfig>,
+    /// The admin listener.
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`: the admin listener (metrics, health, reload, introspection, profiling).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Whether the admin listener runs.
+    pub enabled: bool,
+    /// One `ip:port`.
+    pub listen: SocketAddr,
+    /// Whether `listen` was written in the file. The default address being taken (another
+    /// daemon on the host has it) only leaves the admin port off, with a warning; an address
+    /// asked for is a start-up error.
+    pub listen_given: bool,
+    /// The bearer token every admin request but health checks must carry; `None` = none.
+    pub token: Option<String>,
+    /// Whether a non-loopback `listen` without a token was allowed explicitly.
+    pub allow_public: bool,
+    /// Whether the data plane counts requests for `/metrics`.
+    pub metrics: bool,
+    /// The longest profile taken, in seconds (1..=600).
+    pub profile_max_seconds: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9180)),
+            listen_given: false,
+            token: None,
+            allow_public: false,
+            metrics: true,
+            profile_max_seconds: 60,
+        }
+    }
 }
 
 /// Per-request and per-connection size limits, all in bytes except `max_headers`.
@@ -347,6 +387,21 @@ pub enum ConfigErrorKind {
     },
     #[error("invalid syslog tag {value:?} (1 to 32 of A-Z a-z 0-9 _ . -)")]
     InvalidSyslogTag { value: String },
+    #[error(
+        "admin listener on non-loopback address {addr} without a token: set admin.token, \
+         or admin.allow_public = true to expose it anyway"
+    )]
+    PublicAdminWithoutToken { addr: SocketAddr },
+    #[error(
+        "invalid admin token (1 to 512 of A-Z a-z 0-9 - . _ ~ + /, then optional '=' padding: \
+         an RFC 6750 bearer token)"
+    )]
+    InvalidAdminToken,
+    #[error(
+        "an admin Unix socket is not supported yet (the engine serves TCP only); \
+         leave admin.unix_socket empty"
+    )]
+    UnixSocketUnsupported,
 }
 
 fn expected_list(expected: &[String]) -> String {

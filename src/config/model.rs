@@ -45,6 +45,7 @@ pub struct RawConfig {
     pub timeouts: Section<RawTimeouts>,
     pub log: Section<RawLog>,
     pub access_log: Section<RawAccessLog>,
+    pub admin: Section<RawAdmin>,
     pub defaults: Section<RawDefaults>,
     /// `[[route]]` tables, in file order (order matters: it is the router's tie-break). One
     /// entry per route, so a route that fails keeps the others' `route[i]` indices; the outer
@@ -57,12 +58,13 @@ pub struct RawConfig {
 }
 
 /// The top-level keys, in the order the `UnknownKey` message lists them.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "server",
     "limits",
     "timeouts",
     "log",
     "access_log",
+    "admin",
     "defaults",
     "route",
 ];
@@ -90,6 +92,15 @@ const LIMITS_KEYS: &[&str] = &[
 const TIMEOUTS_KEYS: &[&str] = &["head", "body", "idle", "write"];
 const LOG_KEYS: &[&str] = &["level", "target", "file", "syslog_facility", "syslog_tag"];
 const ACCESS_LOG_KEYS: &[&str] = &["enabled", "file", "format", "flush_interval"];
+const ADMIN_KEYS: &[&str] = &[
+    "enabled",
+    "listen",
+    "token",
+    "allow_public",
+    "unix_socket",
+    "metrics",
+    "profile_max_seconds",
+];
 const DEFAULTS_KEYS: &[&str] = &["max_body_bytes", "headers"];
 const ROUTE_KEYS: &[&str] = &[
     "name",
@@ -171,6 +182,19 @@ pub struct RawAccessLog {
     pub flush_interval: Option<Spanned<String>>,
 }
 
+/// `[admin]`: the admin listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub enabled: Option<Spanned<bool>>,
+    pub listen: Option<Spanned<String>>,
+    pub token: Option<Spanned<String>>,
+    pub allow_public: Option<Spanned<bool>>,
+    pub unix_socket: Option<Spanned<String>>,
+    pub metrics: Option<Spanned<bool>>,
+    pub profile_max_seconds: Option<Spanned<i64>>,
+}
+
 /// `[defaults]`: what every route gets unless it says otherwise.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -233,6 +257,7 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
         timeouts: Ok(RawTimeouts::default()),
         log: Ok(RawLog::default()),
         access_log: Ok(RawAccessLog::default()),
+        admin: Ok(RawAdmin::default()),
         defaults: Ok(RawDefaults::default()),
         routes: Ok(Vec::new()),
         unknown: Vec::new(),
@@ -251,6 +276,7 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
             "timeouts" => raw.timeouts = source.section(value, "timeouts", TIMEOUTS_KEYS),
             "log" => raw.log = source.section(value, "log", LOG_KEYS),
             "access_log" => raw.access_log = source.section(value, "access_log", ACCESS_LOG_KEYS),
+            "admin" => raw.admin = source.section(value, "admin", ADMIN_KEYS),
             "defaults" => raw.defaults = source.section(value, "defaults", DEFAULTS_KEYS),
             "route" => raw.routes = source.routes(value),
             other => {

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::http1::head::MAX_HEADERS_LIMIT;
 
+mod admin;
 mod handler;
 mod lifecycle;
 mod route;
@@ -63,6 +64,7 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
     let timeouts = v.parsed(&raw.timeouts).map(|t| v.timeouts(t));
     let log = v.parsed(&raw.log).map(|l| v.log(l));
     let access_log = v.parsed(&raw.access_log).map(|a| v.access_log(a));
+    let admin = v.parsed(&raw.admin).map(|a| v.admin(a));
     // The server-wide body limit bounds every route's; unknown if it is itself wrong, and then
     // not checked against (one error, not one per route).
     let server_body_limit = server_body_limit(raw);
@@ -78,10 +80,16 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
         .parsed(&raw.routes)
         .map(|r| v.routes(r, &defaults, server_body_limit));
 
-    match (server, limits, timeouts, log, access_log, routes) {
-        (Some(server), Some(limits), Some(timeouts), Some(log), Some(access_log), Some(routes))
-            if v.errors.is_empty() =>
-        {
+    match (server, limits, timeouts, log, access_log, admin, routes) {
+        (
+            Some(server),
+            Some(limits),
+            Some(timeouts),
+            Some(log),
+            Some(access_log),
+            Some(admin),
+            Some(routes),
+        ) if v.errors.is_empty() => {
             let ((listen, workers, max_connections, max_requests_per_connection), lifecycle) =
                 server;
             Ok(Config {
@@ -98,6 +106,7 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
                 group: lifecycle.group,
                 log,
                 access_log,
+                admin,
             })
         }
         // A `None` above always comes with its error (see `parsed`), so this is never empty.

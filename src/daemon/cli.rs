@@ -44,6 +44,13 @@ pub struct Cli {
     /// `[log] level`, also on reload.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<log::LevelFilter>,
+
+    /// Profile the CPU for the whole run and write the profile to FILE when the daemon
+    /// exits: an SVG flame graph if FILE ends in `.svg`, else gzip-compressed pprof
+    /// protobuf (for `pprof` or `go tool pprof`). The admin port's profiling endpoints
+    /// answer 409 meanwhile.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
 }
 
 /// Subcommands.

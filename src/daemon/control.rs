@@ -23,7 +23,7 @@ use super::Daemon;
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// What the control loop acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum Event {
     /// SIGHUP.
     Reload,
@@ -35,12 +35,21 @@ pub(super) enum Event {
     Reopen,
     /// The graceful stop ended; this many connections were closed by force.
     Drained(usize),
+    /// `POST /reload` on the admin port, answered when done.
+    AdminReload(crate::admin::ReloadRequest),
 }
 
 /// The event channel: its receiving end, and a sender for the drain thread.
 pub(super) struct Events {
     receiver: Receiver<Event>,
     sender: Sender<Event>,
+}
+
+impl Events {
+    /// A sender of events, for the admin port.
+    pub(super) fn sender(&self) -> Sender<Event> {
+        self.sender.clone()
+    }
 }
 
 /// Registers the signals and starts the thread that forwards them as events. From here on
@@ -71,9 +80,16 @@ pub(super) fn listen() -> io::Result<Events> {
 
 /// Serves until a stop; the process's exit status.
 pub(super) fn run(mut daemon: Daemon) -> ExitCode {
+    daemon.admin.ready();
     loop {
         match next_event(&daemon) {
-            Some(Event::Reload) => daemon.reload(),
+            Some(Event::Reload) => {
+                let _ = daemon.reload("SIGHUP");
+            }
+            Some(Event::AdminReload(request)) => {
+                let result = daemon.reload("POST /reload");
+                request.answer(super::admin_glue::outcome(result, daemon.generation));
+            }
             Some(Event::Reopen) => reopen_logs(),
             Some(Event::Stop(signal)) => return graceful_stop(daemon, signal),
             Some(Event::Quit) => {
@@ -85,6 +101,7 @@ pub(super) fn run(mut daemon: Daemon) -> ExitCode {
                     notifier.stopping();
                 }
                 daemon.handle.shutdown();
+                daemon.admin.stop();
                 log::info!("stopped");
                 return exit(daemon.pidfile, daemon.status);
             }
@@ -129,8 +146,11 @@ fn graceful_stop(daemon: Daemon, signal: &'static str) -> ExitCode {
         status,
         events,
         generation,
+        admin,
         ..
     } = daemon;
+    // Before the listeners close, so a load balancer stops sending new work first.
+    admin.draining();
     let timeout = config.shutdown_timeout;
     log::info!(
         "{signal}: stopping gracefully: {} connection(s) open, up to {} to finish",
@@ -149,6 +169,7 @@ fn graceful_stop(daemon: Daemon, signal: &'static str) -> ExitCode {
         });
     if let Err(err) = drain {
         log::error!("cannot start the graceful stop ({err}); stopping now");
+        admin.stop();
         return exit(pidfile, status);
     }
     let deadline = Instant::now() + timeout + DRAIN_GRACE;
@@ -171,6 +192,12 @@ fn graceful_stop(daemon: Daemon, signal: &'static str) -> ExitCode {
             }
             Some(Event::Stop(again)) => log::info!("{again}: already stopping"),
             Some(Event::Reload) => log::warn!("SIGHUP ignored: stopping"),
+            Some(Event::AdminReload(request)) => {
+                log::warn!("POST /reload refused: stopping");
+                request.answer(crate::admin::ReloadOutcome::Refused(
+                    "the daemon is stopping".to_owned(),
+                ));
+            }
             Some(Event::Reopen) => reopen_logs(),
             None if Instant::now() >= deadline => {
                 log::error!("the workers did not stop in time; exiting anyway");
@@ -183,6 +210,7 @@ fn graceful_stop(daemon: Daemon, signal: &'static str) -> ExitCode {
             }
         }
     }
+    admin.stop();
     exit(pidfile, status)
 }
 

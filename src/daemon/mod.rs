@@ -13,6 +13,7 @@
 
 mod access_log;
 pub mod activation;
+mod admin_glue;
 pub mod cli;
 mod control;
 mod logging;
@@ -68,6 +69,11 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(level) = cli.log_level {
         config.log.level = level;
     }
+    // Resolved before `--daemonize` changes directory.
+    let profile_path = cli
+        .profile
+        .as_ref()
+        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()));
     let handshake = if cli.daemonize {
         let Some(pidfile) = config.pidfile.clone() else {
             eprintln!(
@@ -87,7 +93,22 @@ pub fn run(cli: Cli) -> ExitCode {
     } else {
         None
     };
-    match start(&cli, config) {
+    // After the fork (interval timers do not survive it), before anything worth profiling.
+    let profile = match profile_path
+        .as_deref()
+        .map(crate::admin::profile::WholeRun::start)
+    {
+        None => None,
+        Some(Ok(profile)) => Some(profile),
+        Some(Err(message)) => {
+            log::error!("{message}");
+            if let Some(handshake) = handshake {
+                handshake.failed(&message);
+            }
+            return ExitCode::from(EXIT_STARTUP);
+        }
+    };
+    let code = match start(&cli, config) {
         Ok(daemon) => {
             if let Some(handshake) = handshake {
                 if let Err(err) = handshake.ready() {
@@ -106,7 +127,11 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             ExitCode::from(EXIT_STARTUP)
         }
+    };
+    if let Some(Err(message)) = profile.map(crate::admin::profile::WholeRun::finish) {
+        log::error!("{message}");
     }
+    code
 }
 
 /// The running daemon: the server, the config it runs, and what the control loop keeps.
@@ -132,6 +157,8 @@ pub(crate) struct Daemon {
     notifier: Option<notify::Notifier>,
     /// Signals, and the end of a drain.
     events: control::Events,
+    /// The admin port, and its view of the daemon.
+    admin: admin_glue::AdminPort,
 }
 
 /// Whether stderr is not where the error log goes (set once the logger is installed).
@@ -174,6 +201,8 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
     };
     let events = control::listen().map_err(|err| format!("cannot handle signals: {err}"))?;
     let mut server_config = config::server_config(&config);
+    // Nobody reads the counters without the admin port.
+    server_config.metrics = config.admin.enabled && config.admin.metrics;
     server_config.access_log = match &config.access_log {
         Some(access_log) => Some(access_log::open(access_log).map_err(|err| err.to_string())?),
         None => None,
@@ -191,8 +220,26 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         .copied()
         .zip(handle.local_addrs().iter().copied())
         .collect();
+    // Absolute, so a reload after `--daemonize` (which chdirs to /) reads the same file.
+    let config_path = cli
+        .config
+        .as_ref()
+        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()));
+    let admin = match admin_glue::AdminPort::start(
+        &config,
+        config_path.as_deref(),
+        handle.stats_handle(),
+        events.sender(),
+    ) {
+        Ok(admin) => admin,
+        Err(err) => {
+            handle.shutdown();
+            return Err(err);
+        }
+    };
     if let Err(err) = process::drop_privileges(config.user.as_deref(), config.group.as_deref()) {
         handle.shutdown();
+        admin.stop();
         return Err(format!("cannot drop privileges: {err}"));
     }
     // Before "listening on": whoever waits for that line may reload at once.
@@ -201,6 +248,9 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
     }
     for (_, addr) in &bound {
         log::info!("listening on http://{addr}");
+    }
+    if let Some(addr) = admin.local_addr() {
+        log::info!("admin port on http://{addr}");
     }
     log::info!(
         "asycamore {} serving {} route(s) with {} worker(s), config generation 1",
@@ -214,11 +264,7 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         notifier.status(1, 0);
     }
     Ok(Daemon {
-        // Absolute, so a reload after `--daemonize` (which chdirs to /) reads the same file.
-        config_path: cli
-            .config
-            .as_ref()
-            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())),
+        config_path,
         config,
         handle,
         bound,
@@ -230,6 +276,7 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         status,
         notifier,
         events,
+        admin,
     })
 }
 

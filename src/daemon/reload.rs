@@ -38,24 +38,26 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
 impl Daemon {
-    /// Handles one SIGHUP.
-    pub(super) fn reload(&mut self) {
+    /// Handles one reload (SIGHUP, or `POST /reload` on the admin port: `trigger`); the new
+    /// generation, or every error.
+    pub(super) fn reload(&mut self, trigger: &str) -> Result<u64, Vec<String>> {
         self.reloads += 1;
         let seq = self.reloads;
         if let Some(notifier) = &self.notifier {
             notifier.reloading();
         }
         let source = source_name(self.config_path.as_deref());
-        log::info!("SIGHUP: reload #{seq}: reading {source}");
-        match self.try_reload(seq) {
-            Ok(()) => {
+        log::info!("{trigger}: reload #{seq}: reading {source}");
+        let result = self.try_reload(seq).map(|()| self.generation);
+        match &result {
+            Ok(_) => {
                 if let Some(status) = &self.status {
                     status.write_ok(seq, self.generation);
                 }
             }
             Err(errors) => {
                 self.failed_reloads += 1;
-                for error in &errors {
+                for error in errors {
                     log::error!("reload #{seq}: {error}");
                 }
                 log::error!(
@@ -66,7 +68,7 @@ impl Daemon {
                     self.generation
                 );
                 if let Some(status) = &self.status {
-                    status.write_failed(seq, &errors);
+                    status.write_failed(seq, errors);
                 }
             }
         }
@@ -74,6 +76,9 @@ impl Daemon {
             notifier.ready();
             notifier.status(self.generation, self.handle.connections());
         }
+        self.admin
+            .reload_done(&result, &self.config, self.config_path.as_deref());
+        result
     }
 
     /// Loads and publishes the config; every error line when it cannot.

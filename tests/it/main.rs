@@ -4,6 +4,7 @@
 mod support;
 mod sys;
 
+mod admin;
 mod backpressure;
 mod bad_input;
 mod check;
@@ -15,6 +16,7 @@ mod keepalive;
 mod limits;
 mod logging;
 mod pipeline;
+mod profile;
 mod redirect;
 mod reload;
 mod routes;

@@ -32,10 +32,11 @@ const IMPORT_RULES: &[(&str, &[&str])] = &[
     ("server", &["reactor", "http1", "service"]),
     ("handlers", &["service", "http1"]),
     ("config", &["http1", "service", "server", "handlers"]),
+    ("admin", &["server", "service", "config", "http1"]),
     (
         "daemon",
         &[
-            "reactor", "http1", "service", "server", "handlers", "config",
+            "reactor", "http1", "service", "server", "handlers", "config", "admin",
         ],
     ),
 ];

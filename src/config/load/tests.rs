@@ -164,6 +164,7 @@ body = ""
         group: None,
         log: crate::config::LogConfig::default(),
         access_log: None,
+        admin: crate::config::AdminConfig::default(),
         routes: vec![
             RouteSpec {
                 name: "api.v1-x_y".into(),
@@ -257,7 +258,7 @@ fn parse_errors_are_located() {
         (
             "logs = \"debug\"\n",
             &[
-                "x.toml:1:1: logs: unknown key (expected one of: server, limits, timeouts, log, access_log, defaults, route)",
+                "x.toml:1:1: logs: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
             ],
         ),
         (
@@ -424,12 +425,12 @@ headers = { Date = "today" }
 #[test]
 fn every_unknown_top_level_key_is_reported() {
     assert_eq!(
-        errors("zeta = 1\nalpha = 2\n\n[server]\nworkers = 2000\n\n[admin]\ntoken = \"x\"\n"),
+        errors("zeta = 1\nalpha = 2\n\n[server]\nworkers = 2000\n\n[stats]\ntoken = \"x\"\n"),
         [
-            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, log, access_log, defaults, route)",
-            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, log, access_log, defaults, route)",
+            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
+            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
             "x.toml:5:11: server.workers: 2000 is out of range 0..=1024",
-            "x.toml:7:2: admin: unknown key (expected one of: server, limits, timeouts, log, access_log, defaults, route)",
+            "x.toml:7:2: stats: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
         ]
     );
 }

@@ -38,6 +38,7 @@ fn known_key_lists_match_the_structs_serde_fields() {
     check::<RawTimeouts>(TIMEOUTS_KEYS);
     check::<RawLog>(LOG_KEYS);
     check::<RawAccessLog>(ACCESS_LOG_KEYS);
+    check::<RawAdmin>(ADMIN_KEYS);
     check::<RawDefaults>(DEFAULTS_KEYS);
     check::<RawRoute>(ROUTE_KEYS);
 }

@@ -1,0 +1,144 @@
+//! Validation of `[admin]`: the admin listener's address, token and limits.
+//!
+//! A listener reachable from other hosts without a token is refused unless
+//! `allow_public = true` says so: the admin port can reload the configuration and profile
+//! the process. The token is never echoed in an error (it is a secret).
+
+use std::net::SocketAddr;
+
+use super::Validator;
+use crate::config::model::RawAdmin;
+use crate::config::{AdminConfig, ConfigErrorKind, IntRange};
+
+const PROFILE_MAX_SECONDS: (i64, IntRange) = (
+    60,
+    IntRange::new(1, super::super::PROFILE_MAX_SECONDS_LIMIT as i64),
+);
+const MAX_TOKEN_BYTES: usize = 512;
+
+impl Validator<'_> {
+    pub(super) fn admin(&mut self, raw: &RawAdmin) -> AdminConfig {
+        let defaults = AdminConfig::default();
+        let flag = |field: &Option<toml::Spanned<bool>>, default: bool| {
+            field.as_ref().map_or(default, |f| *f.get_ref())
+        };
+        let enabled = flag(&raw.enabled, defaults.enabled);
+        let allow_public = flag(&raw.allow_public, defaults.allow_public);
+        let metrics = flag(&raw.metrics, defaults.metrics);
+        let listen = match &raw.listen {
+            None => defaults.listen,
+            Some(field) => match field.get_ref().parse::<SocketAddr>() {
+                Ok(addr) => addr,
+                Err(_) => {
+                    let value = field.get_ref().clone();
+                    let kind = ConfigErrorKind::InvalidAddress { value };
+                    self.error(field.span().start, "admin.listen", kind);
+                    defaults.listen
+                }
+            },
+        };
+        let token = match &raw.token {
+            Some(field) if !field.get_ref().is_empty() => {
+                if valid_token(field.get_ref()) {
+                    Some(field.get_ref().clone())
+                } else {
+                    let kind = ConfigErrorKind::InvalidAdminToken;
+                    self.error(field.span().start, "admin.token", kind);
+                    None
+                }
+            }
+            _ => None,
+        };
+        if let Some(field) = &raw.unix_socket {
+            if !field.get_ref().is_empty() {
+                let kind = ConfigErrorKind::UnixSocketUnsupported;
+                self.error(field.span().start, "admin.unix_socket", kind);
+            }
+        }
+        let profile_max_seconds = self.int(
+            &raw.profile_max_seconds,
+            "admin.profile_max_seconds",
+            PROFILE_MAX_SECONDS,
+        );
+        let token_missing = raw.token.as_ref().is_none_or(|t| t.get_ref().is_empty());
+        if enabled && !listen.ip().is_loopback() && token_missing && !allow_public {
+            let offset = raw.listen.as_ref().map_or(0, |l| l.span().start);
+            let kind = ConfigErrorKind::PublicAdminWithoutToken { addr: listen };
+            self.error(offset, "admin.listen", kind);
+        }
+        AdminConfig {
+            enabled,
+            listen,
+            listen_given: raw.listen.is_some(),
+            token,
+            allow_public,
+            metrics,
+            profile_max_seconds,
+        }
+    }
+}
+
+/// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn valid_token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && token.len() <= MAX_TOKEN_BYTES
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigErrors, load_str};
+
+    fn errors(text: &str) -> Vec<String> {
+        match load_str(text, "x.toml") {
+            Ok(_) => Vec::new(),
+            Err(ConfigErrors(errors)) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_loopback_with_metrics_on() {
+        let config = load_str("", "x.toml").expect("valid");
+        assert!(config.admin.enabled);
+        assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9180");
+        assert!(!config.admin.listen_given);
+        assert_eq!(config.admin.token, None);
+        assert!(config.admin.metrics);
+        assert_eq!(config.admin.profile_max_seconds, 60);
+    }
+
+    #[test]
+    fn a_public_address_needs_a_token_or_an_explicit_allowance() {
+        let public = "[admin]\nlisten = \"0.0.0.0:9180\"\n";
+        assert_eq!(
+            errors(public),
+            [
+                "x.toml:2:10: admin.listen: admin listener on non-loopback address 0.0.0.0:9180 \
+              without a token: set admin.token, or admin.allow_public = true to expose it anyway"
+            ]
+        );
+        assert!(errors(&format!("{public}token = \"s3cr.et~+/==\"\n")).is_empty());
+        assert!(errors(&format!("{public}allow_public = true\n")).is_empty());
+        assert!(errors(&format!("{public}enabled = false\n")).is_empty());
+        assert!(errors("[admin]\nlisten = \"[::1]:0\"\n").is_empty());
+    }
+
+    #[test]
+    fn bad_values_are_located_and_the_token_is_not_echoed() {
+        let text = "[admin]\nlisten = \"localhost:1\"\ntoken = \"a b\"\nunix_socket = \"/run/a.sock\"\n\
+                    profile_max_seconds = 601\n";
+        let found = errors(text);
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].starts_with("x.toml:2:10: admin.listen: \"localhost:1\""));
+        assert!(found[1].starts_with("x.toml:3:9: admin.token: invalid admin token"));
+        assert!(!found[1].contains("a b"));
+        assert!(found[2].starts_with("x.toml:4:15: admin.unix_socket: an admin Unix socket"));
+        assert_eq!(
+            found[3],
+            "x.toml:5:23: admin.profile_max_seconds: 601 is out of range 1..=600"
+        );
+    }
+}

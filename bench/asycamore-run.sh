@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs asycamore in the foreground for ../shared/bench/compare.sh: one worker on
 # 127.0.0.1:PORT with routes equivalent to the harness's nginx.conf.
-# Usage: bench/asycamore-run.sh PORT ROOT
+# Usage: bench/asycamore-run.sh PORT ROOT [metrics=on|off]
+# The admin port listens on PORT+1000 (so two instances never compete for it); with
+# metrics=off the data plane counts nothing (for measuring what counting costs).
 set -euo pipefail
-port=$1 root=$2
+port=$1 root=$2 metrics=${3:-metrics=on}
+case $metrics in metrics=on) counting=true ;; metrics=off) counting=false ;; *) echo "bad $metrics" >&2; exit 2 ;; esac
 here=$(cd "$(dirname "$0")/.." && pwd)
 config=$(mktemp /tmp/asycamore-bench-XXXXXX.toml)
 cat > "$config" <<TOML
@@ -11,6 +14,10 @@ cat > "$config" <<TOML
 listen = ["127.0.0.1:$port"]
 workers = 1
 max_requests_per_connection = 0
+
+[admin]
+listen = "127.0.0.1:$((port + 1000))"
+metrics = $counting
 
 [[route]]
 name = "plaintext"

@@ -15,6 +15,7 @@ use asycamore::service::{
 fn serve<H: Handler>(handler: H, limits: Limits) -> ServerHandle<H> {
     let config = ServerConfig {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
+        unix_listen: Vec::new(),
         workers: 1,
         limits,
         access_log: None,
@@ -629,4 +630,108 @@ fn stats_count_requests_by_route_method_status_and_close_reasons() {
     assert_eq!(snapshot.pipeline_depth.count, 4);
     assert_eq!(snapshot.pipeline_depth.sum, 7.0);
     server.shutdown();
+}
+
+/// Says over which kind of socket the request came, or sends a file for `/file`.
+struct Transport {
+    file: std::path::PathBuf,
+}
+
+impl Handler for Transport {
+    type Exchange = ();
+
+    fn start(&self, request: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
+        if request.path() == "/file" {
+            let file = std::fs::File::open(&self.file).expect("open");
+            let len = file.metadata().expect("stat").len();
+            response.head(200, &[], Framing::Length(len));
+            response.send_file(file, 0, len);
+        } else {
+            let body: &[u8] = if request.unix_socket { b"unix" } else { b"tcp" };
+            response.complete(200, &[], body);
+        }
+        Start::Complete
+    }
+}
+
+#[test]
+fn a_unix_socket_serves_pipelined_requests_and_its_file_goes_when_the_server_stops() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    use std::os::unix::net::UnixStream;
+
+    let dir = std::env::temp_dir().join(format!("asycamore-lib-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("server.sock");
+    let file = dir.join("body.bin");
+    let content: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &content).unwrap();
+    // A socket file left behind by a server that is gone is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let config = |unix_listen| ServerConfig {
+        listen: Vec::new(),
+        unix_listen,
+        workers: 2,
+        limits: Limits::default(),
+        access_log: None,
+        metrics: true,
+    };
+    let handler = || Arc::new(Transport { file: file.clone() });
+    let server = server::start(config(vec![socket.clone()]), handler()).expect("server starts");
+    assert!(server.local_addrs().is_empty());
+    let meta = std::fs::symlink_metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+
+    // Somebody answers on the path: a second server does not start, nor touch the file.
+    let err = server::start(config(vec![socket.clone()]), handler())
+        .err()
+        .expect("a second server on a live socket fails");
+    assert!(err.to_string().contains("another server answers"), "{err}");
+    // Nor does one whose path is a plain file.
+    let err = server::start(config(vec![file.clone()]), handler())
+        .err()
+        .expect("a plain file is not replaced");
+    assert!(err.to_string().contains("not a socket"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap().len(), content.len());
+
+    for _ in 0..4 {
+        let mut stream = UnixStream::connect(&socket).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+            .write_all(
+                b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n\
+                  GET /file HTTP/1.1\r\nHost: t\r\n\r\n\
+                  GET /b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("read");
+        let mut rest = &raw[..];
+        let mut bodies = Vec::new();
+        for _ in 0..3 {
+            let end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let head = std::str::from_utf8(&rest[..end]).unwrap();
+            assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            bodies.push(&rest[end..end + len]);
+            rest = &rest[end + len..];
+        }
+        assert!(rest.is_empty(), "{} extra bytes", rest.len());
+        assert_eq!(bodies[0], b"unix");
+        assert!(bodies[1] == &content[..], "the file body differs");
+        assert_eq!(bodies[2], b"unix");
+    }
+    server.shutdown();
+    assert!(
+        !socket.exists(),
+        "the socket file is removed when the server stops"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -141,6 +141,11 @@ fn to_table(config: &Config) -> Table {
     let token = if admin.token.is_some() { REDACTED } else { "" };
     table.insert("token".into(), str(token));
     table.insert("allow_public".into(), Value::Boolean(admin.allow_public));
+    let unix_socket = admin
+        .unix_socket
+        .as_ref()
+        .map(|path| path.display().to_string());
+    table.insert("unix_socket".into(), str(unix_socket.unwrap_or_default()));
     table.insert("metrics".into(), Value::Boolean(admin.metrics));
     table.insert("profile_max_seconds".into(), int(admin.profile_max_seconds));
     root.insert("admin".into(), Value::Table(table));

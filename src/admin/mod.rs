@@ -6,7 +6,7 @@
 //! [`Admin`] is that server's handler. Before dispatching by path it checks, in order:
 //! - the `Host` header, when the listener is bound to loopback: only loopback addresses and
 //!   `localhost` are accepted (403 otherwise), so a page elsewhere cannot reach the port
-//!   through DNS rebinding;
+//!   through DNS rebinding (not over the Unix socket, which has no network peer);
 //! - the bearer token, when one is configured (401 with `WWW-Authenticate: Bearer`), compared
 //!   in constant time; `/healthz` and `/readyz` stay open for probes;
 //! - the method: reading endpoints take GET and HEAD, mutating ones (`/reload`,
@@ -221,7 +221,9 @@ impl Handler for Admin {
         request: &Request<'_>,
         response: &mut ResponseWriter<'_>,
     ) -> Start<AdminExchange> {
-        if self.loopback && !request.host().is_none_or(is_loopback_host) {
+        // Over the Unix socket there is no network peer, so no page elsewhere can reach it.
+        let check_host = self.loopback && !request.unix_socket;
+        if check_host && !request.host().is_none_or(is_loopback_host) {
             text(
                 response,
                 403,

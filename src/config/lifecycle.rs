@@ -98,6 +98,9 @@ pub fn reload_restart_keys(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.admin.metrics != new.admin.metrics {
         keys.push("admin.metrics");
     }
+    if old.admin.unix_socket != new.admin.unix_socket {
+        keys.push("admin.unix_socket");
+    }
     keys
 }
 
@@ -112,6 +115,7 @@ pub fn with_restart_keys_kept(old: &Config, mut new: Config) -> Config {
     new.admin.listen = old.admin.listen;
     new.admin.listen_given = old.admin.listen_given;
     new.admin.metrics = old.admin.metrics;
+    new.admin.unix_socket.clone_from(&old.admin.unix_socket);
     new
 }
 

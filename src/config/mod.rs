@@ -83,6 +83,8 @@ pub struct AdminConfig {
     pub metrics: bool,
     /// The longest profile taken, in seconds (1..=600).
     pub profile_max_seconds: u64,
+    /// An extra listener on this Unix socket (an absolute path), if any.
+    pub unix_socket: Option<std::path::PathBuf>,
 }
 
 impl Default for AdminConfig {
@@ -95,6 +97,7 @@ impl Default for AdminConfig {
             allow_public: false,
             metrics: true,
             profile_max_seconds: 60,
+            unix_socket: None,
         }
     }
 }
@@ -397,11 +400,8 @@ pub enum ConfigErrorKind {
          an RFC 6750 bearer token)"
     )]
     InvalidAdminToken,
-    #[error(
-        "an admin Unix socket is not supported yet (the engine serves TCP only); \
-         leave admin.unix_socket empty"
-    )]
-    UnixSocketUnsupported,
+    #[error("{path:?}: {reason}")]
+    InvalidUnixSocket { path: String, reason: &'static str },
 }
 
 fn expected_list(expected: &[String]) -> String {

@@ -4,7 +4,7 @@
 //! thread as `Event::AdminReload`, so they are handled one at a time with SIGHUP's.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::SystemTime;
@@ -25,6 +25,8 @@ const MAX_BODY_BYTES: u64 = 64 * 1024;
 pub(super) struct AdminPort {
     state: Arc<AdminState>,
     server: Option<ServerHandle<Admin>>,
+    /// The Unix socket it listens on too, if any.
+    unix_socket: Option<PathBuf>,
 }
 
 impl AdminPort {
@@ -51,10 +53,12 @@ impl AdminPort {
             return Ok(AdminPort {
                 state,
                 server: None,
+                unix_socket: None,
             });
         }
-        let server_config = ServerConfig {
+        let mut server_config = ServerConfig {
             listen: vec![admin.listen],
+            unix_listen: admin.unix_socket.iter().cloned().collect(),
             workers: 1,
             limits: Limits {
                 max_connections: MAX_CONNECTIONS,
@@ -74,12 +78,33 @@ impl AdminPort {
             metrics: false,
         };
         let handler = Arc::new(Admin::new(Arc::clone(&state), admin.listen.ip()));
-        match server::start(server_config, handler) {
+        let started = match server::start(server_config.clone(), Arc::clone(&handler)) {
+            Err(err) if !admin.listen_given && admin.unix_socket.is_some() => {
+                // The default address is taken (or the socket is): the socket alone, then.
+                server_config.listen.clear();
+                let started = server::start(server_config, handler);
+                if started.is_ok() {
+                    log::warn!(
+                        "admin port on the Unix socket only: cannot listen on the default {} \
+                         ({err})",
+                        admin.listen
+                    );
+                }
+                started
+            }
+            started => started,
+        };
+        let place = match &admin.unix_socket {
+            Some(path) => format!("{} and {}", admin.listen, path.display()),
+            None => admin.listen.to_string(),
+        };
+        match started {
             Ok(server) => Ok(AdminPort {
                 state,
                 server: Some(server),
+                unix_socket: admin.unix_socket.clone(),
             }),
-            Err(err) if !admin.listen_given => {
+            Err(err) if !admin.listen_given && admin.unix_socket.is_none() => {
                 log::warn!(
                     "admin port off: cannot listen on the default {} ({err}); set [admin] \
                      listen to another address",
@@ -88,12 +113,10 @@ impl AdminPort {
                 Ok(AdminPort {
                     state,
                     server: None,
+                    unix_socket: None,
                 })
             }
-            Err(err) => Err(format!(
-                "cannot start the admin port on {}: {err}",
-                admin.listen
-            )),
+            Err(err) => Err(format!("cannot start the admin port on {place}: {err}")),
         }
     }
 
@@ -102,6 +125,11 @@ impl AdminPort {
         self.server
             .as_ref()
             .and_then(|server| server.local_addrs().first().copied())
+    }
+
+    /// The Unix socket the admin port listens on, if it runs with one.
+    pub(super) fn unix_socket(&self) -> Option<&Path> {
+        self.unix_socket.as_deref()
     }
 
     /// `/readyz` answers 200 from now on.

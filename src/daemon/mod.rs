@@ -252,6 +252,9 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
     if let Some(addr) = admin.local_addr() {
         log::info!("admin port on http://{addr}");
     }
+    if let Some(path) = admin.unix_socket() {
+        log::info!("admin port on unix:{}", path.display());
+    }
     log::info!(
         "asycamore {} serving {} route(s) with {} worker(s), config generation 1",
         env!("CARGO_PKG_VERSION"),

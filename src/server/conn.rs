@@ -17,8 +17,6 @@ use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-
 use crate::http1::head::{self, MAX_HEADERS_LIMIT};
 use crate::http1::{BodyKind, Header, framing};
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
@@ -28,6 +26,7 @@ use super::access::Pending;
 use super::answer::Answer;
 use super::exchange::{Active, BeginContext, BodyReader, LogStart, Sink};
 use super::stats::{CloseReason, Finished};
+use super::stream::Stream;
 use super::worker::{Shared, WorkerTarget};
 
 mod info;
@@ -72,9 +71,9 @@ enum Need {
 
 /// One client connection.
 pub(super) struct Conn<E> {
-    stream: TcpStream,
-    /// The client's address (for the access log).
-    peer: SocketAddr,
+    stream: Stream,
+    /// The client's address (for the access log); `None` over a Unix socket.
+    peer: Option<SocketAddr>,
     /// The access-log line of the request being served, when logging is on.
     log_line: Pending,
     input: Option<ReadBuf>,
@@ -113,7 +112,7 @@ pub(super) struct Conn<E> {
 }
 
 impl<E: Exchange> Conn<E> {
-    pub(super) fn new(stream: TcpStream, peer: SocketAddr, now: Instant) -> Self {
+    pub(super) fn new(stream: Stream, peer: Option<SocketAddr>, now: Instant) -> Self {
         Conn {
             stream,
             peer,
@@ -347,6 +346,7 @@ impl<E: Exchange> Conn<E> {
             path_scratch: &mut shared.path_scratch,
             log,
             stats: shared.stats.as_mut(),
+            unix_socket: !self.stream.is_tcp(),
             now,
         };
         let started = Active::begin(&*shared.handler, &parsed, info, begin, &mut sink);

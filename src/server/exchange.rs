@@ -48,6 +48,8 @@ pub(super) struct BeginContext<'a> {
     pub(super) log: Option<LogStart<'a>>,
     /// The worker's counters, when metrics are on.
     pub(super) stats: Option<&'a mut WorkerStats>,
+    /// The connection is a Unix-domain socket.
+    pub(super) unix_socket: bool,
     pub(super) now: Instant,
 }
 
@@ -55,7 +57,8 @@ pub(super) struct BeginContext<'a> {
 pub(super) struct LogStart<'a> {
     pub(super) line: &'a mut Pending,
     pub(super) format: AccessFormat,
-    pub(super) peer: std::net::SocketAddr,
+    /// `None` over a Unix socket (logged as `-`).
+    pub(super) peer: Option<std::net::SocketAddr>,
     pub(super) now: std::time::Instant,
 }
 
@@ -168,6 +171,7 @@ impl<E: Exchange> Active<E> {
             path_scratch,
             log,
             stats,
+            unix_socket,
             now,
         } = cx;
         if let BodyKind::Length(len) = info.body {
@@ -188,12 +192,13 @@ impl<E: Exchange> Active<E> {
             version: head.version,
             headers: head.headers,
             body: info.body,
+            unix_socket,
         };
         let route_stats = stats.map(|stats| stats.route(handler.route_name(&request)));
         if let Some(log) = log {
             let header = |name| request.header(name).unwrap_or_default();
             let started = Started {
-                peer: Some(log.peer),
+                peer: log.peer,
                 method: request.method,
                 target: request.target,
                 version: match request.version {

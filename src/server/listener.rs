@@ -7,10 +7,14 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::stream::{Listener, Stream};
 
 /// How long accepting pauses after the process ran out of descriptors or memory.
 pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -44,6 +48,76 @@ pub(super) fn share(socket: std::net::TcpListener, count: usize) -> io::Result<V
     }
     sockets.push(TcpListener::from_std(socket));
     Ok(sockets)
+}
+
+/// The socket file of a bound Unix listener. Dropping it removes the file, unless another
+/// file took its place meanwhile.
+pub(super) struct SocketFile {
+    path: PathBuf,
+    /// The file's device and inode when bound.
+    id: (u64, u64),
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let ours = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|meta| (meta.dev(), meta.ino()) == self.id);
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Binds a Unix stream socket at `path` (mode 0660) and gives every worker a descriptor for
+/// it (duplicates of one socket, sharing its accept queue, like inherited TCP listeners).
+/// A socket file left behind by a server that is gone (nobody answers on it) is replaced;
+/// any other file at `path`, or a socket somebody answers on, is an error.
+pub(super) fn bind_unix(path: &Path, count: usize) -> io::Result<(Vec<Listener>, SocketFile)> {
+    let fail = |err: io::Error, why: &str| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot bind {}: {why}{err}", path.display()),
+        )
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => {
+            let err = io::Error::new(io::ErrorKind::AlreadyExists, "a file that is not a socket");
+            return Err(fail(err, "the path is taken by "));
+        }
+        Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                let err = io::Error::new(io::ErrorKind::AddrInUse, "another server answers on it");
+                return Err(fail(err, ""));
+            }
+            // Nobody listens: a stale file from a server that is gone.
+            Err(err) if err.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                std::fs::remove_file(path).map_err(|err| fail(err, "removing a stale socket: "))?;
+            }
+            Err(err) => return Err(fail(err, "probing the existing socket: ")),
+        },
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(fail(err, "")),
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket
+        .bind(&SockAddr::unix(path)?)
+        .map_err(|err| fail(err, ""))?;
+    let meta = std::fs::symlink_metadata(path)?;
+    let file = SocketFile {
+        path: path.to_owned(),
+        id: (meta.dev(), meta.ino()),
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    socket.listen(BACKLOG)?;
+    let socket = std::os::unix::net::UnixListener::from(socket);
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 1..count {
+        let clone = mio::net::UnixListener::from_std(socket.try_clone()?);
+        sockets.push(Listener::Unix(clone));
+    }
+    sockets.push(Listener::Unix(mio::net::UnixListener::from_std(socket)));
+    Ok((sockets, file))
 }
 
 /// Fails if another socket listens on `addr`, even one with `SO_REUSEPORT`: without this
@@ -85,8 +159,8 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// What one accept attempt produced.
 pub(super) enum Accepted {
-    /// A new connection, and its peer's address.
-    Stream(mio::net::TcpStream, SocketAddr),
+    /// A new connection, and its peer's address (`None` over a Unix socket).
+    Stream(Stream, Option<SocketAddr>),
     /// Nothing pending.
     Drained,
     /// Out of descriptors or memory: back off until the returned instant.
@@ -96,7 +170,7 @@ pub(super) enum Accepted {
 }
 
 /// Accepts one connection.
-pub(super) fn accept_one(listener: &TcpListener, now: Instant) -> Accepted {
+pub(super) fn accept_one(listener: &Listener, now: Instant) -> Accepted {
     match listener.accept() {
         Ok((stream, peer)) => Accepted::Stream(stream, peer),
         Err(err) if err.kind() == io::ErrorKind::WouldBlock => Accepted::Drained,

@@ -14,6 +14,7 @@ mod listener;
 mod routes;
 mod sendfile;
 mod stats;
+mod stream;
 mod worker;
 
 pub use access::{AccessFormat, AccessLog, AccessSink};
@@ -34,6 +35,8 @@ use crate::http1::{ChunkedLimits, HeadLimits};
 use crate::reactor::MailSender;
 use crate::service::Handler;
 
+use listener::SocketFile;
+use stream::Listener;
 use worker::{Aux, Worker, WorkerMessage, WorkerSettings};
 
 /// Per-connection limits and timeouts.
@@ -98,6 +101,9 @@ impl Default for Timeouts {
 pub struct ServerConfig {
     /// Addresses to listen on (port 0 picks one port shared by all workers).
     pub listen: Vec<SocketAddr>,
+    /// Unix stream sockets to listen on, one path each (mode 0660; a stale socket file is
+    /// replaced, and the file is removed when the server stops).
+    pub unix_listen: Vec<std::path::PathBuf>,
     /// Worker threads (at least 1).
     pub workers: usize,
     /// Limits and timeouts.
@@ -113,6 +119,8 @@ pub struct ServerConfig {
 pub struct ServerHandle<H: Handler> {
     local_addrs: Vec<SocketAddr>,
     workers: Vec<WorkerHandle<H>>,
+    /// The Unix socket files, removed once the workers have stopped (in `join`).
+    socket_files: Vec<SocketFile>,
 }
 
 struct WorkerHandle<H> {
@@ -143,8 +151,7 @@ pub fn start_with_inherited<H: Handler>(
         .into_iter()
         .map(|socket| Ok((socket.local_addr()?, socket)))
         .collect::<io::Result<_>>()?;
-    let mut per_worker: Vec<Vec<mio::net::TcpListener>> =
-        (0..workers).map(|_| Vec::new()).collect();
+    let mut per_worker: Vec<Vec<Listener>> = (0..workers).map(|_| Vec::new()).collect();
     let mut local_addrs = Vec::with_capacity(config.listen.len());
     for addr in &config.listen {
         let sockets = match inherited.iter().position(|(bound, _)| bound == addr) {
@@ -152,6 +159,15 @@ pub fn start_with_inherited<H: Handler>(
             None => listener::bind_group(*addr, workers)?,
         };
         local_addrs.push(sockets[0].local_addr()?);
+        for (slot, socket) in per_worker.iter_mut().zip(sockets) {
+            slot.push(Listener::Tcp(socket));
+        }
+    }
+    let mut socket_files = Vec::with_capacity(config.unix_listen.len());
+    for path in &config.unix_listen {
+        // A failure drops the files bound before it, which removes them.
+        let (sockets, file) = listener::bind_unix(path, workers)?;
+        socket_files.push(file);
         for (slot, socket) in per_worker.iter_mut().zip(sockets) {
             slot.push(socket);
         }
@@ -171,6 +187,7 @@ pub fn start_with_inherited<H: Handler>(
                 ServerHandle {
                     local_addrs,
                     workers: handles,
+                    socket_files,
                 }
                 .shutdown();
                 return Err(err);
@@ -180,12 +197,13 @@ pub fn start_with_inherited<H: Handler>(
     Ok(ServerHandle {
         local_addrs,
         workers: handles,
+        socket_files,
     })
 }
 
 fn spawn_worker<H: Handler>(
     index: usize,
-    listeners: Vec<mio::net::TcpListener>,
+    listeners: Vec<Listener>,
     config: &ServerConfig,
     handler: &Arc<H>,
 ) -> io::Result<WorkerHandle<H>> {
@@ -346,13 +364,14 @@ impl<H: Handler> ServerHandle<H> {
         self.join();
     }
 
-    /// Waits until every worker has stopped.
+    /// Waits until every worker has stopped, then removes the Unix socket files.
     pub fn join(self) {
         for worker in self.workers {
             if worker.thread.join().is_err() {
                 log::error!("a worker thread panicked");
             }
         }
+        drop(self.socket_files);
     }
 
     fn broadcast(&self, message: impl Fn() -> WorkerMessage<H>) {

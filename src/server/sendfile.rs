@@ -5,9 +5,9 @@
 
 use std::io;
 
-use mio::net::TcpStream;
-
 use crate::service::FileBody;
+
+use super::stream::Stream;
 
 /// File bodies at least this large are sent corked (TCP_CORK); for smaller ones the two
 /// extra system calls cost more than the segments they save (measured: static_4k vs
@@ -16,7 +16,7 @@ pub(super) const CORK_AT_LEAST: u64 = 64 * 1024;
 
 /// Sends as much of a file body as the socket takes. `Ok(true)`: all of it is sent.
 pub(super) fn send_file(
-    stream: &TcpStream,
+    stream: &Stream,
     body: &mut FileBody,
     writable: &mut bool,
 ) -> io::Result<bool> {

@@ -26,6 +26,7 @@ use super::conn::Conn;
 use super::exchange::Active;
 use super::listener::{self, Accepted};
 use super::stats::{ConnectionInfo, ServerStats, WorkerStats};
+use super::stream::Listener;
 
 /// Readiness events handled per poll call.
 const EVENTS_PER_TURN: usize = 1024;
@@ -167,7 +168,7 @@ pub(super) enum WorkerTarget<H: Handler> {
 }
 
 pub(super) struct ListenSocket {
-    socket: TcpListener,
+    socket: Listener,
 }
 
 impl<H: Handler> Target for WorkerTarget<H> {
@@ -237,7 +238,8 @@ pub(super) struct Worker<H: Handler> {
     index: usize,
     reactor: Reactor<WorkerTarget<H>>,
     shared: Shared<H>,
-    listeners: Vec<(SocketAddr, Token)>,
+    /// Each listener's TCP address (`None`: a Unix socket) and token.
+    listeners: Vec<(Option<SocketAddr>, Token)>,
     sender: MailSender<WorkerMessage<H>>,
     mailbox: Mailbox<WorkerMessage<H>>,
     aux_sender: MailSender<Aux>,
@@ -257,7 +259,7 @@ enum Control {
 impl<H: Handler> Worker<H> {
     pub(super) fn new(
         settings: WorkerSettings,
-        sockets: Vec<TcpListener>,
+        sockets: Vec<Listener>,
         handler: Arc<H>,
     ) -> io::Result<Self> {
         let WorkerSettings {
@@ -449,10 +451,11 @@ impl<H: Handler> Worker<H> {
 
     fn add_listener(&mut self, socket: TcpListener) {
         let added = socket.local_addr().and_then(|addr| {
+            let socket = Listener::Tcp(socket);
             let token = self
                 .reactor
                 .insert(WorkerTarget::Listener(ListenSocket { socket }))?;
-            Ok((addr, token))
+            Ok((Some(addr), token))
         });
         match added {
             Ok(listener) => self.listeners.push(listener),
@@ -462,9 +465,18 @@ impl<H: Handler> Worker<H> {
 
     /// Takes what is queued on the listener for `addr`, then closes it.
     fn remove_listener(&mut self, addr: SocketAddr) {
-        let Some(at) = self.listeners.iter().position(|(bound, _)| *bound == addr) else {
+        let Some(at) = self
+            .listeners
+            .iter()
+            .position(|(bound, _)| *bound == Some(addr))
+        else {
             return;
         };
+        self.remove_listener_at(at);
+    }
+
+    /// Takes what is queued on the `at`th listener, then closes it.
+    fn remove_listener_at(&mut self, at: usize) {
         let (_, token) = self.listeners.remove(at);
         self.reactor
             .with_target(&mut self.shared, token, |target, cx| {
@@ -480,8 +492,8 @@ impl<H: Handler> Worker<H> {
     fn begin_drain(&mut self, deadline: Instant, report: Sender<usize>) {
         self.shared.draining = true;
         self.drain = Some((deadline, report));
-        for (addr, _) in self.listeners.clone() {
-            self.remove_listener(addr);
+        while !self.listeners.is_empty() {
+            self.remove_listener_at(0);
         }
         self.reactor
             .for_each(&mut self.shared, |target, cx| match target {

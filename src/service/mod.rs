@@ -36,6 +36,9 @@ pub struct Request<'a> {
     pub headers: &'a [Header<'a>],
     /// How the body is delimited.
     pub body: BodyKind,
+    /// The request came over a Unix-domain socket: its client is a process on this host,
+    /// and there is no network peer.
+    pub unix_socket: bool,
 }
 
 impl<'a> Request<'a> {
@@ -232,6 +235,7 @@ mod tests {
                 version: Version::Http11,
                 headers: &headers,
                 body: BodyKind::None,
+                unix_socket: false,
             };
             assert_eq!(request.host(), expected, "{target} {host:?}");
         }
@@ -254,6 +258,7 @@ mod tests {
                 version: Version::Http11,
                 headers: &[],
                 body: BodyKind::None,
+                unix_socket: false,
             };
             assert_eq!(request.query(), query, "{target}");
         }

@@ -1,7 +1,8 @@
 //! The admin port with the real binary: `/metrics` after known traffic, parsed by a real
 //! Prometheus text parser (`prometheus-parse`) with every counter and histogram checked
 //! exactly; `/readyz` during a graceful stop; `POST /reload` with a broken file; the token;
-//! POST-only mutations; the Host check; and the data port never serving admin paths.
+//! POST-only mutations; the Host check; the Unix socket (no Host check, the token kept, the
+//! file removed on stop); and the data port never serving admin paths.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -599,4 +600,106 @@ fn the_data_port_never_serves_admin_paths() {
     let mut client = Client::connect(daemon.data);
     client.send(&post("/reload", b""));
     assert_eq!(client.read_response().text(), "data");
+}
+
+/// One request over the Unix socket at `socket` (connection closed after it): status and
+/// body.
+fn unix_request(socket: &std::path::Path, head: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    stream.set_read_timeout(Some(IO_LIMIT)).expect("timeout");
+    stream.write_all(head.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, body)| body.to_owned());
+    (status, body)
+}
+
+#[test]
+fn the_unix_socket_serves_metrics_and_health_without_a_host_check() {
+    let dir = temp_path("unix");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let socket = dir.join("admin.sock");
+    let keys = format!("unix_socket = \"{}\"", socket.display());
+    let mut daemon = Daemon::start(1, &keys, ROUTES);
+    assert!(
+        daemon
+            .wait_log("admin port on unix:")
+            .contains(&socket.display().to_string())
+    );
+
+    let get = |target: &str, host: &str| {
+        unix_request(
+            &socket,
+            &format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    let (status, body) = get("/healthz", "localhost");
+    assert_eq!(status, 200, "{body}");
+    // Pipelined, and with a Host the TCP listener refuses: there is no network peer.
+    let (status, body) = unix_request(
+        &socket,
+        "GET /healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n\
+         GET /metrics HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("HTTP/1.1 200"), "{body}");
+    let scrape = Scrape::parse(
+        body.split_once("\r\n\r\n")
+            .map_or("", |(_, metrics)| metrics)
+            .lines()
+            .map(|line| Ok(line.to_owned())),
+    )
+    .expect("parse /metrics");
+    assert!(!scrape.samples.is_empty());
+    let (status, _) = get("/metrics", "localhost");
+    assert_eq!(status, 200);
+    // The TCP listener still checks Host.
+    let mut client = Client::connect(daemon.admin);
+    client.send(b"GET /metrics HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+    assert_eq!(client.read_response().status, 403);
+
+    // A graceful stop removes the socket file.
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon.child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    assert!(!socket.exists(), "the socket file outlived the daemon");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_unix_socket_keeps_the_token_check() {
+    let dir = temp_path("unix-token");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let socket = dir.join("admin.sock");
+    let keys = format!(
+        "token = \"s3cret-token\"\nunix_socket = \"{}\"",
+        socket.display()
+    );
+    let mut daemon = Daemon::start(1, &keys, ROUTES);
+    daemon.wait_log("admin port on unix:");
+    let request = |auth: &str| {
+        unix_request(
+            &socket,
+            &format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+        )
+        .0
+    };
+    assert_eq!(request(""), 401);
+    assert_eq!(request("Authorization: Bearer wrong\r\n"), 401);
+    assert_eq!(request("Authorization: Bearer s3cret-token\r\n"), 200);
+    let (status, _) = unix_request(
+        &socket,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200);
+    drop(daemon);
+    let _ = std::fs::remove_dir_all(&dir);
 }

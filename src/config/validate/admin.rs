@@ -5,6 +5,7 @@
 //! the process. The token is never echoed in an error (it is a secret).
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use super::Validator;
 use crate::config::model::RawAdmin;
@@ -49,12 +50,20 @@ impl Validator<'_> {
             }
             _ => None,
         };
-        if let Some(field) = &raw.unix_socket {
-            if !field.get_ref().is_empty() {
-                let kind = ConfigErrorKind::UnixSocketUnsupported;
-                self.error(field.span().start, "admin.unix_socket", kind);
+        let unix_socket = match &raw.unix_socket {
+            Some(field) if !field.get_ref().is_empty() => {
+                match unix_socket_problem(field.get_ref()) {
+                    None => Some(PathBuf::from(field.get_ref())),
+                    Some(reason) => {
+                        let path = field.get_ref().clone();
+                        let kind = ConfigErrorKind::InvalidUnixSocket { path, reason };
+                        self.error(field.span().start, "admin.unix_socket", kind);
+                        None
+                    }
+                }
             }
-        }
+            _ => None,
+        };
         let profile_max_seconds = self.int(
             &raw.profile_max_seconds,
             "admin.profile_max_seconds",
@@ -74,7 +83,28 @@ impl Validator<'_> {
             allow_public,
             metrics,
             profile_max_seconds,
+            unix_socket,
         }
+    }
+}
+
+/// Why `path` cannot be a Unix socket's path, if it cannot.
+fn unix_socket_problem(path: &str) -> Option<&'static str> {
+    // `sun_path` holds 108 bytes, the terminating NUL included.
+    const MAX_PATH_BYTES: usize = 107;
+    let path = Path::new(path);
+    if !path.is_absolute() {
+        return Some("the admin Unix socket must be an absolute path");
+    }
+    if path.as_os_str().len() > MAX_PATH_BYTES {
+        return Some("a Unix socket path is at most 107 bytes long");
+    }
+    if path.file_name().is_none() {
+        return Some("the admin Unix socket path must name a file");
+    }
+    match path.parent() {
+        Some(dir) if dir.is_dir() => None,
+        _ => Some("the directory of the admin Unix socket does not exist"),
     }
 }
 
@@ -128,17 +158,54 @@ mod tests {
 
     #[test]
     fn bad_values_are_located_and_the_token_is_not_echoed() {
-        let text = "[admin]\nlisten = \"localhost:1\"\ntoken = \"a b\"\nunix_socket = \"/run/a.sock\"\n\
+        let text = "[admin]\nlisten = \"localhost:1\"\ntoken = \"a b\"\nunix_socket = \"/nonexistent-dir/a.sock\"\n\
                     profile_max_seconds = 601\n";
         let found = errors(text);
         assert_eq!(found.len(), 4, "{found:#?}");
         assert!(found[0].starts_with("x.toml:2:10: admin.listen: \"localhost:1\""));
         assert!(found[1].starts_with("x.toml:3:9: admin.token: invalid admin token"));
         assert!(!found[1].contains("a b"));
-        assert!(found[2].starts_with("x.toml:4:15: admin.unix_socket: an admin Unix socket"));
+        assert_eq!(
+            found[2],
+            "x.toml:4:15: admin.unix_socket: \"/nonexistent-dir/a.sock\": the directory of the admin Unix \
+             socket does not exist"
+        );
         assert_eq!(
             found[3],
             "x.toml:5:23: admin.profile_max_seconds: 601 is out of range 1..=600"
         );
+    }
+
+    #[test]
+    fn a_unix_socket_is_an_absolute_path_in_an_existing_directory() {
+        let dir = std::env::temp_dir();
+        let path = dir.join("asycamore-admin.sock");
+        let text = format!("[admin]\nunix_socket = \"{}\"\n", path.display());
+        let config = load_str(&text, "x.toml").expect("valid");
+        assert_eq!(config.admin.unix_socket, Some(path));
+        assert!(
+            load_str("", "x.toml")
+                .expect("valid")
+                .admin
+                .unix_socket
+                .is_none()
+        );
+        assert!(
+            load_str("[admin]\nunix_socket = \"\"\n", "x.toml")
+                .expect("valid")
+                .admin
+                .unix_socket
+                .is_none()
+        );
+        let relative = errors("[admin]\nunix_socket = \"run/a.sock\"\n");
+        assert_eq!(
+            relative,
+            [
+                "x.toml:2:15: admin.unix_socket: \"run/a.sock\": the admin Unix socket must be an \
+              absolute path"
+            ]
+        );
+        let long = format!("[admin]\nunix_socket = \"/{}\"\n", "a".repeat(120));
+        assert!(errors(&long)[0].contains("at most 107 bytes"));
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Read-only: describing a connection never changes it.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::service::{Exchange, ResponseState};
@@ -42,7 +43,8 @@ impl<E: Exchange> Conn<E> {
         });
         ConnectionInfo {
             worker,
-            peer: self.peer,
+            // A Unix connection has no network peer: shown as the unspecified address.
+            peer: self.peer.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
             age: now.saturating_duration_since(self.opened_at),
             state,
             chunk: self

@@ -107,7 +107,7 @@ impl<E: Exchange> Conn<E> {
             .as_ref()
             .and_then(|active| active.reply.file.as_ref())
             .is_some_and(|file| file.remaining >= CORK_AT_LEAST);
-        if !self.corked && large_file {
+        if !self.corked && large_file && self.stream.is_tcp() {
             // Hold partial segments back while the head and a large file go out, so they
             // leave in full-sized segments rather than one per write and per sendfile call.
             socket2::SockRef::from(&self.stream).set_tcp_cork(true)?;
@@ -120,7 +120,7 @@ impl<E: Exchange> Conn<E> {
                     return Ok(false);
                 }
                 let pending = &output[self.written..];
-                let sent = if file_follows && !self.corked {
+                let sent = if file_follows && !self.corked && self.stream.is_tcp() {
                     // The head of a (small) file body: let the kernel hold it for the file's
                     // bytes, so both leave in one segment.
                     socket2::SockRef::from(&self.stream).send_with_flags(pending, libc::MSG_MORE)

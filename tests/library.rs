@@ -647,7 +647,11 @@ impl Handler for Transport {
             response.head(200, &[], Framing::Length(len));
             response.send_file(file, 0, len);
         } else {
-            let body: &[u8] = if request.unix_socket { b"unix" } else { b"tcp" };
+            let body: &[u8] = if request.peer.is_none() {
+                b"unix"
+            } else {
+                b"tcp"
+            };
             response.complete(200, &[], body);
         }
         Start::Complete

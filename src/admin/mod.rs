@@ -222,7 +222,8 @@ impl Handler for Admin {
         response: &mut ResponseWriter<'_>,
     ) -> Start<AdminExchange> {
         // Over the Unix socket there is no network peer, so no page elsewhere can reach it.
-        let check_host = self.loopback && !request.unix_socket;
+        // Over a Unix socket there is no network peer to rebind a name to.
+        let check_host = self.loopback && request.peer.is_some();
         if check_host && !request.host().is_none_or(is_loopback_host) {
             text(
                 response,

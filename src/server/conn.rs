@@ -346,7 +346,7 @@ impl<E: Exchange> Conn<E> {
             path_scratch: &mut shared.path_scratch,
             log,
             stats: shared.stats.as_mut(),
-            unix_socket: !self.stream.is_tcp(),
+            peer: self.peer,
             now,
         };
         let started = Active::begin(&*shared.handler, &parsed, info, begin, &mut sink);

@@ -48,8 +48,8 @@ pub(super) struct BeginContext<'a> {
     pub(super) log: Option<LogStart<'a>>,
     /// The worker's counters, when metrics are on.
     pub(super) stats: Option<&'a mut WorkerStats>,
-    /// The connection is a Unix-domain socket.
-    pub(super) unix_socket: bool,
+    /// The client's address (`None` over a Unix-domain socket).
+    pub(super) peer: Option<std::net::SocketAddr>,
     pub(super) now: Instant,
 }
 
@@ -171,7 +171,7 @@ impl<E: Exchange> Active<E> {
             path_scratch,
             log,
             stats,
-            unix_socket,
+            peer,
             now,
         } = cx;
         if let BodyKind::Length(len) = info.body {
@@ -192,7 +192,7 @@ impl<E: Exchange> Active<E> {
             version: head.version,
             headers: head.headers,
             body: info.body,
-            unix_socket,
+            peer,
         };
         let route_stats = stats.map(|stats| stats.route(handler.route_name(&request)));
         if let Some(log) = log {

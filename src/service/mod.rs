@@ -36,9 +36,9 @@ pub struct Request<'a> {
     pub headers: &'a [Header<'a>],
     /// How the body is delimited.
     pub body: BodyKind,
-    /// The request came over a Unix-domain socket: its client is a process on this host,
-    /// and there is no network peer.
-    pub unix_socket: bool,
+    /// The client's address; `None` over a Unix-domain socket (a process on this host,
+    /// no network peer).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl<'a> Request<'a> {
@@ -235,7 +235,7 @@ mod tests {
                 version: Version::Http11,
                 headers: &headers,
                 body: BodyKind::None,
-                unix_socket: false,
+                peer: None,
             };
             assert_eq!(request.host(), expected, "{target} {host:?}");
         }
@@ -258,7 +258,7 @@ mod tests {
                 version: Version::Http11,
                 headers: &[],
                 body: BodyKind::None,
-                unix_socket: false,
+                peer: None,
             };
             assert_eq!(request.query(), query, "{target}");
         }

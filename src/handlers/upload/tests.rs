@@ -80,7 +80,7 @@ fn start(
         version: Version::Http11,
         headers: &[],
         body: BodyKind::Chunked,
-        unix_socket: false,
+        peer: None,
     };
     let mut out = Vec::new();
     let started = upload.start(

@@ -4,11 +4,7 @@
 //! POST-only mutations; the Host check; the Unix socket (no Host check, the token kept, the
 //! file removed on stop); and the data port never serving admin paths.
 
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -16,7 +12,7 @@ use nix::unistd::Pid;
 use prometheus_parse::{Scrape, Value};
 use sha2::Digest;
 
-use crate::support::{Client, IO_LIMIT, Response, binary, get, post, temp_path};
+use crate::support::{Client, IO_LIMIT, Process, Response, binary, get, post, temp_path};
 
 /// The data routes of most tests here, after a `[server]` and `[admin]` on ephemeral ports.
 const ROUTES: &str = r#"
@@ -36,11 +32,9 @@ handler = "echo"
 
 /// A daemon with its data and admin addresses and its config file.
 struct Daemon {
-    child: Child,
+    process: Process,
     data: SocketAddr,
     admin: SocketAddr,
-    config: PathBuf,
-    log: mpsc::Receiver<String>,
 }
 
 impl Daemon {
@@ -49,58 +43,24 @@ impl Daemon {
     fn start(workers: usize, admin_keys: &str, routes: &str) -> Daemon {
         let config = temp_path("admin.toml");
         std::fs::write(&config, compose(workers, admin_keys, routes)).expect("write config");
-        let mut child = binary()
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn asycamore");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let unset = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut daemon = Daemon {
-            child,
-            data: unset,
-            admin: unset,
-            config,
-            log,
-        };
-        daemon.data = address(
-            &daemon.wait_log("listening on http://"),
+        let mut process = Process::start(binary(), config, &[]);
+        let data = address(
+            &process.wait_log("listening on http://"),
             "listening on http://",
         );
-        daemon.admin = address(
-            &daemon.wait_log("admin port on http://"),
+        let admin = address(
+            &process.wait_log("admin port on http://"),
             "admin port on http://",
         );
-        daemon
-    }
-
-    /// The next log line containing `needle`.
-    fn wait_log(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + IO_LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?}; {:?}", self.child.try_wait()),
-            }
+        Daemon {
+            process,
+            data,
+            admin,
         }
     }
 
     fn signal(&self, signal: Signal) {
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        let pid = Pid::from_raw(i32::try_from(self.process.child.id()).expect("pid"));
         kill(pid, signal).expect("kill");
     }
 
@@ -129,14 +89,6 @@ impl Daemon {
         );
         let text = response.text();
         Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("parse /metrics")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config);
     }
 }
 
@@ -406,7 +358,7 @@ fn readyz_turns_503_while_a_graceful_stop_drains() {
     let mut held = Client::connect(daemon.data);
     held.send(b"POST /form HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\n\r\nab");
     daemon.signal(Signal::SIGTERM);
-    daemon.wait_log("SIGTERM: stopping gracefully");
+    daemon.process.wait_log("SIGTERM: stopping gracefully");
     let response = daemon.admin("GET", "/readyz", "");
     assert_eq!(
         (response.status, response.text().as_str()),
@@ -423,7 +375,7 @@ fn readyz_turns_503_while_a_graceful_stop_drains() {
     assert_eq!(response.status, 200);
     // The echo's head left before the stop, so it could not announce the close.
     held.expect_closed();
-    daemon.wait_log("stopped");
+    daemon.process.wait_log("stopped");
 }
 
 #[test]
@@ -431,7 +383,7 @@ fn reload_over_the_admin_port_applies_or_reports_every_error() {
     let mut daemon = Daemon::start(1, "", ROUTES);
     let broken = ROUTES.replace("body = \"site!\"", "body = \"site!\"\nstatus = 99")
         + "\n[limits]\nmax_headers = 0\n";
-    std::fs::write(&daemon.config, compose(1, "", &broken)).expect("rewrite");
+    std::fs::write(&daemon.process.config, compose(1, "", &broken)).expect("rewrite");
     // GET never reloads.
     let response = daemon.admin("GET", "/reload", "");
     assert_eq!(response.status, 405);
@@ -455,7 +407,7 @@ fn reload_over_the_admin_port_applies_or_reports_every_error() {
     assert_eq!(client.read_response().text(), "site!");
 
     let fixed = ROUTES.replace("site!", "new site");
-    std::fs::write(&daemon.config, compose(1, "", &fixed)).expect("rewrite");
+    std::fs::write(&daemon.process.config, compose(1, "", &fixed)).expect("rewrite");
     let response = daemon.admin("POST", "/reload", "");
     assert_eq!(
         (response.status, response.text().as_str()),
@@ -463,7 +415,7 @@ fn reload_over_the_admin_port_applies_or_reports_every_error() {
     );
     client.send(&get("/site"));
     assert_eq!(client.read_response().text(), "new site");
-    daemon.wait_log("POST /reload: reload #2");
+    daemon.process.wait_log("POST /reload: reload #2");
 
     let scrape = daemon.scrape();
     assert_eq!(
@@ -489,7 +441,7 @@ fn reload_over_the_admin_port_applies_or_reports_every_error() {
     let text = config.text();
     assert!(text.contains("# generation: 2\n"), "{text}");
     assert!(text.contains("body = \"new site\""), "{text}");
-    let digest = sha2::Sha256::digest(std::fs::read(&daemon.config).expect("read"));
+    let digest = sha2::Sha256::digest(std::fs::read(&daemon.process.config).expect("read"));
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     assert!(text.contains(&format!("# sha256: {hex}\n")), "{text}");
 }
@@ -631,6 +583,7 @@ fn the_unix_socket_serves_metrics_and_health_without_a_host_check() {
     let mut daemon = Daemon::start(1, &keys, ROUTES);
     assert!(
         daemon
+            .process
             .wait_log("admin port on unix:")
             .contains(&socket.display().to_string())
     );
@@ -668,7 +621,7 @@ fn the_unix_socket_serves_metrics_and_health_without_a_host_check() {
 
     // A graceful stop removes the socket file.
     daemon.signal(Signal::SIGTERM);
-    let status = daemon.child.wait().expect("wait");
+    let status = daemon.process.child.wait().expect("wait");
     assert!(status.success(), "{status:?}");
     assert!(!socket.exists(), "the socket file outlived the daemon");
     let _ = std::fs::remove_dir_all(&dir);
@@ -684,7 +637,7 @@ fn the_unix_socket_keeps_the_token_check() {
         socket.display()
     );
     let mut daemon = Daemon::start(1, &keys, ROUTES);
-    daemon.wait_log("admin port on unix:");
+    daemon.process.wait_log("admin port on unix:");
     let request = |auth: &str| {
         unix_request(
             &socket,

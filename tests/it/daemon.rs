@@ -5,7 +5,6 @@
 //! Every wait is a bounded poll or a read with a timeout: a daemon that misbehaves fails the
 //! test, never hangs it.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
@@ -17,7 +16,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{BASE, Client, IO_LIMIT, TestServer, binary, get, temp_path, write_config};
+use crate::support::{
+    BASE, Client, IO_LIMIT, TestServer, binary, get, spawn_logged, temp_path, write_config,
+};
 use crate::sys::pass_as_fd3;
 
 /// The base config listening on `addr`, with `keys` added to `[server]`.
@@ -75,20 +76,6 @@ fn signal(pid: u32, signal: Signal) {
     kill(Pid::from_raw(pid as i32), signal).expect("send a signal");
 }
 
-/// Lines written to `stream`, received on a thread until it closes.
-fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 /// Every line until the stream closes (the daemon keeps the invoker's stderr open while it
 /// logs to stderr, so this waits for every holder to exit).
 fn all_lines(rx: &mpsc::Receiver<String>) -> String {
@@ -109,17 +96,9 @@ fn all_lines(rx: &mpsc::Receiver<String>) -> String {
 
 /// Runs `asycamore --daemonize --config <config>`: the invoking process and its stderr lines.
 fn daemonize(config: &Path) -> (Child, mpsc::Receiver<String>) {
-    let mut child = binary()
-        .arg("--daemonize")
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn asycamore --daemonize");
-    let stderr = lines(child.stderr.take().expect("stderr"));
-    (child, stderr)
+    let mut command = binary();
+    command.arg("--daemonize").arg("--config").arg(config);
+    spawn_logged(command)
 }
 
 /// A daemon to stop when the test ends, however it ends.
@@ -309,14 +288,10 @@ fn socket_activation_serves_on_the_passed_listener() {
         .arg("--config")
         .arg(&path)
         .env("LISTEN_FDS", "1")
-        .env_remove("LISTEN_PID")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env_remove("LISTEN_PID");
     pass_as_fd3(&mut command, listener.as_raw_fd());
-    let mut child = command.spawn().expect("spawn asycamore via sh");
+    let (mut child, log) = spawn_logged(command);
     let _daemon = Daemon(child.id());
-    let log = lines(child.stderr.take().expect("stderr"));
     // Only the server holds the socket now; had it bound its own it would have failed to
     // (the address is taken), so an answer proves it serves the one it was passed.
     drop(listener);
@@ -344,14 +319,10 @@ fn a_passed_descriptor_that_is_not_a_listener_is_refused() {
         .arg(env!("CARGO_BIN_EXE_asycamore"))
         .arg("--config")
         .arg(&path)
-        .env("LISTEN_FDS", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env("LISTEN_FDS", "1");
     pass_as_fd3(&mut command, socket.as_raw_fd());
-    let mut child = command.spawn().expect("spawn asycamore via sh");
+    let (mut child, log) = spawn_logged(command);
     let _daemon = Daemon(child.id());
-    let log = lines(child.stderr.take().expect("stderr"));
     let status = wait_exit(&mut child, "the server given a UDP socket");
     let said = all_lines(&log);
     assert!(

@@ -2,18 +2,17 @@
 //! pprof protobuf and as SVG, one profile runs at a time (409), and the data plane answers
 //! every request correctly while the profiler's SIGPROF interrupts its threads.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pprof::protos::Message;
 
-use crate::support::{Client, IO_LIMIT, Response, binary, post, temp_path, write_config};
+use crate::support::{Client, IO_LIMIT, Process, Response, binary, post, temp_path, write_config};
 
 /// Two data-plane workers, a route answering a fixed body and an echo route; the admin port
 /// on an ephemeral port with a short profile cap.
@@ -41,42 +40,21 @@ handler = "echo"
 
 /// The daemon with its data and admin addresses, killed when dropped.
 struct Daemon {
-    child: Child,
+    process: Process,
     data: SocketAddr,
     admin: SocketAddr,
-    config: PathBuf,
-    log: mpsc::Receiver<String>,
 }
 
 impl Daemon {
     fn start(extra_args: &[&std::ffi::OsStr]) -> Daemon {
-        let config = write_config(CONFIG);
-        let mut child = binary()
-            .arg("--config")
-            .arg(&config)
-            .args(extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn asycamore");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut process = Process::start(binary(), write_config(CONFIG), extra_args);
         let deadline = Instant::now() + IO_LIMIT;
         let (mut data, mut admin) = (None, None);
         while data.is_none() || admin.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = log
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no listening lines; status {:?}", child.try_wait()));
+            let line = process.log.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no listening lines; status {:?}", process.child.try_wait())
+            });
             let address = |rest: &str| -> SocketAddr { rest.trim().parse().expect("address") };
             if let Some(rest) = line.split("admin port on http://").nth(1) {
                 admin = Some(address(rest));
@@ -85,11 +63,9 @@ impl Daemon {
             }
         }
         Daemon {
-            child,
+            process,
             data: data.unwrap(),
             admin: admin.unwrap(),
-            config,
-            log,
         }
     }
 
@@ -105,25 +81,17 @@ impl Daemon {
 
     /// SIGTERM, then waits (bounded) for the exit; the exit code.
     fn stop(&mut self) -> Option<i32> {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let pid = nix::unistd::Pid::from_raw(self.process.child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM).expect("SIGTERM");
         let deadline = Instant::now() + IO_LIMIT;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
+            if let Some(status) = self.process.child.try_wait().expect("try_wait") {
                 return status.code();
             }
             assert!(Instant::now() < deadline, "the daemon did not exit");
             // Bounded poll of the child's exit: there is no event to wait on without a reaper.
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config);
     }
 }
 
@@ -315,7 +283,7 @@ fn a_profile_under_load_is_pprof_and_svg_and_every_response_is_right() {
         "no worker thread in the flame graph"
     );
     wait_active(&daemon, false);
-    let log: Vec<String> = daemon.log.try_iter().collect();
+    let log: Vec<String> = daemon.process.log.try_iter().collect();
     assert!(
         !log.iter().any(|line| line.contains("ERROR")),
         "errors logged: {log:#?}"

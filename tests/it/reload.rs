@@ -3,32 +3,29 @@
 //! reported, the next request on every connection gets the new body; an invalid config keeps the old one serving and `asycamore reload` exits 1 with
 //! the errors; listeners are added and removed without dropping connections.
 
-use std::io::BufRead;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, ExitStatus, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{Client, IO_LIMIT, binary, get, temp_path};
+use crate::support::{Client, IO_LIMIT, Process, binary, get, temp_path, wait_for_line};
 
 /// How long any one wait for the daemon (a reload outcome, an exit) may take.
 const WAIT_LIMIT: Duration = Duration::from_secs(20);
 
 /// The real binary with a pidfile, its config file rewritable, its log read line by line.
 pub struct Daemon {
-    child: Child,
+    process: Process,
     /// The first bound address.
     pub addr: SocketAddr,
-    pub config: PathBuf,
     pidfile: PathBuf,
     server_keys: String,
-    log: mpsc::Receiver<String>,
 }
 
 impl Daemon {
@@ -42,31 +39,11 @@ impl Daemon {
             pidfile.display().to_string()
         );
         std::fs::write(&config, compose(&server_keys, body)).expect("write config");
-        let mut child = binary()
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn asycamore");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         let mut daemon = Daemon {
-            child,
+            process: Process::start(binary(), config, &[]),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            config,
             pidfile,
             server_keys,
-            log,
         };
         let line = daemon.wait_log("listening on http://");
         daemon.addr = line
@@ -77,8 +54,13 @@ impl Daemon {
         daemon
     }
 
+    /// The config file.
+    pub fn config(&self) -> &Path {
+        &self.process.config
+    }
+
     pub fn pid(&self) -> Pid {
-        Pid::from_raw(i32::try_from(self.child.id()).expect("pid"))
+        Pid::from_raw(i32::try_from(self.process.child.id()).expect("pid"))
     }
 
     pub fn signal(&self, signal: Signal) {
@@ -88,17 +70,8 @@ impl Daemon {
     /// The next log line containing `needle` (failing after `WAIT_LIMIT`).
     pub fn wait_log(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + WAIT_LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "no log line with {needle:?}; status {:?}",
-                    self.child.try_wait()
-                ),
-            }
-        }
+        let process = &mut self.process;
+        wait_for_line(&process.log, needle, deadline, &mut process.child)
     }
 
     /// Replaces the config file's body (the `[server]` keys stay unless given).
@@ -110,7 +83,7 @@ impl Daemon {
             ),
             None => self.server_keys.clone(),
         };
-        std::fs::write(&self.config, compose(&server_keys, body)).expect("write config");
+        std::fs::write(self.config(), compose(&server_keys, body)).expect("write config");
     }
 
     /// The status file's text.
@@ -156,7 +129,7 @@ impl Daemon {
         binary()
             .arg("reload")
             .arg("--config")
-            .arg(&self.config)
+            .arg(self.config())
             .stdin(Stdio::null())
             .output()
             .expect("run asycamore reload")
@@ -166,7 +139,7 @@ impl Daemon {
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
+            if let Some(status) = self.process.child.try_wait().expect("try_wait") {
                 return status;
             }
             assert!(
@@ -175,14 +148,6 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config);
     }
 }
 
@@ -408,7 +373,7 @@ fn an_invalid_config_keeps_the_old_one_and_the_reload_verb_says_why() {
         "handler = \"respond\"",
         "handler = \"respond\"\nstatus = 99",
     );
-    let file = daemon.config.display().to_string();
+    let file = daemon.config().display().to_string();
     for round in 1..=6 {
         daemon.rewrite(None, &invalid);
         let out = daemon.reload_verb();
@@ -418,7 +383,7 @@ fn an_invalid_config_keeps_the_old_one_and_the_reload_verb_says_why() {
             Some(1),
             "round {round}: stderr {stderr:?}"
         );
-        let text = std::fs::read_to_string(&daemon.config).expect("read config");
+        let text = std::fs::read_to_string(daemon.config()).expect("read config");
         let line = 1 + text
             .lines()
             .position(|l| l == "status = 99")

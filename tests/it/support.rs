@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -57,12 +58,85 @@ pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_asycamore"))
 }
 
+/// Spawns `command` with stdin and stdout closed and stderr piped: the child and its stderr,
+/// line by line, received on a thread until the stream closes.
+pub fn spawn_logged(mut command: Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn asycamore");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// The next line from `log` containing `needle`, skipping the others; fails the test at
+/// `deadline` (or when the stream closes), naming `child`'s exit status.
+pub fn wait_for_line(
+    log: &mpsc::Receiver<String>,
+    needle: &str,
+    deadline: Instant,
+    child: &mut Child,
+) -> String {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("no log line with {needle:?}; status {:?}", child.try_wait()),
+        }
+    }
+}
+
+/// The binary running on a config file, its stderr read line by line; killed, and the config
+/// file removed, when dropped.
+pub struct Process {
+    pub child: Child,
+    pub log: mpsc::Receiver<String>,
+    pub config: PathBuf,
+}
+
+impl Process {
+    /// Runs `command` with `--config <config>` and then `args`.
+    pub fn start(mut command: Command, config: PathBuf, args: &[&OsStr]) -> Process {
+        command.arg("--config").arg(&config).args(args);
+        let (child, log) = spawn_logged(command);
+        Process { child, log, config }
+    }
+
+    /// The next log line containing `needle` (failing after `IO_LIMIT`).
+    pub fn wait_log(&mut self, needle: &str) -> String {
+        wait_for_line(
+            &self.log,
+            needle,
+            Instant::now() + IO_LIMIT,
+            &mut self.child,
+        )
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
 /// A running server process, killed when dropped.
 pub struct TestServer {
-    child: Child,
+    process: Process,
     pub addr: SocketAddr,
-    config: PathBuf,
-    log: mpsc::Receiver<String>,
 }
 
 impl TestServer {
@@ -79,47 +153,15 @@ impl TestServer {
         TestServer::start_with(config, command)
     }
 
-    fn start_with(config: &str, mut command: Command) -> TestServer {
-        let path = write_config(config);
-        let mut child = command
-            .arg("--config")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn asycamore");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + IO_LIMIT;
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
-                        break rest.trim().parse().expect("listen address");
-                    }
-                }
-                Err(_) => panic!(
-                    "server did not report its address; status {:?}",
-                    child.try_wait()
-                ),
-            }
-        };
-        TestServer {
-            child,
-            addr,
-            config: path,
-            log: rx,
-        }
+    fn start_with(config: &str, command: Command) -> TestServer {
+        let mut process = Process::start(command, write_config(config), &[]);
+        let line = process.wait_log("listening on http://");
+        let rest = line
+            .split("listening on http://")
+            .nth(1)
+            .expect("listen line");
+        let addr = rest.trim().parse().expect("listen address");
+        TestServer { process, addr }
     }
 
     /// Starts a server on [`BASE`] with `extra` TOML appended (sections not in BASE).
@@ -134,25 +176,17 @@ impl TestServer {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.child.id()
     }
 
     /// Log lines received so far.
     pub fn log_lines(&self) -> Vec<String> {
-        self.log.try_iter().collect()
+        self.process.log.try_iter().collect()
     }
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config);
+        self.process.child.try_wait().expect("try_wait").is_none()
     }
 }
 

@@ -194,7 +194,6 @@ impl<E: Exchange> Active<E> {
             body: info.body,
             peer,
         };
-        let route_stats = stats.map(|stats| stats.route(handler.route_name(&request)));
         if let Some(log) = log {
             let header = |name| request.header(name).unwrap_or_default();
             let started = Started {
@@ -223,6 +222,10 @@ impl<E: Exchange> Active<E> {
         );
         let response_start = sink.output.len();
         let start = handler.start(&request, &mut writer(&mut reply, sink));
+        // Counted by the route the handler noted, resolved to its counters through a
+        // per-table cache: no second route lookup and no hashing per request.
+        let route_stats =
+            stats.map(|stats| stats.route_at(reply.route, |at| handler.route_name_at(at)));
         let (exchange, body_mode) = match start {
             Start::Complete => (None, BodyMode::Ignore),
             Start::Continue { body, exchange } => (Some(exchange), body),

@@ -159,6 +159,13 @@ struct Group {
     allow: String,
 }
 
+/// What `locate` found: a position in the table rather than a reference.
+enum Located<'a> {
+    Found(usize),
+    MethodNotAllowed(&'a str),
+    NotFound,
+}
+
 /// What a lookup found.
 #[derive(Debug)]
 pub enum Lookup<'a, H> {
@@ -229,6 +236,15 @@ impl<H> RouteTable<H> {
 
     /// The route for a request to `host` (as [`Request::host`] gives it), `path` and `method`.
     pub fn find(&self, host: Option<&str>, path: &str, method: &str) -> Lookup<'_, H> {
+        match self.locate(host, path, method) {
+            Located::Found(index) => Lookup::Found(&self.routes[index]),
+            Located::MethodNotAllowed(allow) => Lookup::MethodNotAllowed(allow),
+            Located::NotFound => Lookup::NotFound,
+        }
+    }
+
+    /// Like [`find`](Self::find), with the route's position in the table.
+    fn locate(&self, host: Option<&str>, path: &str, method: &str) -> Located<'_> {
         for group in &self.groups {
             let routes = &self.routes[group.routes.clone()];
             // Every route of a group has the same host and path pattern.
@@ -238,12 +254,12 @@ impl<H> RouteTable<H> {
             if !first.host.matches(host) || !first.path.matches(path) {
                 continue;
             }
-            return match routes.iter().find(|r| r.allows(method)) {
-                Some(route) => Lookup::Found(route),
-                None => Lookup::MethodNotAllowed(&group.allow),
+            return match routes.iter().position(|r| r.allows(method)) {
+                Some(at) => Located::Found(group.routes.start + at),
+                None => Located::MethodNotAllowed(&group.allow),
             };
         }
-        Lookup::NotFound
+        Located::NotFound
     }
 }
 
@@ -284,14 +300,22 @@ impl<H: Handler> Handler for RouteTable<H> {
         }
     }
 
+    fn route_name_at(&self, index: u32) -> &str {
+        self.routes
+            .get(index as usize)
+            .map_or("", |route| route.name.as_str())
+    }
+
     fn start(
         &self,
         request: &Request<'_>,
         response: &mut ResponseWriter<'_>,
     ) -> Start<Self::Exchange> {
         const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
-        match self.find(request.host(), request.path(), request.method) {
-            Lookup::Found(route) => {
+        match self.locate(request.host(), request.path(), request.method) {
+            Located::Found(index) => {
+                let route = &self.routes[index];
+                response.set_route(index as u32);
                 response.limit_body(route.max_body_bytes);
                 if matches!(request.body, BodyKind::Length(len) if len > route.max_body_bytes) {
                     // The server answers 413 for a declared length over the limit; the
@@ -300,12 +324,12 @@ impl<H: Handler> Handler for RouteTable<H> {
                 }
                 route.handler.start(request, response)
             }
-            Lookup::MethodNotAllowed(allow) => {
+            Located::MethodNotAllowed(allow) => {
                 let headers = [("Allow", allow.as_bytes()), TEXT];
                 response.complete(405, &headers, b"405 Method Not Allowed\n");
                 Start::Complete
             }
-            Lookup::NotFound => {
+            Located::NotFound => {
                 response.complete(404, &[TEXT], b"404 Not Found\n");
                 Start::Complete
             }

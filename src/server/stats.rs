@@ -252,11 +252,57 @@ pub struct ConnectionInfo {
     pub pipeline_depth: usize,
 }
 
+/// A duration histogram kept in integer nanoseconds on the request path (no float work
+/// per request); it becomes a [`Histogram`] in seconds only when read.
+struct NanosHistogram {
+    bounds: [u64; DURATION_BUCKETS.len()],
+    counts: [u64; DURATION_BUCKETS.len() + 1],
+    sum: u128,
+    count: u64,
+}
+
+impl NanosHistogram {
+    fn new() -> Self {
+        let mut bounds = [0; DURATION_BUCKETS.len()];
+        for (bound, seconds) in bounds.iter_mut().zip(DURATION_BUCKETS) {
+            *bound = (seconds * 1e9) as u64;
+        }
+        NanosHistogram {
+            bounds,
+            counts: [0; DURATION_BUCKETS.len() + 1],
+            sum: 0,
+            count: 0,
+        }
+    }
+
+    fn observe(&mut self, duration: Duration) {
+        let nanos = duration.as_nanos();
+        let nanos_u64 = u64::try_from(nanos).unwrap_or(u64::MAX);
+        let bucket = self
+            .bounds
+            .iter()
+            .position(|&bound| nanos_u64 <= bound)
+            .unwrap_or(self.bounds.len());
+        self.counts[bucket] += 1;
+        self.sum += nanos;
+        self.count += 1;
+    }
+
+    fn seconds(&self) -> Histogram {
+        Histogram {
+            bounds: DURATION_BUCKETS,
+            counts: self.counts.to_vec(),
+            sum: self.sum as f64 / 1e9,
+            count: self.count,
+        }
+    }
+}
+
 /// Counters of one route inside one worker.
 struct RouteCounters {
     /// Per method label: (status, count), a handful of statuses each.
     by_method: [Vec<(u16, u64)>; 10],
-    duration: Histogram,
+    duration: NanosHistogram,
     request_body_bytes: u64,
     response_body_bytes: u64,
 }
@@ -265,7 +311,7 @@ impl RouteCounters {
     fn new() -> Self {
         RouteCounters {
             by_method: Default::default(),
-            duration: Histogram::new(DURATION_BUCKETS),
+            duration: NanosHistogram::new(),
             request_body_bytes: 0,
             response_body_bytes: 0,
         }
@@ -282,6 +328,11 @@ pub(super) struct WorkerStats {
     requests_per_connection: Histogram,
     pipeline_depth: Histogram,
     parse_errors: HashMap<&'static str, u64>,
+    /// For the current handler's table: route position -> index into `route_counters`,
+    /// filled on first use, cleared when the handler changes (positions mean other routes
+    /// then). `unrouted` is the slot of requests no route served.
+    by_position: Vec<Option<usize>>,
+    unrouted: Option<usize>,
 }
 
 /// What a finished request adds to its route.
@@ -304,7 +355,42 @@ impl WorkerStats {
             requests_per_connection: Histogram::new(REQUESTS_PER_CONNECTION_BUCKETS),
             pipeline_depth: Histogram::new(PIPELINE_DEPTH_BUCKETS),
             parse_errors: HashMap::new(),
+            by_position: Vec::new(),
+            unrouted: None,
         }
+    }
+
+    /// The handler (its route table) changed: route positions mean other routes now.
+    pub(super) fn table_changed(&mut self) {
+        self.by_position.clear();
+    }
+
+    /// The counters' index for the route at `position` in the current table (`None`: no
+    /// route), naming it with `name_of` the first time: after that a request is counted
+    /// without hashing or looking anything up again.
+    pub(super) fn route_at<'a>(
+        &mut self,
+        position: Option<u32>,
+        name_of: impl FnOnce(u32) -> &'a str,
+    ) -> usize {
+        let Some(position) = position else {
+            if let Some(index) = self.unrouted {
+                return index;
+            }
+            let index = self.route("");
+            self.unrouted = Some(index);
+            return index;
+        };
+        let at = position as usize;
+        if let Some(Some(index)) = self.by_position.get(at) {
+            return *index;
+        }
+        let index = self.route(name_of(position));
+        if self.by_position.len() <= at {
+            self.by_position.resize(at + 1, None);
+        }
+        self.by_position[at] = Some(index);
+        index
     }
 
     pub(super) fn accepted(&mut self) {
@@ -348,7 +434,7 @@ impl WorkerStats {
             Some((_, count)) => *count += 1,
             None => statuses.push((request.status, 1)),
         }
-        counters.duration.observe(request.duration.as_secs_f64());
+        counters.duration.observe(request.duration);
         counters.request_body_bytes += request.request_body_bytes;
         counters.response_body_bytes += request.response_body_bytes;
     }
@@ -369,7 +455,7 @@ impl WorkerStats {
                             .map(move |&(status, count)| (method, status, count))
                     })
                     .collect(),
-                duration: counters.duration.clone(),
+                duration: counters.duration.seconds(),
                 request_body_bytes: counters.request_body_bytes,
                 response_body_bytes: counters.response_body_bytes,
             })

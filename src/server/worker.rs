@@ -382,7 +382,12 @@ impl<H: Handler> Worker<H> {
     fn read_mailbox(&mut self) -> Control {
         while let Some(message) = self.mailbox.try_recv() {
             match message {
-                WorkerMessage::SetHandler(handler) => self.shared.handler = handler,
+                WorkerMessage::SetHandler(handler) => {
+                    self.shared.handler = handler;
+                    if let Some(stats) = &mut self.shared.stats {
+                        stats.table_changed();
+                    }
+                }
                 WorkerMessage::SetLimits(limits) => {
                     if pool_for(&limits).read_capacity() != self.shared.pool.read_capacity() {
                         // Buffers still out come back to the new pool, which frees those of

@@ -169,6 +169,12 @@ pub trait Handler: Send + Sync + 'static {
     fn route_name(&self, _request: &Request<'_>) -> &str {
         ""
     }
+
+    /// The name of the route at `index`, as a handler noted it with
+    /// [`ResponseWriter::set_route`]; empty when there is none.
+    fn route_name_at(&self, _index: u32) -> &str {
+        ""
+    }
 }
 
 /// The per-request half of a handler. Calls never overlap and never block.
@@ -201,6 +207,10 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
 
     fn route_name(&self, request: &Request<'_>) -> &str {
         (**self).route_name(request)
+    }
+
+    fn route_name_at(&self, index: u32) -> &str {
+        (**self).route_name_at(index)
     }
 }
 

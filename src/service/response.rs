@@ -125,6 +125,8 @@ pub struct Reply {
     pub status: u16,
     /// Body bytes sent (or, for a file, to be sent); not framing, and 0 for a HEAD request.
     pub body_bytes: u64,
+    /// The route that served the request, as its handler noted it (for the metrics).
+    pub route: Option<u32>,
 }
 
 impl Reply {
@@ -137,6 +139,7 @@ impl Reply {
             body_limit,
             status: 0,
             body_bytes: 0,
+            route: None,
         }
     }
 }
@@ -387,6 +390,13 @@ impl<'a> ResponseWriter<'a> {
             ResponseState::Broken(_) => {}
             ResponseState::Body(_) => self.broken(ResponseError::FileNeedsLength),
         }
+    }
+
+    /// Notes which route (by its position in the handler's table) serves this request, so
+    /// the server can count it without looking the route up again; see
+    /// [`Handler::route_name_at`](super::Handler::route_name_at).
+    pub fn set_route(&mut self, index: u32) {
+        self.reply.route = Some(index);
     }
 
     /// Lowers the largest request body accepted for this request (413 beyond it). Call it in

@@ -15,6 +15,8 @@ mod daemon;
 mod keepalive;
 mod limits;
 mod logging;
+mod packaging;
+mod packaging_man;
 mod pipeline;
 mod profile;
 mod redirect;

@@ -134,7 +134,11 @@ fn ensure_unclaimed(addr: SocketAddr) -> io::Result<()> {
     probe.bind(&addr.into()).map_err(|err| {
         io::Error::new(
             err.kind(),
-            format!("cannot bind {addr}: {err} (another server has it)"),
+            if err.kind() == io::ErrorKind::AddrInUse {
+                format!("cannot bind {addr}: {err} (another server has it)")
+            } else {
+                format!("cannot bind {addr}: {err}")
+            },
         )
     })
 }

@@ -12,6 +12,45 @@ use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
+/// `mio::event::Source` for an enum whose variants (`Tcp`, `Unix`) each hold a source:
+/// every call goes to the variant's own.
+macro_rules! impl_source {
+    ($kind:ident) => {
+        impl Source for $kind {
+            fn register(
+                &mut self,
+                registry: &Registry,
+                token: Token,
+                interest: Interest,
+            ) -> io::Result<()> {
+                match self {
+                    $kind::Tcp(inner) => inner.register(registry, token, interest),
+                    $kind::Unix(inner) => inner.register(registry, token, interest),
+                }
+            }
+
+            fn reregister(
+                &mut self,
+                registry: &Registry,
+                token: Token,
+                interest: Interest,
+            ) -> io::Result<()> {
+                match self {
+                    $kind::Tcp(inner) => inner.reregister(registry, token, interest),
+                    $kind::Unix(inner) => inner.reregister(registry, token, interest),
+                }
+            }
+
+            fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+                match self {
+                    $kind::Tcp(inner) => inner.deregister(registry),
+                    $kind::Unix(inner) => inner.deregister(registry),
+                }
+            }
+        }
+    };
+}
+
 /// A connection's socket.
 pub(super) enum Stream {
     Tcp(TcpStream),
@@ -63,38 +102,7 @@ impl AsFd for Stream {
     }
 }
 
-impl Source for Stream {
-    fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.register(registry, token, interest),
-            Stream::Unix(stream) => stream.register(registry, token, interest),
-        }
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.reregister(registry, token, interest),
-            Stream::Unix(stream) => stream.reregister(registry, token, interest),
-        }
-    }
-
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.deregister(registry),
-            Stream::Unix(stream) => stream.deregister(registry),
-        }
-    }
-}
+impl_source!(Stream);
 
 /// A listening socket.
 pub(super) enum Listener {
@@ -126,35 +134,4 @@ impl Listener {
     }
 }
 
-impl Source for Listener {
-    fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Listener::Tcp(listener) => listener.register(registry, token, interest),
-            Listener::Unix(listener) => listener.register(registry, token, interest),
-        }
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Listener::Tcp(listener) => listener.reregister(registry, token, interest),
-            Listener::Unix(listener) => listener.reregister(registry, token, interest),
-        }
-    }
-
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Listener::Tcp(listener) => listener.deregister(registry),
-            Listener::Unix(listener) => listener.deregister(registry),
-        }
-    }
-}
+impl_source!(Listener);

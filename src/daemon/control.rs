@@ -80,7 +80,6 @@ pub(super) fn listen() -> io::Result<Events> {
 
 /// Serves until a stop; the process's exit status.
 pub(super) fn run(mut daemon: Daemon) -> ExitCode {
-    daemon.admin.ready();
     loop {
         match next_event(&daemon) {
             Some(Event::Reload) => {

@@ -242,10 +242,12 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         admin.stop();
         return Err(format!("cannot drop privileges: {err}"));
     }
-    // Before "listening on": whoever waits for that line may reload at once.
+    // Before "listening on": whoever waits for that line may reload at once, or ask /readyz
+    // (the listeners already accept, so the daemon is serving).
     if let Some(status) = &status {
         status.write_ok(0, 1);
     }
+    admin.ready();
     for (_, addr) in &bound {
         log::info!("listening on http://{addr}");
     }

@@ -153,6 +153,15 @@ impl Traffic {
     }
 }
 
+/// User CPU time process `pid` has used, in clock ticks (1/100 s on Linux).
+fn user_cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let (_, fields) = stat.rsplit_once(')').expect("stat format");
+    // After the command comes field 3 (state); utime is field 14.
+    let utime = fields.split_whitespace().nth(11).expect("utime field");
+    utime.parse().expect("utime")
+}
+
 /// A gzip-compressed pprof profile: decodes, has the CPU sample types, samples and symbols.
 fn assert_pprof(bytes: &[u8]) {
     assert_eq!(&bytes[..2], b"\x1f\x8b", "not gzip");
@@ -407,11 +416,28 @@ fn profile_flag_writes_the_whole_run_at_exit() {
         assert_eq!(busy.status, 409, "{}", busy.text());
         let state = daemon.admin("GET", "/profiling").text();
         assert!(state.contains("\"kind\":\"whole_run\""), "{state}");
+        // The profiler samples the process's CPU time and drops samples taken inside libc
+        // (most of the system-call time): drive traffic until the daemon has used a second of
+        // user CPU, so samples exist however fast or loaded the machine is.
+        let pid = daemon.process.child.id();
+        let deadline = Instant::now() + IO_LIMIT;
         let mut client = Client::connect(daemon.data);
-        for i in 0..3000 {
-            let request = post("/echo", format!("request {i}").as_bytes());
-            client.send(&request);
-            assert_eq!(client.read_response().body, request);
+        let mut i = 0u64;
+        while user_cpu_ticks(pid) < 100 {
+            assert!(
+                Instant::now() < deadline,
+                "the daemon never used 1 s of user CPU"
+            );
+            for _ in 0..500 {
+                let request = post("/echo", format!("request {i}").as_bytes());
+                client.send(&request);
+                let response = client.read_response();
+                assert_eq!(response.body, request);
+                if response.says_close() {
+                    client = Client::connect(daemon.data);
+                }
+                i += 1;
+            }
         }
     }
     assert_eq!(pprof_daemon.stop(), Some(0));

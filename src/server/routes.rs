@@ -184,6 +184,9 @@ pub struct RouteTable<H> {
     routes: Vec<Route<H>>,
     groups: Vec<Group>,
     generation: u64,
+    /// Whether any route names a host: if none does, a request's host is never looked at
+    /// (the common single-site table skips finding and parsing it per request).
+    uses_host: bool,
 }
 
 impl<H> RouteTable<H> {
@@ -217,10 +220,12 @@ impl<H> RouteTable<H> {
             });
             start = end;
         }
+        let uses_host = routes.iter().any(|r| r.host != HostPattern::Any);
         RouteTable {
             routes,
             groups,
             generation,
+            uses_host,
         }
     }
 
@@ -232,6 +237,11 @@ impl<H> RouteTable<H> {
     /// The routes, in precedence order (the order lookup tries them in).
     pub fn routes(&self) -> &[Route<H>] {
         &self.routes
+    }
+
+    /// `request`'s host, when a route could care about it.
+    fn host_of<'r>(&self, request: &Request<'r>) -> Option<&'r str> {
+        if self.uses_host { request.host() } else { None }
     }
 
     /// The route for a request to `host` (as [`Request::host`] gives it), `path` and `method`.
@@ -294,7 +304,7 @@ impl<H: Handler> Handler for RouteTable<H> {
     type Exchange = H::Exchange;
 
     fn route_name(&self, request: &Request<'_>) -> &str {
-        match self.find(request.host(), request.path(), request.method) {
+        match self.find(self.host_of(request), request.path(), request.method) {
             Lookup::Found(route) => &route.name,
             Lookup::MethodNotAllowed(_) | Lookup::NotFound => "",
         }
@@ -312,7 +322,7 @@ impl<H: Handler> Handler for RouteTable<H> {
         response: &mut ResponseWriter<'_>,
     ) -> Start<Self::Exchange> {
         const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
-        match self.locate(request.host(), request.path(), request.method) {
+        match self.locate(self.host_of(request), request.path(), request.method) {
             Located::Found(index) => {
                 let route = &self.routes[index];
                 response.set_route(index as u32);

@@ -66,20 +66,28 @@ impl<'a> Request<'a> {
     /// Compare it case-insensitively.
     pub fn host(&self) -> Option<&'a str> {
         let authority = match crate::http1::target::authority_of(self.target) {
-            Some(authority) => authority,
-            None => std::str::from_utf8(self.header("host")?).ok()?,
+            Some(authority) => authority.as_bytes(),
+            None => self.header("host")?,
         };
-        let authority = authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, host)| host);
-        let host = if authority.starts_with('[') {
+        // Bytes, not chars: every delimiter is ASCII, and only the short result is checked
+        // for UTF-8 (the framing check already refused non-ASCII `Host` values).
+        let authority = match authority.iter().rposition(|&b| b == b'@') {
+            Some(at) => &authority[at + 1..],
+            None => authority,
+        };
+        let end = if authority.first() == Some(&b'[') {
             // An IPv6 literal keeps its brackets; only a port after `]` goes.
             authority
-                .find(']')
-                .map_or(authority, |end| &authority[..=end])
+                .iter()
+                .position(|&b| b == b']')
+                .map_or(authority.len(), |close| close + 1)
         } else {
-            authority.split(':').next().unwrap_or(authority)
+            authority
+                .iter()
+                .position(|&b| b == b':')
+                .unwrap_or(authority.len())
         };
+        let host = std::str::from_utf8(&authority[..end]).ok()?;
         (!host.is_empty()).then_some(host)
     }
 

@@ -324,6 +324,10 @@ impl<E: Exchange> Conn<E> {
         let last = (shared.draining && !more_received)
             || (limits.max_requests_per_connection != 0
                 && self.requests + 1 >= limits.max_requests_per_connection);
+        let mut slot = shared
+            .actives
+            .pop()
+            .unwrap_or_else(|| Box::new(Active::empty()));
         let mut sink = Sink {
             output: self.output.get_or_insert_with(|| shared.pool.take_write()),
             date_line: shared.date.header_line(),
@@ -349,22 +353,20 @@ impl<E: Exchange> Conn<E> {
             peer: self.peer,
             now,
         };
-        let started = Active::begin(&*shared.handler, &parsed, info, begin, &mut sink);
+        let started = slot.begin(&*shared.handler, &parsed, info, begin, &mut sink);
         let head_len = parsed.head_len;
         input.consume(head_len);
         match started {
-            Ok(active) => {
-                let mut slot = shared
-                    .actives
-                    .pop()
-                    .unwrap_or_else(|| Box::new(Active::empty()));
-                *slot = active;
+            Ok(()) => {
                 self.active = Some(slot);
                 self.phase = Phase::Serving;
                 self.progress_at = now;
                 Need::Again
             }
-            Err(answer) => self.fail(shared, now, answer),
+            Err(answer) => {
+                recycle(shared, slot);
+                self.fail(shared, now, answer)
+            }
         }
     }
 
@@ -546,12 +548,8 @@ impl<E: Exchange> Conn<E> {
     /// Gives the finished request's state back to the worker's pool, so an idle
     /// connection holds none (its handler exchange is dropped first).
     fn release_active<H: Handler<Exchange = E>>(&mut self, shared: &mut Shared<H>) {
-        if let Some(mut active) = self.active.take() {
-            active.exchange = None;
-            active.reply.file = None;
-            if shared.actives.len() < ACTIVE_POOL {
-                shared.actives.push(active);
-            }
+        if let Some(active) = self.active.take() {
+            recycle(shared, active);
         }
     }
 
@@ -569,5 +567,15 @@ impl<E: Exchange> Conn<E> {
         }
         shared.connection_closed();
         Next::Remove
+    }
+}
+
+/// Returns a request's state to the worker's pool, first dropping what the handler held
+/// (its exchange, an open file) so nothing outlives the request.
+fn recycle<H: Handler>(shared: &mut Shared<H>, mut active: Box<Active<H::Exchange>>) {
+    active.exchange = None;
+    active.reply.file = None;
+    if shared.actives.len() < ACTIVE_POOL {
+        shared.actives.push(active);
     }
 }

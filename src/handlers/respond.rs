@@ -1,16 +1,14 @@
 //! `respond`: a fixed status, headers and body, encoded once when the route is built.
 //!
-//! The hot-path handler: serving it copies two pre-encoded byte strings into the output and
-//! allocates nothing.
+//! The hot-path handler: serving it copies pre-encoded bytes into the output (see
+//! [`FixedResponse`]) and allocates nothing.
 
-use crate::service::{Framing, Handler, Request, ResponseWriter, Start};
+use crate::service::{FixedResponse, Handler, Request, ResponseWriter, Start};
 
 /// A fixed response.
 #[derive(Debug, Clone)]
 pub struct Respond {
-    status: u16,
-    header_lines: Box<[u8]>,
-    body: Box<[u8]>,
+    response: FixedResponse,
 }
 
 impl Respond {
@@ -18,9 +16,7 @@ impl Respond {
     /// lines, validated by the caller) and `body`.
     pub fn new(status: u16, header_lines: Vec<u8>, body: Vec<u8>) -> Self {
         Respond {
-            status,
-            header_lines: header_lines.into_boxed_slice(),
-            body: body.into_boxed_slice(),
+            response: FixedResponse::new(status, header_lines, body),
         }
     }
 }
@@ -29,13 +25,7 @@ impl Handler for Respond {
     type Exchange = ();
 
     fn start(&self, _request: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
-        response.head_encoded(
-            self.status,
-            &self.header_lines,
-            Framing::Length(self.body.len() as u64),
-        );
-        response.write(&self.body);
-        response.finish();
+        response.complete_fixed(&self.response);
         Start::Complete
     }
 }

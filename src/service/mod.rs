@@ -11,9 +11,11 @@
 //!
 //! This module must not know about sockets, the reactor or configuration.
 
+mod fixed;
 mod response;
 
 pub use crate::http1::{BodyKind, Header, Version};
+pub use fixed::FixedResponse;
 pub use response::{
     BodyState, ExchangeWaker, FileBody, Framing, Reply, ResponseContext, ResponseError,
     ResponseState, ResponseWriter, Wake, WakeRef,

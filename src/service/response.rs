@@ -6,6 +6,7 @@
 //! and counts body bytes against what was declared. It never panics on misuse: it records a
 //! [`ResponseError`] and the server closes the connection. It must not do I/O.
 
+use super::FixedResponse;
 use crate::http1::Version;
 use crate::http1::encode;
 
@@ -435,6 +436,32 @@ impl<'a> ResponseWriter<'a> {
                 _ => self.broken(ResponseError::TooShort),
             },
         }
+    }
+
+    /// Writes `fixed` as the whole response: pre-encoded bytes when the request allows the
+    /// plain form, else the same as [`head_encoded`](Self::head_encoded), `write`, `finish`.
+    pub fn complete_fixed(&mut self, fixed: &FixedResponse) {
+        let cx = self.reply.cx;
+        let plain = matches!(self.reply.state, ResponseState::Head)
+            && cx.version == Version::Http11
+            && !cx.close
+            && !cx.head_request
+            && !cx.expect_pending
+            && encode::status_allows_body(fixed.status)
+            && (200..1000).contains(&fixed.status);
+        if plain {
+            self.out.extend_from_slice(&fixed.before_date);
+            self.out.extend_from_slice(self.date_line);
+            self.out.extend_from_slice(&fixed.after_date);
+            self.reply.status = fixed.status;
+            self.reply.body_bytes += fixed.body.len() as u64;
+            self.reply.state = ResponseState::Done;
+            return;
+        }
+        let framing = Framing::Length(fixed.body.len() as u64);
+        self.head_encoded(fixed.status, &fixed.header_lines, framing);
+        self.write(&fixed.body);
+        self.finish();
     }
 
     /// Writes a complete response with a fixed body in one call.

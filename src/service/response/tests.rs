@@ -151,3 +151,53 @@ fn misuse_marks_the_response_broken() {
         assert_eq!(state, ResponseState::Broken(expected), "{name}");
     }
 }
+
+/// The pre-encoded path gives the very bytes, state, status, body count and connection
+/// verdict of the general path, for every kind of request context and for statuses with and
+/// without bodies.
+#[test]
+fn a_fixed_response_matches_the_general_path_byte_for_byte() {
+    type Outcome = (String, ResponseState, bool, u16, u64);
+    fn run(cx: ResponseContext, f: impl FnOnce(&mut ResponseWriter<'_>)) -> Outcome {
+        let mut out = Vec::new();
+        let mut reply = Reply::new(cx, u64::MAX);
+        f(&mut ResponseWriter::new(
+            &mut out,
+            &mut reply,
+            DATE,
+            1 << 16,
+        ));
+        let text = String::from_utf8(out).unwrap();
+        (
+            text,
+            reply.state,
+            reply.cx.close,
+            reply.status,
+            reply.body_bytes,
+        )
+    }
+    let headers = b"Content-Type: text/plain\r\nX-A: b\r\n";
+    for version in [Version::Http10, Version::Http11] {
+        for bits in 0..8u8 {
+            let cx = ResponseContext {
+                version,
+                head_request: bits & 1 != 0,
+                close: bits & 2 != 0,
+                expect_pending: bits & 4 != 0,
+            };
+            for status in [200, 204, 304, 404, 503] {
+                let fixed = FixedResponse::new(status, headers.to_vec(), b"hello".to_vec());
+                let general = run(cx, |w| {
+                    w.head_encoded(status, headers, Framing::Length(5));
+                    w.write(b"hello");
+                    w.finish();
+                });
+                assert_eq!(
+                    run(cx, |w| w.complete_fixed(&fixed)),
+                    general,
+                    "{cx:?} {status}"
+                );
+            }
+        }
+    }
+}

@@ -97,6 +97,17 @@ pub trait Target: Sized {
     fn initial_deadline(&self, _shared: &Self::Shared, _now: Instant) -> Option<Instant> {
         None
     }
+
+    /// A spawned target's first turn, after it has its token and initial deadline but
+    /// before it is registered: an accepted connection can read the request that has
+    /// usually arrived already. A target that answers [`Next::Remove`] here is never
+    /// registered at all (for a connection served and closed at once, no `epoll_ctl`).
+    ///
+    /// Registration is edge-triggered-safe afterwards: the kernel reports readiness that
+    /// exists when a descriptor is added, so nothing that arrives in between is missed.
+    fn on_spawn(&mut self, _cx: &mut Context<'_, Self>) -> Next {
+        Next::Keep
+    }
 }
 
 /// Registers a mio source; a convenience for [`Target::register`] implementations.
@@ -321,6 +332,24 @@ impl<T: Target> Reactor<T> {
 
 impl<T: Target> Core<T> {
     fn insert(&mut self, target: T) -> io::Result<Token> {
+        let token = self.insert_unregistered(target)?;
+        self.register(token)?;
+        Ok(token)
+    }
+
+    /// Registers the target behind `token`, removing it if the kernel refuses.
+    fn register(&mut self, token: Token) -> io::Result<()> {
+        let index = token.0 & INDEX_MASK;
+        let result = self.slots[index]
+            .target
+            .register(self.poll.registry(), token);
+        if result.is_err() {
+            self.slots.remove(index);
+        }
+        result
+    }
+
+    fn insert_unregistered(&mut self, target: T) -> io::Result<Token> {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = self.slots.vacant_entry();
@@ -328,18 +357,13 @@ impl<T: Target> Core<T> {
         if index > INDEX_MASK {
             return Err(io::Error::other("reactor slab is full"));
         }
-        let token = make_token(index, generation);
-        let slot = entry.insert(Slot {
+        entry.insert(Slot {
             target,
             generation,
             deadline: None,
             armed: None,
         });
-        if let Err(err) = slot.target.register(self.poll.registry(), token) {
-            self.slots.remove(index);
-            return Err(err);
-        }
-        Ok(token)
+        Ok(make_token(index, generation))
     }
 
     /// Runs `f` on the live target behind `token` with a context for it, removing the
@@ -405,16 +429,28 @@ impl<T: Target> Core<T> {
         fired
     }
 
-    fn insert_spawned(&mut self, shared: &T::Shared) {
+    fn insert_spawned(&mut self, shared: &mut T::Shared) {
         while let Some(target) = self.spawned.pop() {
             let deadline = target.initial_deadline(shared, self.now);
-            // A target that cannot be registered is dropped, which closes its descriptor;
-            // the peer sees a reset, which is the best answer when the kernel refuses.
-            if let (Ok(token), Some(at)) = (self.insert(target), deadline) {
+            // A target that cannot be stored or registered is dropped, which closes its
+            // descriptor; the peer sees a reset, the best answer when the kernel refuses.
+            let Ok(token) = self.insert_unregistered(target) else {
+                continue;
+            };
+            if let Some(at) = deadline {
                 let slot = &mut self.slots[token.0 & INDEX_MASK];
                 slot.deadline = Some(at);
                 slot.armed = Some(at);
                 self.timers.push(at, token);
+            }
+            let mut kept = false;
+            self.dispatch(shared, token, |target, cx| {
+                let next = target.on_spawn(cx);
+                kept = next == Next::Keep;
+                next
+            });
+            if kept {
+                let _ = self.register(token);
             }
         }
     }

@@ -18,6 +18,10 @@ struct Log {
 enum Probe {
     Listener(TcpListener),
     Conn(TcpStream),
+    /// Spawns `Eager` connections.
+    EagerListener(TcpListener),
+    /// A connection that serves itself in `on_spawn`, before registration.
+    Eager(TcpStream),
     /// A target with no descriptor events of its own: only timers reach it.
     Timer(mio::net::UdpSocket, &'static str),
 }
@@ -29,6 +33,11 @@ impl Target for Probe {
         match self {
             Probe::Listener(l) => registry.register(l, token, Interest::READABLE),
             Probe::Conn(c) => registry.register(c, token, Interest::READABLE),
+            Probe::EagerListener(l) => registry.register(l, token, Interest::READABLE),
+            Probe::Eager(c) => {
+                self_log_registered();
+                registry.register(c, token, Interest::READABLE)
+            }
             Probe::Timer(s, _) => registry.register(s, token, Interest::READABLE),
         }
     }
@@ -42,24 +51,22 @@ impl Target for Probe {
                 }
                 Next::Keep
             }
-            Probe::Conn(stream) => {
-                let mut buf = [0u8; 64];
-                loop {
-                    match stream.read(&mut buf) {
-                        Ok(0) => {
-                            cx.shared.events.push("closed".into());
-                            return Next::Remove;
-                        }
-                        Ok(n) => {
-                            let _ = stream.write_all(&buf[..n]);
-                            cx.shared.events.push(format!("echoed {n}"));
-                        }
-                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
-                        Err(_) => return Next::Remove,
-                    }
+            Probe::EagerListener(listener) => {
+                while let Ok((stream, _)) = listener.accept() {
+                    cx.shared.events.push("accepted".into());
+                    cx.spawn(Probe::Eager(stream));
                 }
+                Next::Keep
             }
+            Probe::Conn(stream) | Probe::Eager(stream) => echo(stream, cx),
             Probe::Timer(..) => Next::Keep,
+        }
+    }
+
+    fn on_spawn(&mut self, cx: &mut Context<'_, Self>) -> Next {
+        match self {
+            Probe::Eager(stream) => echo(stream, cx),
+            _ => Next::Keep,
         }
     }
 
@@ -69,6 +76,34 @@ impl Target for Probe {
         }
         Next::Remove
     }
+}
+
+/// Echoes what is there; removes the target at end of stream.
+fn echo(stream: &mut TcpStream, cx: &mut Context<'_, Probe>) -> Next {
+    let mut buf = [0u8; 64];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                cx.shared.events.push("closed".into());
+                return Next::Remove;
+            }
+            Ok(n) => {
+                let _ = stream.write_all(&buf[..n]);
+                cx.shared.events.push(format!("echoed {n}"));
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
+            Err(_) => return Next::Remove,
+        }
+    }
+}
+
+thread_local! {
+    /// `Eager` registrations on this thread (`register` has no access to the log).
+    static EAGER_REGISTERED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn self_log_registered() {
+    EAGER_REGISTERED.with(|n| n.set(n.get() + 1));
 }
 
 fn timer_socket() -> mio::net::UdpSocket {
@@ -186,4 +221,44 @@ fn a_mailbox_send_wakes_a_blocked_turn() {
     assert_eq!(turn.events, 0);
     assert_eq!(mailbox.try_recv(), Some(7));
     assert_eq!(mailbox.try_recv(), None);
+}
+
+#[test]
+fn a_target_done_in_on_spawn_is_never_registered_and_one_that_waits_is() {
+    let mut reactor = Reactor::new(16).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    reactor.insert(Probe::EagerListener(listener)).unwrap();
+    let mut log = Log::default();
+
+    // Everything the first client will ever send is there before the server accepts.
+    let mut early = StdStream::connect(addr).unwrap();
+    early.write_all(b"hello").unwrap();
+    early.shutdown(std::net::Shutdown::Write).unwrap();
+    turn_until(&mut reactor, &mut log, |log| {
+        log.events.contains(&"closed".into())
+    });
+    let mut echoed = Vec::new();
+    early.read_to_end(&mut echoed).unwrap();
+    assert_eq!(echoed, b"hello");
+    assert_eq!(log.events, ["accepted", "echoed 5", "closed"]);
+    assert_eq!(
+        EAGER_REGISTERED.with(|n| n.get()),
+        0,
+        "served in on_spawn alone"
+    );
+    assert_eq!(reactor.len(), 1);
+
+    // The second sends nothing at first: it is registered, and its later bytes arrive as an
+    // event (nothing is lost between the first read and the registration).
+    let mut late = StdStream::connect(addr).unwrap();
+    turn_until(&mut reactor, &mut log, |log| log.events.len() == 4);
+    assert_eq!(EAGER_REGISTERED.with(|n| n.get()), 1);
+    late.write_all(b"abc").unwrap();
+    turn_until(&mut reactor, &mut log, |log| {
+        log.events.contains(&"echoed 3".into())
+    });
+    let mut three = [0u8; 3];
+    late.read_exact(&mut three).unwrap();
+    assert_eq!(&three, b"abc");
 }

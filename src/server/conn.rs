@@ -148,6 +148,18 @@ impl<E: Exchange> Conn<E> {
         )
     }
 
+    /// Just accepted, not yet registered: the request has usually arrived with the
+    /// handshake, so read it now. A connection answered and closed here never costs an
+    /// `epoll_ctl`; one that finds nothing yet is registered and waits for its event.
+    pub(super) fn on_spawn<H: Handler<Exchange = E>>(
+        &mut self,
+        cx: &mut Context<'_, WorkerTarget<H>>,
+    ) -> Next {
+        self.token = cx.token();
+        self.readable = true;
+        self.drive(cx)
+    }
+
     pub(super) fn on_ready<H: Handler<Exchange = E>>(
         &mut self,
         readiness: Readiness,

@@ -203,6 +203,13 @@ impl<H: Handler> Target for WorkerTarget<H> {
             WorkerTarget::Connection(_) => Some(now + shared.limits.timeouts.idle),
         }
     }
+
+    fn on_spawn(&mut self, cx: &mut Context<'_, Self>) -> Next {
+        match self {
+            WorkerTarget::Listener(_) => Next::Keep,
+            WorkerTarget::Connection(conn) => conn.on_spawn(cx),
+        }
+    }
 }
 
 impl ListenSocket {

@@ -183,12 +183,7 @@ impl<E: Exchange> Active<E> {
                 return Err(Answer::CONTENT_TOO_LARGE);
             }
         }
-        let raw_path = target::path_of(head.target);
-        let path = if raw_path.starts_with('/') {
-            target::normalize_path(raw_path, path_scratch)?
-        } else {
-            raw_path
-        };
+        let path = target::routing_path(head.target, path_scratch)?;
         let request = Request {
             method: head.method,
             target: head.target,

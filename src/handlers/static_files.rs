@@ -33,6 +33,7 @@ mod path;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::io;
@@ -192,18 +193,18 @@ impl StaticFiles {
             if_none_match: request.header("if-none-match"),
             if_modified_since: request.header("if-modified-since"),
         };
-        let mut lines = self.settings.header_lines.clone();
-        encode::write_header(&mut lines, b"ETag", validators.etag.as_bytes());
-        encode::write_header(
-            &mut lines,
-            b"Last-Modified",
-            validators.last_modified().as_bytes(),
-        );
+        let etag = validators.etag();
+        let last_modified = validators.last_modified();
+        let validator_headers = [
+            ("ETag", etag.as_bytes()),
+            ("Last-Modified", last_modified.as_slice()),
+        ];
+        let lines = &self.settings.header_lines;
         match conditional::evaluate(&conditions, &validators) {
             Precondition::Serve => {}
             Precondition::NotModified => {
                 // No Content-Length: a 304 has no body, and no representation metadata.
-                response.head_encoded(304, &lines, Framing::Chunked);
+                response.head_encoded_with(304, lines, &validator_headers, Framing::Chunked);
                 response.finish();
                 return;
             }
@@ -218,20 +219,27 @@ impl StaticFiles {
             }
             _ => RangeRequest::Full,
         };
-        encode::write_header(&mut lines, b"Accept-Ranges", b"bytes");
-        if !self.route_sets_content_type {
-            encode::write_header(&mut lines, b"Content-Type", content_type(name).as_bytes());
-        }
+        let content_type = content_type(name);
+        let mut headers = [
+            validator_headers[0],
+            validator_headers[1],
+            ("Accept-Ranges", b"bytes".as_slice()),
+            ("Content-Type", content_type.as_bytes()),
+            ("Content-Range", b"".as_slice()),
+        ];
+        // The route's own Content-Type, when it sets one, is already in `lines`.
+        let typed = if self.route_sets_content_type { 3 } else { 4 };
         match range {
             RangeRequest::Full => {
-                response.head_encoded(200, &lines, Framing::Length(len));
+                response.head_encoded_with(200, lines, &headers[..typed], Framing::Length(len));
                 response.send_file(file, 0, len);
             }
             RangeRequest::Partial { first, last } => {
                 let content_range = format!("bytes {first}-{last}/{len}");
-                encode::write_header(&mut lines, b"Content-Range", content_range.as_bytes());
+                headers[typed] = ("Content-Range", content_range.as_bytes());
                 let count = last - first + 1;
-                response.head_encoded(206, &lines, Framing::Length(count));
+                let headers = &headers[..=typed];
+                response.head_encoded_with(206, lines, headers, Framing::Length(count));
                 response.send_file(file, first, count);
             }
             RangeRequest::Unsatisfiable => {
@@ -312,13 +320,67 @@ fn error_status(err: &io::Error) -> u16 {
 }
 
 /// The Content-Type for a file named `name`, from its extension.
-fn content_type(name: &[u8]) -> String {
+fn content_type(name: &[u8]) -> Cow<'static, str> {
+    match common_content_type(extension(name)) {
+        Some(common) => Cow::Borrowed(common),
+        None => guessed_content_type(name),
+    }
+}
+
+/// The extension of the last segment of `name`, if it has one.
+fn extension(name: &[u8]) -> Option<&[u8]> {
+    let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+    let dot = base.iter().rposition(|&b| b == b'.')?;
+    Some(&base[dot + 1..])
+}
+
+/// Extensions [`common_content_type`] knows without a table search (tests check it agrees
+/// with the search).
+#[cfg(test)]
+const COMMON_EXTENSIONS: [&str; 16] = [
+    "html", "htm", "css", "js", "json", "txt", "svg", "png", "jpg", "jpeg", "gif", "webp", "ico",
+    "woff2", "wasm", "bin",
+];
+
+/// The Content-Type of the most common extensions, by a `match` instead of a search of
+/// every type there is (and with no `charset` string to build); `None` for the rest.
+fn common_content_type(ext: Option<&[u8]>) -> Option<&'static str> {
+    let Some(ext) = ext else {
+        return Some("application/octet-stream");
+    };
+    let mut lower = [0u8; 5];
+    let lower = lower.get_mut(..ext.len())?;
+    for (to, from) in lower.iter_mut().zip(ext) {
+        *to = from.to_ascii_lowercase();
+    }
+    Some(match &*lower {
+        b"html" | b"htm" => "text/html; charset=utf-8",
+        b"css" => "text/css; charset=utf-8",
+        b"js" => "text/javascript; charset=utf-8",
+        b"json" => "application/json",
+        b"txt" => "text/plain; charset=utf-8",
+        b"svg" => "image/svg+xml",
+        b"png" => "image/png",
+        b"jpg" | b"jpeg" => "image/jpeg",
+        b"gif" => "image/gif",
+        b"webp" => "image/webp",
+        b"ico" => "image/x-icon",
+        b"woff2" => "font/woff2",
+        b"wasm" => "application/wasm",
+        b"bin" => "application/octet-stream",
+        _ => return None,
+    })
+}
+
+/// The Content-Type mime_guess gives for `name` (`application/octet-stream` when it knows
+/// none), with `charset=utf-8` for text types.
+fn guessed_content_type(name: &[u8]) -> Cow<'static, str> {
     let guess = mime_guess::from_path(OsStr::from_bytes(name))
         .first_raw()
         .unwrap_or("application/octet-stream");
     if guess.starts_with("text/") {
-        format!("{guess}; charset=utf-8")
+        Cow::Owned(format!("{guess}; charset=utf-8"))
     } else {
-        guess.to_string()
+        Cow::Borrowed(guess)
     }
 }

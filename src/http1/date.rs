@@ -53,16 +53,27 @@ impl DateCache {
         let time = UNIX_EPOCH
             .checked_add(Duration::from_secs(self.secs))
             .unwrap_or(UNIX_EPOCH);
-        let mut date = FixedWriter {
-            buf: [0; DATE_LEN],
-            len: 0,
-        };
-        // An IMF-fixdate for years 1970..=9999 is always exactly 29 bytes; if that ever
-        // failed, keeping the previous (well-formed) line beats writing a broken one.
-        let written = write!(date, "{}", httpdate::HttpDate::from(time));
-        if written.is_ok() && date.len == DATE_LEN {
-            self.line[PREFIX.len()..PREFIX.len() + DATE_LEN].copy_from_slice(&date.buf);
-        }
+        self.line[PREFIX.len()..PREFIX.len() + DATE_LEN].copy_from_slice(&imf_fixdate(time));
+    }
+}
+
+/// `time` as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 5.6.7), clamped to
+/// 1970..=9999, into a fixed array: for `Date`, `Last-Modified` and the like.
+pub fn imf_fixdate(time: SystemTime) -> [u8; DATE_LEN] {
+    let clamped = UNIX_EPOCH
+        .checked_add(Duration::from_secs(unix_secs(time)))
+        .unwrap_or(UNIX_EPOCH);
+    let mut date = FixedWriter {
+        buf: [0; DATE_LEN],
+        len: 0,
+    };
+    // An IMF-fixdate for years 1970..=9999 is always exactly 29 bytes; if that ever failed,
+    // the epoch (well-formed) beats a broken value.
+    let written = write!(date, "{}", httpdate::HttpDate::from(clamped));
+    if written.is_ok() && date.len == DATE_LEN {
+        date.buf
+    } else {
+        *b"Thu, 01 Jan 1970 00:00:00 GMT"
     }
 }
 

@@ -289,10 +289,26 @@ impl<'a> ResponseWriter<'a> {
     /// Like [`head`](Self::head) with header lines pre-encoded as `Name: value\r\n...`
     /// (validated by the caller, e.g. once at config load).
     pub fn head_encoded(&mut self, status: u16, header_lines: &[u8], framing: Framing) {
+        self.head_encoded_with(status, header_lines, &[], framing);
+    }
+
+    /// Like [`head_encoded`](Self::head_encoded), followed by per-request `headers` (for
+    /// a handler with fixed lines plus a few computed ones, without building them into one
+    /// buffer first).
+    pub fn head_encoded_with(
+        &mut self,
+        status: u16,
+        header_lines: &[u8],
+        headers: &[(&str, &[u8])],
+        framing: Framing,
+    ) {
         if !self.begin_head(status) {
             return;
         }
         self.out.extend_from_slice(header_lines);
+        for (name, value) in headers {
+            encode::write_header(self.out, name.as_bytes(), value);
+        }
         self.end_head(status, framing);
     }
 

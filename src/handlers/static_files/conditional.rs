@@ -14,16 +14,39 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// What identifies one version of a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Validators {
-    /// The strong entity tag, quotes included.
-    pub etag: String,
+    /// The strong entity tag, quotes included, in `etag[..etag_len]`: built without
+    /// allocating, once per request.
+    etag: [u8; ETAG_MAX],
+    etag_len: usize,
     /// The modification time, truncated to whole seconds (HTTP dates have no more).
     pub modified: SystemTime,
 }
 
+/// Two quotes, four 64-bit numbers in hex and three separators.
+const ETAG_MAX: usize = 2 + 4 * 16 + 3;
+
 impl Validators {
     /// The validators of a file with this inode, size and mtime.
     pub fn new(inode: u64, size: u64, mtime_secs: i64, mtime_nanos: i64) -> Validators {
-        let etag = format!("\"{inode:x}-{size:x}-{mtime_secs:x}.{mtime_nanos:x}\"");
+        let mut etag = [0; ETAG_MAX];
+        let mut len = 0;
+        let mut put = |byte: u8| {
+            etag[len] = byte;
+            len += 1;
+        };
+        put(b'"');
+        // Signed values in two's complement, as `{:x}` prints them.
+        let fields = [inode, size, mtime_secs as u64, mtime_nanos as u64];
+        for (i, value) in fields.into_iter().enumerate() {
+            if i > 0 {
+                put(if i == 3 { b'.' } else { b'-' });
+            }
+            let digits = (64 - value.leading_zeros()).div_ceil(4).max(1);
+            for shift in (0..digits).rev() {
+                put(b"0123456789abcdef"[((value >> (shift * 4)) & 0xf) as usize]);
+            }
+        }
+        put(b'"');
         let modified = if mtime_secs >= 0 {
             UNIX_EPOCH + Duration::from_secs(mtime_secs.unsigned_abs())
         } else {
@@ -31,12 +54,22 @@ impl Validators {
                 .checked_sub(Duration::from_secs(mtime_secs.unsigned_abs()))
                 .unwrap_or(UNIX_EPOCH)
         };
-        Validators { etag, modified }
+        Validators {
+            etag,
+            etag_len: len,
+            modified,
+        }
+    }
+
+    /// The strong entity tag, quotes included.
+    pub fn etag(&self) -> &str {
+        // Only ASCII was written.
+        std::str::from_utf8(&self.etag[..self.etag_len]).unwrap_or("\"\"")
     }
 
     /// `Last-Modified`'s value.
-    pub fn last_modified(&self) -> String {
-        httpdate::fmt_http_date(self.modified)
+    pub fn last_modified(&self) -> [u8; 29] {
+        crate::http1::date::imf_fixdate(self.modified)
     }
 }
 
@@ -69,7 +102,7 @@ pub struct Conditions<'a> {
 /// date is ignored, as the RFC requires.
 pub fn evaluate(conditions: &Conditions<'_>, validators: &Validators) -> Precondition {
     if let Some(value) = conditions.if_match {
-        if !etag_list_matches(value, &validators.etag, true) {
+        if !etag_list_matches(value, validators.etag(), true) {
             return Precondition::Failed;
         }
     } else if let Some(date) = conditions.if_unmodified_since.and_then(parse_date) {
@@ -78,7 +111,7 @@ pub fn evaluate(conditions: &Conditions<'_>, validators: &Validators) -> Precond
         }
     }
     if let Some(value) = conditions.if_none_match {
-        if etag_list_matches(value, &validators.etag, false) {
+        if etag_list_matches(value, validators.etag(), false) {
             return Precondition::NotModified;
         }
     } else if let Some(date) = conditions.if_modified_since.and_then(parse_date) {
@@ -208,7 +241,7 @@ pub fn if_range_allows(value: &[u8], validators: &Validators) -> bool {
     };
     let text = text.trim();
     if text.starts_with('"') || text.starts_with("W/") {
-        return text == validators.etag;
+        return text == validators.etag();
     }
     parse_date(value) == Some(validators.modified)
 }

@@ -9,7 +9,11 @@ use super::conditional::{
 };
 use super::listing::{escape_html, percent_encode};
 use super::path::{PathError, Root, decode};
-use super::{below_prefix, content_type};
+use super::{
+    COMMON_EXTENSIONS, below_prefix, common_content_type, content_type, extension,
+    guessed_content_type,
+};
+use std::borrow::Cow;
 
 #[test]
 fn path_decoding() {
@@ -90,9 +94,9 @@ const LATER: &str = "Sun, 09 Sep 2001 01:46:41 GMT";
 #[test]
 fn validators_are_strong_etag_and_second_resolution_date() {
     let v = validators();
-    assert_eq!(v.etag, TAG);
+    assert_eq!(v.etag(), TAG);
     assert_eq!(v.modified, UNIX_EPOCH + Duration::from_secs(1_000_000_000));
-    assert_eq!(v.last_modified(), DATE);
+    assert_eq!(&v.last_modified(), DATE.as_bytes());
     // Any change of inode, size or mtime (to the nanosecond) changes the tag.
     for other in [
         Validators::new(0x20, 10, 1_000_000_000, 5),
@@ -100,7 +104,20 @@ fn validators_are_strong_etag_and_second_resolution_date() {
         Validators::new(0x1f, 10, 1_000_000_001, 5),
         Validators::new(0x1f, 10, 1_000_000_000, 6),
     ] {
-        assert_ne!(other.etag, v.etag);
+        assert_ne!(other.etag(), v.etag());
+    }
+    // The hand-written hex is `{:x}`'s, extremes and negative times included.
+    let extremes: [(u64, u64, i64, i64); 3] = [
+        (0, 0, 0, 0),
+        (u64::MAX, u64::MAX, i64::MIN, -1),
+        (1, 16, -5, 999_999_999),
+    ];
+    for (inode, size, secs, nanos) in extremes {
+        let tag = Validators::new(inode, size, secs, nanos);
+        assert_eq!(
+            tag.etag(),
+            format!("\"{inode:x}-{size:x}-{secs:x}.{nanos:x}\"")
+        );
     }
 }
 
@@ -277,6 +294,17 @@ fn content_types() {
     ];
     for (name, expected) in cases {
         assert_eq!(content_type(name.as_bytes()), expected, "{name}");
+    }
+    // The table of common types says what the general lookup would, in any letter case.
+    for ext in COMMON_EXTENSIONS {
+        for name in [format!("f.{ext}"), format!("f.{}", ext.to_uppercase())] {
+            let fast = common_content_type(extension(name.as_bytes()));
+            assert_eq!(
+                fast.map(Cow::Borrowed),
+                Some(guessed_content_type(name.as_bytes())),
+                "{name}"
+            );
+        }
     }
 }
 

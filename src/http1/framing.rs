@@ -235,29 +235,28 @@ pub(crate) fn is_tchar(b: u8) -> bool {
 
 /// RFC 3986 reg-name / IP-literal / port bytes, as allowed in `Host`.
 fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'%'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'['
-                | b']'
-        )
+    HOST_BYTES[usize::from(b)]
 }
+
+/// [`is_host_byte`] as a table: every request's `Host` value is checked byte by byte.
+static HOST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < HOST_PUNCTUATION.len() {
+        table[HOST_PUNCTUATION[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// The punctuation allowed in `Host`: unreserved, sub-delims, `%` (escapes), `:` (port) and
+/// the brackets of an IP literal.
+const HOST_PUNCTUATION: &[u8] = b"-._~%!$&'()*+,;=:[]";
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,8 @@ set -euo pipefail
 port=$1 root=$2 metrics=${3:-metrics=on}
 case $metrics in metrics=on) counting=true ;; metrics=off) counting=false ;; *) echo "bad $metrics" >&2; exit 2 ;; esac
 here=$(cd "$(dirname "$0")/.." && pwd)
-config=$(mktemp /tmp/asycamore-bench-XXXXXX.toml)
+# One file per port, rewritten each run (the server execs, so nothing could clean up after).
+config=${TMPDIR:-/tmp}/asycamore-bench-$port.toml
 cat > "$config" <<TOML
 [server]
 listen = ["127.0.0.1:$port"]

@@ -20,15 +20,18 @@ pub struct MessageInfo {
 
 /// Facts gathered over all field lines; the verdict needs all of them, because RFC 9112
 /// treats repeated lines of one field as one comma-separated list.
+///
+/// `pub(super)`, with the field functions below, so `response` applies the same field rules
+/// to response framing.
 #[derive(Default)]
-struct Scan {
-    content_length: Option<u64>,
-    transfer_encoding: bool,
-    chunked: bool,
-    coding_before_chunked: bool,
-    coding_after_chunked: bool,
-    close: bool,
-    keep_alive: bool,
+pub(super) struct Scan {
+    pub(super) content_length: Option<u64>,
+    pub(super) transfer_encoding: bool,
+    pub(super) chunked: bool,
+    pub(super) coding_before_chunked: bool,
+    pub(super) coding_after_chunked: bool,
+    pub(super) close: bool,
+    pub(super) keep_alive: bool,
     continue_100: bool,
     unknown_expectation: bool,
     host: bool,
@@ -99,7 +102,7 @@ fn body_kind(version: Version, scan: &Scan) -> Result<BodyKind, ParseError> {
     Ok(BodyKind::Chunked)
 }
 
-fn transfer_encoding(scan: &mut Scan, value: &[u8]) -> Result<(), ParseError> {
+pub(super) fn transfer_encoding(scan: &mut Scan, value: &[u8]) -> Result<(), ParseError> {
     scan.transfer_encoding = true;
     let mut any = false;
     for coding in list_elements(value) {
@@ -126,7 +129,7 @@ fn transfer_encoding(scan: &mut Scan, value: &[u8]) -> Result<(), ParseError> {
     }
 }
 
-fn content_length(scan: &mut Scan, value: &[u8]) -> Result<(), ParseError> {
+pub(super) fn content_length(scan: &mut Scan, value: &[u8]) -> Result<(), ParseError> {
     let mut any = false;
     for element in list_elements(value) {
         let n = parse_decimal(element).ok_or(ParseError::BadContentLength)?;
@@ -144,7 +147,7 @@ fn content_length(scan: &mut Scan, value: &[u8]) -> Result<(), ParseError> {
     }
 }
 
-fn connection(scan: &mut Scan, value: &[u8]) {
+pub(super) fn connection(scan: &mut Scan, value: &[u8]) {
     for option in list_elements(value) {
         if option.eq_ignore_ascii_case(b"close") {
             scan.close = true;

@@ -12,6 +12,7 @@ pub mod encode;
 pub mod error;
 pub mod framing;
 pub mod head;
+pub mod response;
 pub mod target;
 
 pub use error::ParseError;

@@ -7,6 +7,7 @@ mod sys;
 mod admin;
 mod backpressure;
 mod bad_input;
+mod bench_tool;
 mod check;
 mod chunked;
 mod cli;

@@ -49,6 +49,10 @@ const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 pub enum Next {
     /// Stay registered.
     Keep,
+    /// Stay registered, and be dispatched again next turn (with no new readiness) even if no
+    /// event comes: for a target that stopped short of draining its descriptor so others get
+    /// their turn. With edge-triggered readiness no event would come for what it left.
+    Yield,
     /// Remove and drop the target (dropping closes its descriptor, which also deregisters it).
     Remove,
 }
@@ -203,6 +207,8 @@ pub struct Turn {
 pub struct Reactor<T: Target> {
     /// Kept apart from the rest so the loop can walk a batch of events while dispatching.
     events: Events,
+    /// The yielded targets being dispatched this turn (kept to reuse its allocation).
+    again: Vec<Token>,
     core: Core<T>,
 }
 
@@ -212,6 +218,8 @@ struct Core<T: Target> {
     slots: Slab<Slot<T>>,
     timers: Timers,
     spawned: Vec<T>,
+    /// Targets that answered [`Next::Yield`], to dispatch again next turn.
+    yielded: Vec<Token>,
     waker: Arc<Waker>,
     next_generation: u32,
     now: Instant,
@@ -224,11 +232,13 @@ impl<T: Target> Reactor<T> {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
         Ok(Reactor {
             events: Events::with_capacity(events_per_turn.max(1)),
+            again: Vec::new(),
             core: Core {
                 poll,
                 slots: Slab::new(),
                 timers: Timers::default(),
                 spawned: Vec::new(),
+                yielded: Vec::new(),
                 waker,
                 next_generation: 0,
                 now: Instant::now(),
@@ -272,7 +282,15 @@ impl<T: Target> Reactor<T> {
     /// An interrupted wait (`EINTR`) is not an error: the turn returns with no events.
     pub fn turn(&mut self, shared: &mut T::Shared, max_wait: Option<Duration>) -> io::Result<Turn> {
         let mut turn = Turn::default();
-        let wait = self.core.wait_time(max_wait);
+        // Yielded targets have work: look for events without sleeping, then run them after
+        // the targets those events are for.
+        let mut again = std::mem::take(&mut self.again);
+        std::mem::swap(&mut again, &mut self.core.yielded);
+        let wait = if again.is_empty() {
+            self.core.wait_time(max_wait)
+        } else {
+            Some(Duration::ZERO)
+        };
         let polled = self.core.poll.poll(&mut self.events, wait);
         self.core.now = Instant::now();
         match polled {
@@ -291,6 +309,12 @@ impl<T: Target> Reactor<T> {
             self.core
                 .dispatch(shared, token, |target, cx| target.on_ready(readiness, cx));
         }
+        for token in again.drain(..) {
+            self.core.dispatch(shared, token, |target, cx| {
+                target.on_ready(Readiness::default(), cx)
+            });
+        }
+        self.again = again;
         turn.timeouts = self.core.fire_timers(shared);
         self.core.insert_spawned(shared);
         Ok(turn)
@@ -389,8 +413,12 @@ impl<T: Target> Core<T> {
             registry: self.poll.registry(),
             spawned: &mut self.spawned,
         };
-        if f(&mut slot.target, &mut cx) == Next::Remove {
-            self.slots.remove(token.0 & INDEX_MASK);
+        match f(&mut slot.target, &mut cx) {
+            Next::Keep => {}
+            Next::Yield => self.yielded.push(token),
+            Next::Remove => {
+                self.slots.remove(token.0 & INDEX_MASK);
+            }
         }
     }
 
@@ -446,7 +474,7 @@ impl<T: Target> Core<T> {
             let mut kept = false;
             self.dispatch(shared, token, |target, cx| {
                 let next = target.on_spawn(cx);
-                kept = next == Next::Keep;
+                kept = next != Next::Remove;
                 next
             });
             if kept {

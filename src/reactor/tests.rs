@@ -262,3 +262,91 @@ fn a_target_done_in_on_spawn_is_never_registered_and_one_that_waits_is() {
     late.read_exact(&mut three).unwrap();
     assert_eq!(&three, b"abc");
 }
+
+/// A target that stops short of draining its socket and yields is dispatched again on the
+/// next turn without an event, the loop does not sleep while it has yielded work, and other
+/// targets' events are dispatched in the same turns.
+#[test]
+fn a_yielding_target_runs_again_next_turn_without_an_event() {
+    enum Spin {
+        /// Yields until its count reaches zero.
+        Busy(mio::net::UdpSocket, u32),
+        Conn(TcpStream),
+    }
+    impl Target for Spin {
+        type Shared = Log;
+        fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+            match self {
+                Spin::Busy(socket, _) => registry.register(socket, token, Interest::READABLE),
+                Spin::Conn(stream) => registry.register(stream, token, Interest::READABLE),
+            }
+        }
+        fn on_ready(&mut self, _: Readiness, cx: &mut Context<'_, Self>) -> Next {
+            match self {
+                Spin::Busy(_, left) => {
+                    cx.shared.events.push(format!("busy {left}"));
+                    *left -= 1;
+                    if *left == 0 { Next::Keep } else { Next::Yield }
+                }
+                Spin::Conn(stream) => {
+                    let mut buf = [0u8; 16];
+                    if let Ok(n) = stream.read(&mut buf) {
+                        cx.shared.events.push(format!("conn read {n}"));
+                    }
+                    Next::Keep
+                }
+            }
+        }
+        fn on_timeout(&mut self, _: &mut Context<'_, Self>) -> Next {
+            Next::Keep
+        }
+        fn on_spawn(&mut self, cx: &mut Context<'_, Self>) -> Next {
+            // The busy target starts working at once, as an accepted connection would.
+            match self {
+                Spin::Busy(..) => self.on_ready(Readiness::default(), cx),
+                Spin::Conn(_) => Next::Keep,
+            }
+        }
+    }
+
+    let mut reactor: Reactor<Spin> = Reactor::new(16).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = StdStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server_side, _) = listener.accept().unwrap();
+    server_side.set_nonblocking(true).unwrap();
+    reactor
+        .insert(Spin::Conn(TcpStream::from_std(server_side)))
+        .unwrap();
+    let mut log = Log::default();
+    // Spawned through a dispatch, like an accepted connection: `on_spawn` yields at once.
+    let busy = reactor.insert(Spin::Busy(timer_socket(), 1)).unwrap();
+    reactor.with_target(&mut log, busy, |_, cx| {
+        cx.spawn(Spin::Busy(timer_socket(), 3));
+        Next::Keep
+    });
+    assert_eq!(log.events, ["busy 3"]);
+
+    client.write_all(b"ping").unwrap();
+    // Each turn with yielded work polls without sleeping: with nothing else to wake it, a
+    // loop that slept would take the whole minute of `max_wait` and fail the bound below.
+    let started = Instant::now();
+    while !log.events.contains(&"busy 1".to_string())
+        || !log.events.iter().any(|e| e.starts_with("conn read"))
+    {
+        reactor
+            .turn(&mut log, Some(Duration::from_secs(3600)))
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            log.events
+        );
+    }
+    assert_eq!(
+        log.events
+            .iter()
+            .filter(|e| e.starts_with("busy"))
+            .collect::<Vec<_>>(),
+        ["busy 3", "busy 2", "busy 1"]
+    );
+}

@@ -345,7 +345,7 @@ impl Conn {
         }
         match self.start_batch(cx) {
             Next::Keep => None,
-            Next::Remove => Some(Next::Remove),
+            next @ (Next::Yield | Next::Remove) => Some(next),
         }
     }
 

@@ -464,3 +464,52 @@ fn a_vanished_directory_answers_500_with_a_log_line() {
     client.send(b"PUT /up HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(client.read_response().status, 500);
 }
+
+/// A client streaming an upload as fast as it can does not hold the worker: another client's
+/// requests on the same (single) worker are answered while the upload is still pouring in.
+/// The streaming client stops only when the other has all its answers (or at a cap that
+/// would fail the test).
+#[test]
+fn a_fast_upload_does_not_starve_other_clients_of_its_worker() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const CAP: usize = 256 << 20;
+    const CHUNK: usize = 64 << 10;
+    let dir = Dir::new("up-fair");
+    let server = server(&dir.0);
+    let mut flood = server.connect();
+    flood
+        .stream
+        .set_write_timeout(Some(IO_LIMIT))
+        .expect("write timeout");
+    flood.send(b"POST /up/flood.bin HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let others_done = Arc::new(AtomicBool::new(false));
+    let flooding = {
+        let others_done = Arc::clone(&others_done);
+        std::thread::spawn(move || {
+            let mut framed = format!("{CHUNK:x}\r\n").into_bytes();
+            framed.extend(std::iter::repeat_n(b'f', CHUNK));
+            framed.extend_from_slice(b"\r\n");
+            let mut sent = 0;
+            while !others_done.load(Ordering::Relaxed) && sent < CAP {
+                flood.send(&framed);
+                sent += CHUNK;
+            }
+            flood.send(b"0\r\n\r\n");
+            (flood.read_response().status, sent)
+        })
+    };
+    // The other client: 20 requests, each answered (405: the route takes uploads only).
+    let mut other = server.connect();
+    for _ in 0..20 {
+        other.send(b"GET /up HTTP/1.1\r\nHost: test\r\n\r\n");
+        assert_eq!(other.read_response().status, 405);
+    }
+    others_done.store(true, Ordering::Relaxed);
+    let (status, sent) = flooding.join().expect("flooding client");
+    assert_eq!(status, 201);
+    assert!(
+        sent < CAP,
+        "the other client was answered only after the upload had sent all {CAP} bytes"
+    );
+}

@@ -196,4 +196,20 @@ impl<E: Exchange> Conn<E> {
             }
         }
     }
+
+    /// Ends the connection, returning its buffers to the pool.
+    pub(super) fn close<H: Handler<Exchange = E>>(&mut self, shared: &mut Shared<H>) -> Next {
+        self.release_active(shared);
+        if let Some(stats) = &mut shared.stats {
+            stats.closed(self.close_reason, self.requests);
+        }
+        if let Some(input) = self.input.take() {
+            shared.pool.give_read(input);
+        }
+        if let Some(output) = self.output.take() {
+            shared.pool.give_write(output);
+        }
+        shared.connection_closed();
+        Next::Remove
+    }
 }

@@ -44,14 +44,7 @@ impl Daemon {
         let config = temp_path("admin.toml");
         std::fs::write(&config, compose(workers, admin_keys, routes)).expect("write config");
         let mut process = Process::start(binary(), config, &[]);
-        let data = address(
-            &process.wait_log("listening on http://"),
-            "listening on http://",
-        );
-        let admin = address(
-            &process.wait_log("admin port on http://"),
-            "admin port on http://",
-        );
+        let (data, admin) = process.served_addresses();
         Daemon {
             process,
             data,
@@ -97,13 +90,6 @@ fn compose(workers: usize, admin_keys: &str, routes: &str) -> String {
         "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = {workers}\n\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n{admin_keys}\n{routes}"
     )
-}
-
-fn address(line: &str, marker: &str) -> SocketAddr {
-    line.split(marker)
-        .nth(1)
-        .and_then(|rest| rest.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
 }
 
 /// The value of the sample `name` whose labels include `labels` (0 when there is none).

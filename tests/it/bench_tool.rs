@@ -83,14 +83,7 @@ impl Server {
     fn start() -> Server {
         let config = config_with("", "[admin]\nlisten = \"127.0.0.1:0\"\n");
         let mut process = Process::start(binary(), write_config(&config), &[]);
-        let data = address(
-            &process.wait_log("listening on http://"),
-            "listening on http://",
-        );
-        let admin = address(
-            &process.wait_log("admin port on http://"),
-            "admin port on http://",
-        );
+        let (data, admin) = process.served_addresses();
         Server {
             _process: process,
             url: format!("http://{data}"),
@@ -114,13 +107,6 @@ impl Server {
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
-}
-
-fn address(line: &str, marker: &str) -> SocketAddr {
-    line.split(marker)
-        .nth(1)
-        .and_then(|rest| rest.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
 }
 
 #[test]

@@ -48,24 +48,11 @@ struct Daemon {
 impl Daemon {
     fn start(extra_args: &[&std::ffi::OsStr]) -> Daemon {
         let mut process = Process::start(binary(), write_config(CONFIG), extra_args);
-        let deadline = Instant::now() + IO_LIMIT;
-        let (mut data, mut admin) = (None, None);
-        while data.is_none() || admin.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = process.log.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no listening lines; status {:?}", process.child.try_wait())
-            });
-            let address = |rest: &str| -> SocketAddr { rest.trim().parse().expect("address") };
-            if let Some(rest) = line.split("admin port on http://").nth(1) {
-                admin = Some(address(rest));
-            } else if let Some(rest) = line.split("listening on http://").nth(1) {
-                data = Some(address(rest));
-            }
-        }
+        let (data, admin) = process.served_addresses();
         Daemon {
             process,
-            data: data.unwrap(),
-            admin: admin.unwrap(),
+            data,
+            admin,
         }
     }
 

@@ -123,6 +123,22 @@ impl Process {
             &mut self.child,
         )
     }
+
+    /// The data and admin addresses of a daemon started with one TCP listener and an admin
+    /// port, read from its start-up lines (logged in that order).
+    pub fn served_addresses(&mut self) -> (SocketAddr, SocketAddr) {
+        let address = |line: String, marker: &str| -> SocketAddr {
+            line.split(marker)
+                .nth(1)
+                .and_then(|rest| rest.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no address in {line:?}"))
+        };
+        const DATA: &str = "listening on http://";
+        const ADMIN: &str = "admin port on http://";
+        let data = address(self.wait_log(DATA), DATA);
+        let admin = address(self.wait_log(ADMIN), ADMIN);
+        (data, admin)
+    }
 }
 
 impl Drop for Process {

@@ -1,5 +1,7 @@
 //! Bad input: one table of malformed or refused requests, each with the status it must get,
-//! whether the connection must close after it, and a word the error text must contain.
+//! whether the connection must close after it, and a word the error text must contain; and
+//! a table of request-smuggling shapes, each carrying a hidden second request that must
+//! never be answered.
 
 use crate::support::{TestServer, config_with};
 
@@ -223,4 +225,229 @@ fn check(server: &TestServer, case: &Case) -> Vec<String> {
         problems.push("connection kept but a following request got no 200".to_string());
     }
     problems
+}
+
+/// One request-smuggling shape: the bytes, the statuses that must come back (in order) and
+/// whether the connection must close after them. Every attack carries a second request
+/// (`GET /smuggled`, which the test config's catch-all route would answer) where a lenient parser might find one.
+struct Smuggle {
+    name: &'static str,
+    bytes: &'static [u8],
+    statuses: &'static [u16],
+    closes: bool,
+}
+
+fn smuggling_cases() -> Vec<Smuggle> {
+    macro_rules! attack {
+        ($name:expr, $head:expr, $body:expr, $statuses:expr, $closes:expr) => {
+            Smuggle {
+                name: $name,
+                bytes: concat!(
+                    $head,
+                    "\r\n",
+                    $body,
+                    "GET /smuggled HTTP/1.1\r\nHost: test\r\n\r\n"
+                )
+                .as_bytes(),
+                statuses: $statuses,
+                closes: $closes,
+            }
+        };
+    }
+    vec![
+        attack!(
+            "CL.TE",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n",
+            "0\r\n\r\n",
+            &[400],
+            true
+        ),
+        attack!(
+            "TE.CL",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+            "8\r\nSMUGGLED\r\n0\r\n\r\n",
+            &[400],
+            true
+        ),
+        attack!(
+            "TE.TE chunked, identity",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked, identity\r\n",
+            "0\r\n\r\n",
+            &[400],
+            true
+        ),
+        attack!(
+            "TE.TE two fields",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+            "0\r\n\r\n",
+            &[400],
+            true
+        ),
+        attack!(
+            "TE twice chunked",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            "0\r\n\r\n",
+            &[400],
+            true
+        ),
+        attack!(
+            "space before the colon",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding : chunked\r\n",
+            "0\r\n\r\n",
+            &[400],
+            true
+        ),
+        attack!(
+            "vertical tab before chunked",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding:\x0bchunked\r\n",
+            "0\r\n\r\n",
+            &[400],
+            true
+        ),
+        attack!(
+            "Content-Length +6",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: +6\r\n",
+            "abcdef",
+            &[400],
+            true
+        ),
+        attack!(
+            "Content-Length 0x6",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 0x6\r\n",
+            "abcdef",
+            &[400],
+            true
+        ),
+        attack!(
+            "bare CR in a field",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nX-A: a\rContent-Length: 6\r\n",
+            "abcdef",
+            &[400],
+            true
+        ),
+        attack!(
+            "NUL in a field",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nX-A: a\0b\r\nContent-Length: 6\r\n",
+            "abcdef",
+            &[400],
+            true
+        ),
+        attack!(
+            "obs-fold hiding Transfer-Encoding",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nX-A: a\r\n Transfer-Encoding: chunked\r\nContent-Length: 6\r\n",
+            "0\r\n\r\n",
+            &[400],
+            true
+        ),
+        attack!(
+            "extra space in the request line",
+            "POST  /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n",
+            "abcdef",
+            &[400],
+            true
+        ),
+        attack!(
+            "missing Host",
+            "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n",
+            "abcdef",
+            &[400],
+            true
+        ),
+        // Unambiguous framings that lenient and strict parsers agree on: the body is the body,
+        // the following request is a second, honest request.
+        // RFC 9112 2.2 lets a recipient take a bare LF as a line end: accepted, and framed
+        // exactly as the CRLF form would be.
+        attack!(
+            "bare LF line ends",
+            "POST /echo HTTP/1.1\nHost: test\nContent-Length: 6\n",
+            "abcdef",
+            &[200, 200],
+            false
+        ),
+        attack!(
+            "tab before chunked",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding:\tchunked\r\n",
+            "6\r\nabcdef\r\n0\r\n\r\n",
+            &[200, 200],
+            false
+        ),
+        attack!(
+            "chunked in odd case",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: ChUnKeD\r\n",
+            "6\r\nabcdef\r\n0\r\n\r\n",
+            &[200, 200],
+            false
+        ),
+        attack!(
+            "Content-Length with leading zeros",
+            "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 006\r\n",
+            "abcdef",
+            &[200, 200],
+            false
+        ),
+        attack!(
+            "absolute-form target",
+            "POST http://test/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n",
+            "abcdef",
+            &[200, 200],
+            false
+        ),
+    ]
+}
+
+/// Each smuggling shape gets exactly the answers RFC 9112 asks for, in order, and closes
+/// where it must; nothing the attack hid is answered as a request of its own (it would show
+/// as an extra answer after the close, or before the probe that ends a kept connection).
+#[test]
+fn smuggling_shapes_get_their_answers_and_nothing_slips_through() {
+    let server = TestServer::start(&config_with("", ""));
+    let mut failures = Vec::new();
+    for case in smuggling_cases() {
+        let mut client = server.connect();
+        client.send(case.bytes);
+        let mut statuses = Vec::new();
+        let mut closed_after = false;
+        for _ in case.statuses {
+            let response = client.read_response();
+            statuses.push(response.status);
+            closed_after = response.says_close();
+            if closed_after {
+                break;
+            }
+        }
+        if case.closes {
+            // Whatever else the attack held must never be answered.
+            let rest = client.read_until_closed();
+            if !rest.is_empty() {
+                failures.push(format!(
+                    "{}: more after the close: {:?}",
+                    case.name,
+                    String::from_utf8_lossy(&rest)
+                ));
+            }
+        } else {
+            // A probe ends the exchange: the next answer must be its own.
+            client.send(b"GET /echo?probe HTTP/1.1\r\nHost: test\r\n\r\n");
+            let probe = client.read_response();
+            if probe.status != 200 || !probe.text().contains("/echo?probe") {
+                failures.push(format!(
+                    "{}: the probe got {} {:?}",
+                    case.name,
+                    probe.status,
+                    probe.text()
+                ));
+            }
+        }
+        if statuses != case.statuses || closed_after != case.closes {
+            failures.push(format!(
+                "{}: got {statuses:?} (close {closed_after}), want {:?} (close {})",
+                case.name, case.statuses, case.closes
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "failing shapes:\n{}",
+        failures.join("\n")
+    );
 }

@@ -5,6 +5,7 @@ mod support;
 mod sys;
 
 mod admin;
+mod abuse;
 mod backpressure;
 mod bad_input;
 mod bench_tool;

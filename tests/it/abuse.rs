@@ -1,0 +1,100 @@
+//! Adversarial clients (issue 8), each bounded in time: many connections that dribble their
+//! heads must neither starve a normal client nor outlive the head timeout.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support::{IO_LIMIT, TestServer, config_with, get};
+use crate::sys::raise_fd_limit;
+
+/// Slowloris: 1,000 connections each send part of a head and stall. While they are open, a
+/// normal keep-alive client's 200 requests are each answered within [`NORMAL_BOUND`] (the
+/// stated bound: the dribblers cost the worker nothing while they wait); then every dribbler
+/// is answered 408 and closed at the head timeout, without the test's intervention.
+#[test]
+fn a_thousand_dribbling_heads_do_not_delay_a_normal_client_and_are_closed_at_the_head_timeout() {
+    const DRIBBLERS: usize = 1000;
+    /// The slowest answer a normal client may get while the dribblers are open.
+    const NORMAL_BOUND: Duration = Duration::from_millis(500);
+    raise_fd_limit(3 * DRIBBLERS as u64);
+    let server = TestServer::start(&config_with("", "[timeouts]\nhead = \"2s\"\n"));
+    let mut dribblers: Vec<TcpStream> = (0..DRIBBLERS)
+        .map(|_| {
+            let mut stream = server.connect().stream;
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHo")
+                .expect("partial head");
+            stream
+        })
+        .collect();
+    let opened = Instant::now();
+
+    let mut normal = server.connect();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..200 {
+        let asked = Instant::now();
+        normal.send(&get("/"));
+        assert_eq!(normal.read_response().status, 200);
+        slowest = slowest.max(asked.elapsed());
+    }
+    // The dribblers were all still waiting while the normal client was served.
+    assert!(
+        opened.elapsed() < Duration::from_secs(2),
+        "the normal client's requests took until the head timeout: the test proves nothing"
+    );
+    assert!(
+        slowest < NORMAL_BOUND,
+        "a normal request took {slowest:?} with {DRIBBLERS} dribbling connections open"
+    );
+
+    // Every dribbler gets its 408 and end of stream from the server.
+    let deadline = Instant::now() + IO_LIMIT;
+    for (i, stream) in dribblers.iter_mut().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .expect("timeout");
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .unwrap_or_else(|err| panic!("dribbler {i} not closed: {err}"));
+        assert!(
+            answer.starts_with(b"HTTP/1.1 408 "),
+            "dribbler {i} got {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    assert!(
+        opened.elapsed() >= Duration::from_millis(1900),
+        "closed before the head timeout"
+    );
+    // And the normal client's connection is still good.
+    normal.send(&get("/"));
+    assert_eq!(normal.read_response().status, 200);
+    eprintln!(
+        "slowloris: {DRIBBLERS} dribblers, slowest normal request {slowest:?}, {}",
+        server_usage(server.pid())
+    );
+}
+
+/// The server's peak resident set and CPU time so far, for the record (docs/RELIABILITY.md).
+fn server_usage(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .map_or("?".to_string(), |v| v.trim().to_string());
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    format!("server peak RSS {peak}, CPU {} ms", ticks * 10)
+}

@@ -1,7 +1,7 @@
 //! Adversarial clients (issue 8), each bounded in time: many connections that dribble their
 //! heads must neither starve a normal client nor outlive the head timeout.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -97,4 +97,101 @@ fn server_usage(pid: u32) -> String {
         })
         .unwrap_or(0);
     format!("server peak RSS {peak}, CPU {} ms", ticks * 10)
+}
+
+/// Slow reader: a client pipelines requests and never reads. The server stops reading from
+/// it once its answers are over the output mark (its memory stays bounded), keeps serving
+/// another client meanwhile, and when the slow client finally reads, every request it got
+/// in was answered, in order.
+#[test]
+fn a_pipelining_client_that_never_reads_is_held_back_in_bounded_memory() {
+    const BATCH: usize = 1000;
+    /// The server's peak resident set while the slow reader is held (its baseline is a few
+    /// MiB: binary, worker stack, pooled buffers).
+    const RSS_BOUND_KIB: u64 = 48 * 1024;
+    // No per-connection request limit: at it, the server would close and drain the rest.
+    let server = TestServer::start(&config_with("max_requests_per_connection = 0", ""));
+    let request = get("/");
+    let batch = request.repeat(BATCH);
+    let mut slow = server.connect();
+    slow.stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    // Write until the server stops taking bytes (a write blocks for half a second), never
+    // reading; 64 MiB of requests would mean it never stopped.
+    let mut sent = 0usize;
+    let mut offset = 0usize;
+    loop {
+        match slow.stream.write(&batch[offset..]) {
+            Ok(n) => {
+                sent += n;
+                offset = (offset + n) % batch.len();
+            }
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(err) => panic!("send failed: {err}"),
+        }
+        assert!(
+            sent < 64 << 20,
+            "the server took 64 MiB of requests without their answers being read"
+        );
+    }
+    let peak = peak_rss_kib(server.pid());
+    assert!(
+        peak < RSS_BOUND_KIB,
+        "server peak RSS {peak} KiB while holding a slow reader"
+    );
+
+    // Another client is served as usual meanwhile.
+    let mut other = server.connect();
+    for _ in 0..100 {
+        other.send(&request);
+        assert_eq!(other.read_response().status, 200);
+    }
+
+    // The slow client completes its last request and reads: one answer per request sent.
+    let whole = sent.div_ceil(request.len());
+    let rest = whole * request.len() - sent;
+    slow.stream
+        .set_write_timeout(Some(IO_LIMIT))
+        .expect("timeout");
+    let mut reader = slow.stream.try_clone().expect("clone");
+    let counting = std::thread::spawn(move || {
+        reader.set_read_timeout(Some(IO_LIMIT)).expect("timeout");
+        let marker = b"HTTP/1.1 200 OK\r\n";
+        let (mut seen, mut carry, mut buf) = (0usize, Vec::new(), vec![0u8; 1 << 16]);
+        while seen < whole {
+            let n = reader.read(&mut buf).expect("read answers");
+            assert!(n > 0, "closed after {seen} of {whole} answers");
+            carry.extend_from_slice(&buf[..n]);
+            // Count status lines; keep a marker's length less one byte, which may be the
+            // start of one split across reads.
+            let mut at = 0;
+            while let Some(found) = carry[at..].windows(marker.len()).position(|w| w == marker) {
+                seen += 1;
+                at += found + marker.len();
+            }
+            let keep_from = at.max(carry.len().saturating_sub(marker.len() - 1));
+            carry.drain(..keep_from);
+        }
+        seen
+    });
+    slow.stream
+        .write_all(&request[request.len() - rest..])
+        .expect("finish the last request");
+    assert_eq!(counting.join().expect("reader"), whole);
+    eprintln!(
+        "slow reader: {sent} bytes of requests ({whole} requests) taken before the server \
+         stopped reading, all answered; {}",
+        server_usage(server.pid())
+    );
+}
+
+/// The peak resident set of process `pid`, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
 }

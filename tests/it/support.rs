@@ -169,7 +169,8 @@ impl TestServer {
         TestServer::start_with(config, command)
     }
 
-    fn start_with(config: &str, command: Command) -> TestServer {
+    /// Starts `command` (the binary, prepared by the caller) with `config`.
+    pub fn start_with(config: &str, command: Command) -> TestServer {
         let mut process = Process::start(command, write_config(config), &[]);
         let line = process.wait_log("listening on http://");
         let rest = line
@@ -193,6 +194,11 @@ impl TestServer {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.process.child.id()
+    }
+
+    /// The next log line containing `needle` (failing after `IO_LIMIT`).
+    pub fn wait_log(&mut self, needle: &str) -> String {
+        self.process.wait_log(needle)
     }
 
     /// Log lines received so far.

@@ -46,3 +46,24 @@ pub fn pass_as_fd3(command: &mut std::process::Command, fd: std::os::fd::RawFd) 
     // allocates nothing and takes no lock.
     unsafe { command.pre_exec(hook) };
 }
+
+/// Makes `command`'s child start with at most `limit` open descriptors (soft and hard), so
+/// it can be driven out of them.
+pub fn limit_fds(command: &mut std::process::Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    let hook = move || {
+        let rlimit = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        // SAFETY: setrlimit only reads the struct, and is async-signal-safe (allowed
+        // between fork and exec).
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    // SAFETY: the hook only calls setrlimit, which is async-signal-safe.
+    unsafe { command.pre_exec(hook) };
+}

@@ -5,7 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::{IO_LIMIT, TestServer, config_with, get};
+use crate::support::{IO_LIMIT, TestServer, config_with, fd_count, get, wait_for_fd_count};
 use crate::sys::raise_fd_limit;
 
 /// Slowloris: 1,000 connections each send part of a head and stall. While they are open, a
@@ -236,4 +236,78 @@ fn cpu_ticks(pid: u32) -> u64 {
         .take(2)
         .map(|t| t.parse::<u64>().expect("ticks"))
         .sum()
+}
+
+/// Abrupt resets mid-head, mid-body (both framings) and mid-response, and half-closed
+/// connections: the half-closed ones get every answer before the server closes, the reset
+/// ones cost nothing lasting (the server's descriptors return to where they were), and the
+/// server goes on serving.
+#[test]
+fn resets_at_every_stage_and_half_closes_leave_nothing_behind() {
+    use std::net::Shutdown;
+    let server = TestServer::start(&config_with("", "[limits]\nmax_body_bytes = 100000000\n"));
+    let pid = server.pid();
+    let baseline = fd_count(pid);
+    let reset = |client: crate::support::Client| {
+        socket2::SockRef::from(&client.stream)
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER 0");
+        drop(client); // closes with RST
+    };
+
+    let mut mid_head = server.connect();
+    mid_head.send(b"GET / HTTP/1.1\r\nHo");
+    reset(mid_head);
+
+    let mut mid_body = server.connect();
+    mid_body.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+    mid_body.send(&[b'b'; 1000]);
+    reset(mid_body);
+
+    let mut mid_chunk = server.connect();
+    mid_chunk
+        .send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc");
+    reset(mid_chunk);
+
+    // Mid-response: an 8 MiB echo, of which the client reads a little.
+    let mut mid_response = server.connect();
+    let body = vec![b'r'; 8 << 20];
+    let writer = {
+        let mut stream = mid_response.stream.try_clone().expect("clone");
+        let request = [
+            format!(
+                "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes(),
+            body,
+        ]
+        .concat();
+        std::thread::spawn(move || {
+            // Fails once the reset below lands; either way it ends.
+            let _ = stream.write_all(&request);
+        })
+    };
+    let mut some = [0u8; 4096];
+    mid_response
+        .stream
+        .read_exact(&mut some)
+        .expect("the response starts");
+    assert!(some.starts_with(b"HTTP/1.1 200 "));
+    reset(mid_response);
+    writer.join().expect("writer");
+
+    // Half-closed after three pipelined requests: all three answered, then end of stream.
+    let mut half = server.connect();
+    half.send(&[get("/"), get("/echo"), get("/")].concat());
+    half.stream.shutdown(Shutdown::Write).expect("shutdown");
+    for want in [200, 200, 200] {
+        assert_eq!(half.read_response().status, want);
+    }
+    half.expect_closed();
+
+    wait_for_fd_count(pid, baseline);
+    let mut fresh = server.connect();
+    assert!(fresh.still_serves(), "server unhealthy after the resets");
+    eprintln!("resets and half-closes: {}", server_usage(pid));
 }

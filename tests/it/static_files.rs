@@ -6,11 +6,11 @@
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::support::{Client, Response, TestServer, temp_path};
+use crate::support::{Client, Response, TestServer, fd_count, temp_path, wait_for_fd_count};
 
 const HELLO: &[u8] = b"Hello, static files!\n";
 const DATA_LEN: usize = 1000;
@@ -492,28 +492,6 @@ fn a_64_mib_file_arrives_whole() {
     let tail = get(&server, "/files/big.bin", &[("Range", "bytes=33554432-")]);
     assert_eq!(tail.status, 206);
     assert_eq!(tail.body, response.body[32 << 20..]);
-}
-
-fn fd_count(pid: u32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("read /proc/<pid>/fd")
-        .count()
-}
-
-/// Polls until the server holds `expected` descriptors (bounded: fails after 10 s).
-fn wait_for_fd_count(pid: u32, expected: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = fd_count(pid);
-        if now == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server holds {now} descriptors, expected {expected}: a leak"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]

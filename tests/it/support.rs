@@ -490,3 +490,26 @@ pub fn echo_body(head: &[u8], body: &[u8]) -> Vec<u8> {
 pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
 }
+
+/// The descriptors process `pid` holds.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/<pid>/fd")
+        .count()
+}
+
+/// Polls until the server holds `expected` descriptors (bounded: fails after 10 s).
+pub fn wait_for_fd_count(pid: u32, expected: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = fd_count(pid);
+        if now == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server holds {now} descriptors, expected {expected}: a leak"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

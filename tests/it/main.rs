@@ -4,8 +4,8 @@
 mod support;
 mod sys;
 
-mod admin;
 mod abuse;
+mod admin;
 mod backpressure;
 mod bad_input;
 mod bench_tool;

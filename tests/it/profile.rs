@@ -12,31 +12,18 @@ use std::time::{Duration, Instant};
 
 use pprof::protos::Message;
 
-use crate::support::{Client, IO_LIMIT, Process, Response, binary, post, temp_path, write_config};
+use crate::support::{
+    Client, IO_LIMIT, Process, Response, binary, config_with, post, temp_path, write_config,
+};
 
-/// Two data-plane workers, a route answering a fixed body and an echo route; the admin port
-/// on an ephemeral port with a short profile cap.
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-workers = 2
-
-[admin]
-listen = "127.0.0.1:0"
-profile_max_seconds = 5
-
-[[route]]
-name = "hello"
-path = "/"
-handler = "respond"
-body = "Hello, World!"
-headers = { "Content-Type" = "text/plain" }
-
-[[route]]
-name = "echo"
-path = "/echo"
-handler = "echo"
-"#;
+/// The base routes (a fixed body, an echo) on two workers; the admin port on an ephemeral
+/// port with a short profile cap.
+fn config() -> String {
+    config_with(
+        "workers = 2",
+        "[admin]\nlisten = \"127.0.0.1:0\"\nprofile_max_seconds = 5\n",
+    )
+}
 
 /// The daemon with its data and admin addresses, killed when dropped.
 struct Daemon {
@@ -47,7 +34,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(extra_args: &[&std::ffi::OsStr]) -> Daemon {
-        let mut process = Process::start(binary(), write_config(CONFIG), extra_args);
+        let mut process = Process::start(binary(), write_config(&config()), extra_args);
         let (data, admin) = process.served_addresses();
         Daemon {
             process,

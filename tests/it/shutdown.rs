@@ -109,25 +109,7 @@ fn stop_during_traffic() {
         "the idle connection is closed"
     );
 
-    let mut sent = 0;
-    for thread in threads {
-        sent += thread
-            .join()
-            .expect("a traffic connection failed (see above)");
-    }
-    assert_eq!(
-        sent,
-        answered.load(Ordering::SeqCst),
-        "requests sent vs answered"
-    );
-    let status = daemon.wait_exit(Duration::from_secs(15));
-    assert_eq!(status.code(), Some(0));
-    assert!(
-        signalled.elapsed() < Duration::from_secs(15),
-        "took {:?}",
-        signalled.elapsed()
-    );
-    daemon.wait_log("stopped: every request finished");
+    expect_clean_stop(&mut daemon, threads, &answered, signalled);
 }
 
 const DEPTH: usize = 8;
@@ -268,25 +250,7 @@ fn sigterm_answers_every_pipelined_request_received_then_closes() {
             rest.len()
         );
     }
-    let mut sent = 0;
-    for thread in threads {
-        sent += thread
-            .join()
-            .expect("a traffic connection failed (see above)");
-    }
-    assert_eq!(
-        sent,
-        answered.load(Ordering::SeqCst),
-        "requests sent vs answered"
-    );
-    let status = daemon.wait_exit(Duration::from_secs(15));
-    assert_eq!(status.code(), Some(0));
-    assert!(
-        signalled.elapsed() < Duration::from_secs(15),
-        "took {:?}",
-        signalled.elapsed()
-    );
-    daemon.wait_log("stopped: every request finished");
+    expect_clean_stop(&mut daemon, threads, &answered, signalled);
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -358,4 +322,33 @@ fn sigquit_during_a_graceful_stop_exits_at_once() {
     daemon.wait_log("SIGTERM: stopping gracefully");
     daemon.signal(Signal::SIGQUIT);
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}
+
+/// The end of a stop under traffic: every request a traffic thread sent was answered, and
+/// the daemon exited 0 within 15 s of the signal, saying every request finished.
+fn expect_clean_stop(
+    daemon: &mut Daemon,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+    answered: &AtomicU64,
+    signalled: Instant,
+) {
+    let mut sent = 0;
+    for thread in threads {
+        sent += thread
+            .join()
+            .expect("a traffic connection failed (see above)");
+    }
+    assert_eq!(
+        sent,
+        answered.load(Ordering::SeqCst),
+        "requests sent vs answered"
+    );
+    let status = daemon.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    daemon.wait_log("stopped: every request finished");
 }

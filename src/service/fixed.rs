@@ -8,18 +8,20 @@
 
 use crate::http1::encode;
 
-/// A response fixed when it is built (typically at config load).
+/// A response fixed when it is built (typically at config load). The bytes are held once:
+/// the general path's header lines and body are slices of the two pre-encoded pieces.
 #[derive(Debug, Clone)]
 pub struct FixedResponse {
-    pub(super) status: u16,
-    /// `Name: value\r\n` lines, without framing headers (for the general path).
-    pub(super) header_lines: Box<[u8]>,
-    pub(super) body: Box<[u8]>,
+    status: u16,
     /// Status line and header lines: everything before `Date`.
-    pub(super) before_date: Box<[u8]>,
+    before_date: Box<[u8]>,
+    /// Where the header lines start in `before_date` (after the status line).
+    header_lines_at: usize,
     /// `Content-Length`, the blank line ending the head, and the body: the bytes the
     /// general path writes after `Date`, so both paths give the same bytes.
-    pub(super) after_date: Box<[u8]>,
+    after_date: Box<[u8]>,
+    /// Where the body starts in `after_date`.
+    body_at: usize,
 }
 
 impl FixedResponse {
@@ -29,17 +31,19 @@ impl FixedResponse {
     pub fn new(status: u16, header_lines: Vec<u8>, body: Vec<u8>) -> Self {
         let mut before_date = Vec::new();
         encode::write_status_line(&mut before_date, status);
+        let header_lines_at = before_date.len();
         before_date.extend_from_slice(&header_lines);
         let mut after_date = Vec::new();
         encode::write_content_length(&mut after_date, body.len() as u64);
         after_date.extend_from_slice(encode::CRLF);
+        let body_at = after_date.len();
         after_date.extend_from_slice(&body);
         FixedResponse {
             status,
-            header_lines: header_lines.into_boxed_slice(),
-            body: body.into_boxed_slice(),
             before_date: before_date.into_boxed_slice(),
+            header_lines_at,
             after_date: after_date.into_boxed_slice(),
+            body_at,
         }
     }
 
@@ -50,6 +54,16 @@ impl FixedResponse {
 
     /// The body.
     pub fn body(&self) -> &[u8] {
-        &self.body
+        &self.after_date[self.body_at..]
+    }
+
+    /// The header lines, as given.
+    pub(super) fn header_lines(&self) -> &[u8] {
+        &self.before_date[self.header_lines_at..]
+    }
+
+    /// The bytes before and after `Date` of the plain form.
+    pub(super) fn around_date(&self) -> (&[u8], &[u8]) {
+        (&self.before_date, &self.after_date)
     }
 }

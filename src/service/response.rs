@@ -458,25 +458,31 @@ impl<'a> ResponseWriter<'a> {
     /// plain form, else the same as [`head_encoded`](Self::head_encoded), `write`, `finish`.
     pub fn complete_fixed(&mut self, fixed: &FixedResponse) {
         let cx = self.reply.cx;
+        let status = fixed.status();
         let plain = matches!(self.reply.state, ResponseState::Head)
             && cx.version == Version::Http11
             && !cx.close
             && !cx.head_request
             && !cx.expect_pending
-            && encode::status_allows_body(fixed.status)
-            && (200..1000).contains(&fixed.status);
+            && encode::status_allows_body(status)
+            && (200..1000).contains(&status);
+        let body = fixed.body();
         if plain {
-            self.out.extend_from_slice(&fixed.before_date);
+            let (before_date, after_date) = fixed.around_date();
+            self.out.extend_from_slice(before_date);
             self.out.extend_from_slice(self.date_line);
-            self.out.extend_from_slice(&fixed.after_date);
-            self.reply.status = fixed.status;
-            self.reply.body_bytes += fixed.body.len() as u64;
+            self.out.extend_from_slice(after_date);
+            self.reply.status = status;
+            self.reply.body_bytes += body.len() as u64;
             self.reply.state = ResponseState::Done;
             return;
         }
-        let framing = Framing::Length(fixed.body.len() as u64);
-        self.head_encoded(fixed.status, &fixed.header_lines, framing);
-        self.write(&fixed.body);
+        self.head_encoded(
+            status,
+            fixed.header_lines(),
+            Framing::Length(body.len() as u64),
+        );
+        self.write(body);
         self.finish();
     }
 

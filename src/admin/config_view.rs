@@ -87,6 +87,10 @@ fn to_table(config: &Config) -> Table {
         "output_buffer_bytes".into(),
         int(limits.output_buffer_bytes as u64),
     );
+    table.insert(
+        "min_body_bytes_per_second".into(),
+        int(limits.min_body_bytes_per_second),
+    );
     root.insert("limits".into(), Value::Table(table));
 
     let timeouts = &config.timeouts;

@@ -39,6 +39,7 @@ pub fn server_config(config: &Config) -> ServerConfig {
             output_high_water: limits.output_buffer_bytes,
             max_connections: config.max_connections,
             max_requests_per_connection: config.max_requests_per_connection,
+            min_body_bytes_per_second: limits.min_body_bytes_per_second,
             timeouts: server::Timeouts {
                 head: timeouts.head,
                 body: timeouts.body,

@@ -117,6 +117,9 @@ pub struct Limits {
     pub max_trailer_bytes: usize,
     /// Back-pressure mark for queued response bytes.
     pub output_buffer_bytes: usize,
+    /// The slowest average rate a request body may arrive at, after a `timeouts.body` grace
+    /// (0: no minimum).
+    pub min_body_bytes_per_second: u64,
 }
 
 /// Every timeout is > 0 and <= 1 day.

@@ -88,6 +88,7 @@ const LIMITS_KEYS: &[&str] = &[
     "max_chunk_extension_bytes",
     "max_trailer_bytes",
     "output_buffer_bytes",
+    "min_body_bytes_per_second",
 ];
 const TIMEOUTS_KEYS: &[&str] = &["head", "body", "idle", "write"];
 const LOG_KEYS: &[&str] = &["level", "target", "file", "syslog_facility", "syslog_tag"];
@@ -149,6 +150,7 @@ pub struct RawLimits {
     pub max_chunk_extension_bytes: Option<Spanned<i64>>,
     pub max_trailer_bytes: Option<Spanned<i64>>,
     pub output_buffer_bytes: Option<Spanned<i64>>,
+    pub min_body_bytes_per_second: Option<Spanned<i64>>,
 }
 
 /// `[timeouts]`: humantime strings ("10s", "500ms"), parsed by `validate`.

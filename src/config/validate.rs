@@ -42,6 +42,8 @@ const MAX_BODY_BYTES: (i64, IntRange) = (1_048_576, IntRange::from(0));
 const MAX_CHUNK_EXTENSION_BYTES: (i64, IntRange) = (4096, IntRange::new(0, 65_536));
 const MAX_TRAILER_BYTES: (i64, IntRange) = (8192, IntRange::new(0, 1_048_576));
 const OUTPUT_BUFFER_BYTES: (i64, IntRange) = (65_536, IntRange::new(4096, 16_777_216));
+// Apache's mod_reqtimeout default (`MinRate=500`): long proven not to cut off real clients.
+const MIN_BODY_BYTES_PER_SECOND: (i64, IntRange) = (500, IntRange::new(0, 1 << 30));
 const TIMEOUT_HEAD: Duration = Duration::from_secs(10);
 const TIMEOUT_BODY: Duration = Duration::from_secs(30);
 const TIMEOUT_IDLE: Duration = Duration::from_secs(60);
@@ -264,6 +266,11 @@ impl Validator<'_> {
                 &raw.output_buffer_bytes,
                 "limits.output_buffer_bytes",
                 OUTPUT_BUFFER_BYTES,
+            ),
+            min_body_bytes_per_second: self.int(
+                &raw.min_body_bytes_per_second,
+                "limits.min_body_bytes_per_second",
+                MIN_BODY_BYTES_PER_SECOND,
             ),
         }
     }

@@ -113,6 +113,8 @@ pub(super) struct Conn<E> {
     close_reason: CloseReason,
     /// Requests completed since the last read (the pipeline depth of that read).
     batch: u64,
+    /// Output was blocked on the client while a body was due (see `track_body_stall`).
+    body_stalled: bool,
 }
 
 impl<E: Exchange> Conn<E> {
@@ -138,6 +140,7 @@ impl<E: Exchange> Conn<E> {
             opened_at: now,
             close_reason: CloseReason::Peer,
             batch: 0,
+            body_stalled: false,
         }
     }
 
@@ -286,6 +289,7 @@ impl<E: Exchange> Conn<E> {
             }
         }
         self.release_idle_buffers(cx.shared);
+        self.track_body_stall(now);
         cx.set_deadline(Some(self.deadline(&cx.shared.limits)));
         next
     }

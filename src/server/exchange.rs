@@ -16,7 +16,7 @@ use crate::service::{
     ResponseWriter, Start, WakeRef,
 };
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Limits;
 use super::access::{AccessFormat, Pending, Started};
@@ -117,6 +117,10 @@ pub(super) struct Active<E> {
     pub(super) method: MethodLabel,
     pub(super) started: Instant,
     pub(super) chunks: u64,
+    /// The minimum body rate is measured from here, with `body_received` as it was then
+    /// (restarted when the server, not the client, held the body up).
+    rate_from: Instant,
+    rate_base: u64,
 }
 
 impl<E: Exchange> Active<E> {
@@ -146,6 +150,8 @@ impl<E: Exchange> Active<E> {
             method: MethodLabel::Other,
             started: Instant::now(),
             chunks: 0,
+            rate_from: Instant::now(),
+            rate_base: 0,
         }
     }
 
@@ -269,11 +275,32 @@ impl<E: Exchange> Active<E> {
         self.method = MethodLabel::of(head.method);
         self.started = now;
         self.chunks = 0;
+        self.rate_from = now;
+        self.rate_base = 0;
         if matches!(self.body, BodyReader::Done) {
             // No body to wait for: the handler hears its end at once.
             self.finish_body(sink);
         }
         Ok(())
+    }
+
+    /// When a body still arriving falls below `rate` bytes per second: `grace` after the
+    /// measurement began, plus `1 / rate` seconds for every byte received since. `None`
+    /// when there is no minimum, no body left to wait for, or no deadline in sight.
+    pub(super) fn rate_deadline(&self, grace: Duration, rate: u64) -> Option<Instant> {
+        if rate == 0 || self.body_finished() {
+            return None;
+        }
+        let received = self.body_received - self.rate_base;
+        let earned = Duration::from_micros(received.saturating_mul(1_000_000) / rate);
+        self.rate_from.checked_add(grace)?.checked_add(earned)
+    }
+
+    /// Measures the body rate afresh from `now`: the body was held up by the server (its
+    /// output was full), which is no fault of the client's.
+    pub(super) fn restart_rate(&mut self, now: Instant) {
+        self.rate_from = now;
+        self.rate_base = self.body_received;
     }
 
     /// Whether the body has been read (or given up on).

@@ -54,6 +54,11 @@ pub struct Limits {
     pub max_connections: usize,
     /// Requests served on one connection before it closes (0: unlimited).
     pub max_requests_per_connection: u64,
+    /// The slowest average rate a request body may arrive at (0: no minimum). The body has
+    /// `timeouts.body` of grace, and every byte received earns `1 / rate` seconds more: a
+    /// client that falls behind is answered 408 and closed, one that trickles a byte now
+    /// and then within the body timeout no longer holds the connection forever.
+    pub min_body_bytes_per_second: u64,
     /// Timeouts.
     pub timeouts: Timeouts,
 }
@@ -67,6 +72,7 @@ impl Default for Limits {
             output_high_water: 64 * 1024,
             max_connections: 10_000,
             max_requests_per_connection: 10_000,
+            min_body_bytes_per_second: 500,
             timeouts: Timeouts::default(),
         }
     }

@@ -21,6 +21,8 @@ pub enum CloseReason {
     HeadTimeout,
     /// A request body (or a handler's answer) did not come within the body timeout.
     BodyTimeout,
+    /// A request body arrived slower than `min_body_bytes_per_second` allows.
+    BodyTooSlow,
     /// The client did not take output within the write timeout.
     WriteTimeout,
     /// A request could not be parsed or framed (400-class answer).
@@ -37,11 +39,12 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [CloseReason; 10] = [
+    pub const ALL: [CloseReason; 11] = [
         CloseReason::Peer,
         CloseReason::IdleTimeout,
         CloseReason::HeadTimeout,
         CloseReason::BodyTimeout,
+        CloseReason::BodyTooSlow,
         CloseReason::WriteTimeout,
         CloseReason::ParseError,
         CloseReason::TooLarge,
@@ -57,6 +60,7 @@ impl CloseReason {
             CloseReason::IdleTimeout => "idle_timeout",
             CloseReason::HeadTimeout => "head_timeout",
             CloseReason::BodyTimeout => "body_timeout",
+            CloseReason::BodyTooSlow => "body_too_slow",
             CloseReason::WriteTimeout => "write_timeout",
             CloseReason::ParseError => "parse_error",
             CloseReason::TooLarge => "too_large",
@@ -321,7 +325,7 @@ impl RouteCounters {
 /// One worker's counters. Only its own thread writes them.
 pub(super) struct WorkerStats {
     accepted: u64,
-    closed: [u64; 10],
+    closed: [u64; CloseReason::ALL.len()],
     /// Route name -> index into `route_counters`; grows as new names appear.
     route_index: HashMap<Box<str>, usize>,
     route_counters: Vec<(Box<str>, RouteCounters)>,
@@ -349,7 +353,7 @@ impl WorkerStats {
     pub(super) fn new() -> Self {
         WorkerStats {
             accepted: 0,
-            closed: [0; 10],
+            closed: [0; CloseReason::ALL.len()],
             route_index: HashMap::new(),
             route_counters: Vec::new(),
             requests_per_connection: Histogram::new(REQUESTS_PER_CONNECTION_BUCKETS),

@@ -1,11 +1,15 @@
 //! Timeouts: a slow or silent client is answered 408 (when no response has started) and
-//! closed; an idle keep-alive connection is closed without a word.
+//! closed; an idle keep-alive connection is closed without a word; a body below the
+//! minimum rate is cut off, unless it is the server that holds it up.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::support::{IO_LIMIT, TestServer, config_with, get};
+use crate::support::{
+    Client, IO_LIMIT, Process, TestServer, binary, config_with, get, temp_path, write_config,
+};
 
 fn server(timeouts: &str) -> TestServer {
     TestServer::start(&config_with("", &format!("[timeouts]\n{timeouts}\n")))
@@ -129,4 +133,144 @@ fn a_client_that_stops_reading_is_closed_at_the_write_timeout() {
         outcome.is_some(),
         "all 10,000 requests were accepted without the client reading"
     );
+}
+
+/// A daemon with one `upload` route, an `echo` route, `[limits] min_body_bytes_per_second`
+/// = `rate`, a 1 s body timeout, and an admin port to read its close reasons from.
+struct RateDaemon {
+    /// Held for its lifetime: the daemon is killed when this is dropped.
+    _process: Process,
+    data: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl RateDaemon {
+    fn start(rate: u64) -> RateDaemon {
+        let dir = temp_path("rate-uploads");
+        std::fs::create_dir(&dir).expect("upload dir");
+        let config = format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\n\
+             [limits]\nmax_body_bytes = 100000000\nmin_body_bytes_per_second = {rate}\n\n\
+             [timeouts]\nbody = \"1s\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n\
+             [[route]]\nname = \"up\"\npath = \"/up\"\nhandler = \"upload\"\ndir = \"{}\"\n\n\
+             [[route]]\nname = \"echo\"\npath = \"/echo\"\nhandler = \"echo\"\n",
+            dir.display()
+        );
+        let mut process = Process::start(binary(), write_config(&config), &[]);
+        let (data, admin) = process.served_addresses();
+        RateDaemon {
+            _process: process,
+            data,
+            admin,
+        }
+    }
+
+    /// `asycamore_connections_closed_total{reason}` from `/metrics`, parsed.
+    fn closed(&self, reason: &str) -> f64 {
+        let mut client = Client::connect(self.admin);
+        client.send(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        let text = client.read_response().text();
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("parse /metrics");
+        scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == "asycamore_connections_closed_total"
+                    && s.labels.get("reason") == Some(reason)
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) => v,
+                ref other => panic!("not a counter: {other:?}"),
+            })
+            .unwrap_or_else(|| panic!("no close count for {reason}:\n{text}"))
+    }
+}
+
+/// A body that trickles in below `min_body_bytes_per_second` is answered 408 and closed,
+/// although it is never silent for the body timeout; one that keeps up on average, in
+/// bursts with pauses, is taken whole. The close is counted as `body_too_slow`.
+#[test]
+fn a_body_below_the_minimum_rate_is_cut_off_and_one_that_keeps_up_is_not() {
+    let daemon = RateDaemon::start(1000);
+
+    // Keeps up: 2,000 bytes (2 s of credit at 1,000 B/s) every 300 ms.
+    let mut steady = Client::connect(daemon.data);
+    steady.send(b"POST /up HTTP/1.1\r\nHost: test\r\nContent-Length: 10000\r\n\r\n");
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(300)); // pacing the upload, not waiting
+        steady.send(&[b's'; 2000]);
+    }
+    let response = steady.read_response();
+    assert_eq!(response.status, 201, "{}", response.text());
+
+    // Trickles: 10 bytes every 100 ms (100 B/s), never 1 s silent.
+    let mut slow = Client::connect(daemon.data);
+    slow.send(b"POST /up HTTP/1.1\r\nHost: test\r\nContent-Length: 100000\r\n\r\n");
+    let mut writer = slow.stream.try_clone().expect("clone stream");
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let response = slow.read_response();
+        slow.expect_closed();
+        let _ = tx.send(response.status);
+    });
+    let mut status = None;
+    for _ in 0..100 {
+        if let Ok(answer) = rx.try_recv() {
+            status = Some(answer);
+            break;
+        }
+        // Once the server has closed, a write may fail; that is expected.
+        let _ = writer.write_all(&[b't'; 10]);
+        std::thread::sleep(Duration::from_millis(100)); // pacing the trickle, not waiting
+    }
+    reader.join().expect("reader");
+    assert_eq!(status, Some(408), "a 100 B/s body still read after 10 s");
+    // The server lingers (reading, discarding) until the client closes too, and counts
+    // the close then.
+    drop(writer);
+    let counted = Instant::now() + IO_LIMIT;
+    while daemon.closed("body_too_slow") == 0.0 && Instant::now() < counted {
+        std::thread::sleep(Duration::from_millis(10)); // polling for the count
+    }
+    assert_eq!(daemon.closed("body_too_slow"), 1.0);
+    assert_eq!(daemon.closed("body_timeout"), 0.0);
+}
+
+/// While the server has stopped reading a body because the client does not read its
+/// response (back-pressure), the body rate does not run: a client that pauses reading for
+/// longer than the grace plus everything its body earned still gets its whole echo.
+#[test]
+fn back_pressure_does_not_count_against_the_body_rate() {
+    const BODY: usize = 32 << 20;
+    // 20 MB/s: what loopback buffers take before the stall earns well under the 2.5 s pause.
+    let daemon = RateDaemon::start(20_000_000);
+    let mut client = Client::connect(daemon.data);
+    let pattern = |i: usize| (i % 251) as u8;
+    let mut writer = client.stream.try_clone().expect("clone stream");
+    let sender = std::thread::spawn(move || {
+        let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {BODY}\r\n\r\n");
+        writer.write_all(head.as_bytes())?;
+        let body: Vec<u8> = (0..BODY).map(pattern).collect();
+        writer.write_all(&body)
+    });
+    // The pause is the scenario (a client busy elsewhere), not a wait for an event.
+    std::thread::sleep(Duration::from_millis(2500));
+    let response = client.read_response_to("POST");
+    sender
+        .join()
+        .expect("sender")
+        .expect("the whole body was sent");
+    assert_eq!(response.status, 200);
+    assert!(
+        response.body.len() > BODY,
+        "echo of {} bytes",
+        response.body.len()
+    );
+    let echoed = &response.body[response.body.len() - BODY..];
+    assert!(
+        echoed.iter().enumerate().all(|(i, &b)| b == pattern(i)),
+        "echo differs from the body"
+    );
+    assert_eq!(daemon.closed("body_too_slow"), 0.0);
 }

@@ -37,6 +37,7 @@ fn default_limits() -> Limits {
         max_chunk_extension_bytes: 4096,
         max_trailer_bytes: 8192,
         output_buffer_bytes: 65536,
+        min_body_bytes_per_second: 500,
     }
 }
 
@@ -112,6 +113,7 @@ max_body_bytes = 0
 max_chunk_extension_bytes = 65536
 max_trailer_bytes = 0
 output_buffer_bytes = 16777216
+min_body_bytes_per_second = 0
 
 [timeouts]
 head = "500ms"
@@ -151,6 +153,7 @@ body = ""
             max_chunk_extension_bytes: 65536,
             max_trailer_bytes: 0,
             output_buffer_bytes: 16_777_216,
+            min_body_bytes_per_second: 0,
         },
         timeouts: Timeouts {
             head: Duration::from_millis(500),
@@ -684,6 +687,13 @@ fn every_integer_range_is_enforced_at_its_boundaries() {
             4096,
             Some(16_777_216),
             "4096..=16777216",
+        ),
+        (
+            "limits",
+            "min_body_bytes_per_second",
+            0,
+            Some(1 << 30),
+            "0..=1073741824",
         ),
     ];
     for &(section, key, min, max, range) in ranges {

@@ -18,7 +18,7 @@ impl<E: Exchange> Conn<E> {
         cx: &mut Context<'_, WorkerTarget<H>>,
     ) -> Next {
         let now = cx.now();
-        self.close_reason = self.timeout_reason();
+        self.close_reason = self.timeout_reason(&cx.shared.limits);
         // A request cut off while its head or body was arriving is told why, as is one whose
         // handler never answered, if no byte of the response has left; otherwise just close.
         let answer = match self.phase {
@@ -47,18 +47,47 @@ impl<E: Exchange> Conn<E> {
             _ if write_blocked => self.progress_at + timeouts.write,
             Phase::Idle => self.progress_at + timeouts.idle,
             Phase::Head { started } => *started + timeouts.head,
-            Phase::Serving => self.progress_at + timeouts.body,
+            Phase::Serving => self.serving_deadline(limits).0,
             Phase::Closing => self.progress_at + timeouts.write,
         }
     }
 
+    /// While a request is served: the body timeout (silence), or the minimum body rate if
+    /// the body falls behind it sooner.
+    fn serving_deadline(&self, limits: &super::super::Limits) -> (Instant, CloseReason) {
+        let grace = limits.timeouts.body;
+        let silence = self.progress_at + grace;
+        let too_slow = self
+            .active
+            .as_ref()
+            .and_then(|active| active.rate_deadline(grace, limits.min_body_bytes_per_second));
+        match too_slow {
+            Some(at) if at < silence => (at, CloseReason::BodyTooSlow),
+            _ => (silence, CloseReason::BodyTimeout),
+        }
+    }
+
+    /// Output blocked on the client holds its body up (reading stops at the output mark),
+    /// which is no fault of the body's pace: while output is blocked, and once more when it
+    /// flows again, the body rate is measured afresh.
+    pub(super) fn track_body_stall(&mut self, now: Instant) {
+        let stalled =
+            matches!(self.phase, Phase::Serving) && self.output_pending() && !self.writable;
+        if stalled || self.body_stalled {
+            if let Some(active) = &mut self.active {
+                active.restart_rate(now);
+            }
+        }
+        self.body_stalled = stalled;
+    }
+
     /// Why a timeout in the current phase closes the connection.
-    pub(super) fn timeout_reason(&self) -> CloseReason {
+    pub(super) fn timeout_reason(&self, limits: &super::super::Limits) -> CloseReason {
         match self.phase {
             _ if self.output_pending() && !self.writable => CloseReason::WriteTimeout,
             Phase::Idle => CloseReason::IdleTimeout,
             Phase::Head { .. } => CloseReason::HeadTimeout,
-            Phase::Serving => CloseReason::BodyTimeout,
+            Phase::Serving => self.serving_deadline(limits).1,
             Phase::Closing => CloseReason::WriteTimeout,
             Phase::Lingering => self.close_reason,
         }

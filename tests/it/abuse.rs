@@ -5,7 +5,10 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::{IO_LIMIT, TestServer, config_with, fd_count, get, wait_for_fd_count};
+use crate::support::{
+    IO_LIMIT, TestServer, config_with, cpu_ticks, fd_count, get, peak_rss_kib, server_usage,
+    wait_for_fd_count,
+};
 use crate::sys::raise_fd_limit;
 
 /// Slowloris: 1,000 connections each send part of a head and stall. While they are open, a
@@ -76,17 +79,6 @@ fn a_thousand_dribbling_heads_do_not_delay_a_normal_client_and_are_closed_at_the
         "slowloris: {DRIBBLERS} dribblers, slowest normal request {slowest:?}, {}",
         server_usage(server.pid())
     );
-}
-
-/// The server's peak resident set and CPU time so far, for the record (docs/RELIABILITY.md).
-fn server_usage(pid: u32) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .map_or("?".to_string(), |v| v.trim().to_string());
-    let ticks = cpu_ticks(pid);
-    format!("server peak RSS {peak}, CPU {} ms", ticks * 10)
 }
 
 /// Slow reader: a client pipelines requests and never reads. The server stops reading from
@@ -176,16 +168,6 @@ fn a_pipelining_client_that_never_reads_is_held_back_in_bounded_memory() {
     );
 }
 
-/// The peak resident set of process `pid`, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
-
 /// Out of descriptors: with its limit lowered to 64, a flood of connections drives
 /// `accept` into `EMFILE`. The server logs it and backs off instead of spinning (its CPU time
 /// over the next second stays low), keeps serving the connections it has, and once some
@@ -201,9 +183,9 @@ fn out_of_descriptors_the_server_backs_off_keeps_serving_and_recovers() {
     let mut flood: Vec<crate::support::Client> = (0..FLOOD).map(|_| server.connect()).collect();
     server.wait_log("Too many open files");
 
-    let before = cpu_ticks(server.pid());
+    let before = cpu_ticks(server.pid()).total();
     std::thread::sleep(Duration::from_secs(1)); // a measuring window, not a wait for an event
-    let spent = cpu_ticks(server.pid()) - before;
+    let spent = cpu_ticks(server.pid()).total() - before;
     assert!(
         spent <= 10,
         "{spent} ticks of CPU in one second out of descriptors: spinning?"
@@ -225,17 +207,6 @@ fn out_of_descriptors_the_server_backs_off_keeps_serving_and_recovers() {
         FLOOD - DROPPED,
         server_usage(server.pid())
     );
-}
-
-/// CPU time (user + system) process `pid` has used, in clock ticks (1/100 s).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let (_, rest) = stat.rsplit_once(')').expect("stat format");
-    rest.split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|t| t.parse::<u64>().expect("ticks"))
-        .sum()
 }
 
 /// Abrupt resets mid-head, mid-body (both framings) and mid-response, and half-closed

@@ -254,7 +254,7 @@ fn metrics_count_exactly_the_traffic_sent() {
             &("reason=\"peer\"".to_owned(), 3.0)
         ]
     );
-    assert_eq!(closed.len(), 10, "every reason is listed: {closed:?}");
+    assert_eq!(closed.len(), 11, "every reason is listed: {closed:?}");
 
     // Requests per connection: A 5, B 4, C 3, D 0.
     let (buckets, count, sum) = histogram(&scrape, "asycamore_connection_requests", &[]);

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use pprof::protos::Message;
 
 use crate::support::{
-    Client, IO_LIMIT, Process, Response, binary, config_with, post, temp_path, write_config,
+    Client, IO_LIMIT, Process, Response, binary, config_with, cpu_ticks, post, temp_path,
+    write_config,
 };
 
 /// The base routes (a fixed body, an echo) on two workers; the admin port on an ephemeral
@@ -125,15 +126,6 @@ impl Traffic {
             .map(|thread| thread.join().expect("a traffic client failed"))
             .sum()
     }
-}
-
-/// User CPU time process `pid` has used, in clock ticks (1/100 s on Linux).
-fn user_cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    let (_, fields) = stat.rsplit_once(')').expect("stat format");
-    // After the command comes field 3 (state); utime is field 14.
-    let utime = fields.split_whitespace().nth(11).expect("utime field");
-    utime.parse().expect("utime")
 }
 
 /// A gzip-compressed pprof profile: decodes, has the CPU sample types, samples and symbols.
@@ -397,7 +389,7 @@ fn profile_flag_writes_the_whole_run_at_exit() {
         let deadline = Instant::now() + IO_LIMIT;
         let mut client = Client::connect(daemon.data);
         let mut i = 0u64;
-        while user_cpu_ticks(pid) < 100 {
+        while cpu_ticks(pid).user < 100 {
             assert!(
                 Instant::now() < deadline,
                 "the daemon never used 1 s of user CPU"

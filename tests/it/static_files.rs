@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::support::{Client, Response, TestServer, fd_count, temp_path, wait_for_fd_count};
+use crate::support::{
+    Client, Response, TestServer, fd_count, peak_rss_kib, temp_path, wait_for_fd_count,
+};
 
 const HELLO: &[u8] = b"Hello, static files!\n";
 const DATA_LEN: usize = 1000;
@@ -698,17 +700,6 @@ fn pipelined_requests_after_304_412_and_416_stay_in_step() {
     assert_eq!(statuses, [304, 412, 416, 200]);
     client.send(b"GET /files/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(client.read_response().body, HELLO);
-}
-
-/// The peak resident set of process `pid`, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .expect("VmHWM")
 }
 
 /// A 64 MiB file is never loaded into the server's memory: its peak RSS after serving it

@@ -513,3 +513,57 @@ pub fn wait_for_fd_count(pid: u32, expected: usize) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The peak resident set of process `pid` so far, in KiB (`VmHWM` in /proc/<pid>/status).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+/// The CPU time a process has used, in clock ticks (1/100 s on Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTicks {
+    /// In user mode (`utime`).
+    pub user: u64,
+    /// In the kernel (`stime`).
+    pub system: u64,
+}
+
+impl CpuTicks {
+    /// User plus system time.
+    pub fn total(self) -> u64 {
+        self.user + self.system
+    }
+}
+
+/// The CPU time process `pid` has used so far (`utime` and `stime` in /proc/<pid>/stat).
+pub fn cpu_ticks(pid: u32) -> CpuTicks {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
+    // The command, in parentheses, may hold spaces: count fields after its closing one. After
+    // it comes field 3 (state); utime and stime are fields 14 and 15.
+    let (_, fields) = stat.rsplit_once(')').expect("stat format");
+    let mut times = fields
+        .split_whitespace()
+        .skip(11)
+        .map(|ticks| ticks.parse::<u64>().expect("a tick count"));
+    let user = times.next().expect("utime");
+    let system = times.next().expect("stime");
+    CpuTicks { user, system }
+}
+
+/// Process `pid`'s peak resident set and CPU time (user + system) so far, for the record
+/// (docs/RELIABILITY.md): "server peak RSS 10.7 MiB (10956 KiB), CPU 40 ms".
+pub fn server_usage(pid: u32) -> String {
+    let kib = peak_rss_kib(pid);
+    let ms = cpu_ticks(pid).total() * 10;
+    format!(
+        "server peak RSS {:.1} MiB ({kib} KiB), CPU {ms} ms",
+        kib as f64 / 1024.0
+    )
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::support::{IO_LIMIT, Response, TestServer, post, temp_path};
+use crate::support::{IO_LIMIT, Response, TestServer, peak_rss_kib, post, temp_path};
 
 /// The largest peak resident set the server may reach while storing 256 MiB (its
 /// baseline is a few MiB: buffers, worker stack, the binary).
@@ -225,19 +225,6 @@ impl Noise {
             word.copy_from_slice(&self.0.to_le_bytes()[..word.len()]);
         }
     }
-}
-
-/// The peak resident set of process `pid`, in KiB (VmHWM in /proc/<pid>/status).
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .expect("VmHWM line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|kib| kib.parse().ok())
-        .expect("VmHWM value")
 }
 
 #[test]

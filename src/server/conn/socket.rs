@@ -114,15 +114,19 @@ impl<E: Exchange> Conn<E> {
             self.corked = true;
         }
         let file_follows = self.active.as_ref().is_some_and(|a| a.reply.file.is_some());
+        // The last bytes before a close: held for the FIN, which the kernel then sets on
+        // their segment (one packet instead of two for every connection-per-request).
+        let fin_follows = !file_follows && matches!(self.phase, Phase::Closing);
         if let Some(output) = &mut self.output {
             while self.written < output.len() {
                 if !self.writable {
                     return Ok(false);
                 }
                 let pending = &output[self.written..];
-                let sent = if file_follows && !self.corked && self.stream.is_tcp() {
+                let sent = if (file_follows && !self.corked || fin_follows) && self.stream.is_tcp()
+                {
                     // The head of a (small) file body: let the kernel hold it for the file's
-                    // bytes, so both leave in one segment.
+                    // bytes, so both leave in one segment; or the last bytes, for the FIN.
                     socket2::SockRef::from(&self.stream).send_with_flags(pending, libc::MSG_MORE)
                 } else {
                     self.stream.write(pending)

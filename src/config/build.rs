@@ -24,6 +24,7 @@ pub fn server_config(config: &Config) -> ServerConfig {
         access_log: None,
         metrics: true,
         listen: config.listen.clone(),
+        defer_accept: config.defer_accept,
         workers: config.workers,
         limits: server::Limits {
             head: HeadLimits {

@@ -80,6 +80,9 @@ pub fn reload_restart_keys(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.workers != new.workers {
         keys.push("server.workers");
     }
+    if old.defer_accept != new.defer_accept {
+        keys.push("server.defer_accept");
+    }
     if old.pidfile != new.pidfile {
         keys.push("server.pidfile");
     }
@@ -108,6 +111,7 @@ pub fn reload_restart_keys(old: &Config, new: &Config) -> Vec<&'static str> {
 /// actually runs after the reload (so the next reload compares against the truth).
 pub fn with_restart_keys_kept(old: &Config, mut new: Config) -> Config {
     new.workers = old.workers;
+    new.defer_accept = old.defer_accept;
     new.pidfile.clone_from(&old.pidfile);
     new.user.clone_from(&old.user);
     new.group.clone_from(&old.group);
@@ -156,6 +160,7 @@ mod tests {
         let old = base();
         let mut new = base();
         new.workers = old.workers + 1;
+        new.defer_accept = !old.defer_accept;
         new.pidfile = Some("/run/x.pid".into());
         new.user = Some("nobody".into());
         new.group = Some("nogroup".into());
@@ -166,6 +171,7 @@ mod tests {
             reload_restart_keys(&old, &new),
             [
                 "server.workers",
+                "server.defer_accept",
                 "server.pidfile",
                 "server.user",
                 "server.group",

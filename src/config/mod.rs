@@ -42,6 +42,9 @@ pub struct Config {
     pub max_connections: usize,
     /// 0 = unlimited.
     pub max_requests_per_connection: u64,
+    /// Hand a connection to a worker only once its first bytes arrived (see
+    /// `server::ServerConfig::defer_accept`). A restart applies a change.
+    pub defer_accept: bool,
     /// Size limits.
     pub limits: Limits,
     /// Connection timeouts.

@@ -92,13 +92,13 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
             Some(admin),
             Some(routes),
         ) if v.errors.is_empty() => {
-            let ((listen, workers, max_connections, max_requests_per_connection), lifecycle) =
-                server;
+            let (server, lifecycle) = server;
             Ok(Config {
-                listen,
-                workers: resolve_workers(workers),
-                max_connections,
-                max_requests_per_connection,
+                listen: server.listen,
+                workers: resolve_workers(server.workers),
+                max_connections: server.max_connections,
+                max_requests_per_connection: server.max_requests_per_connection,
+                defer_accept: server.defer_accept,
                 limits,
                 timeouts,
                 routes,
@@ -120,6 +120,16 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
             Err(ConfigErrors(errors))
         }
     }
+}
+
+/// The `[server]` keys that are not about the process's lifecycle, checked.
+struct ServerKeys {
+    listen: Vec<SocketAddr>,
+    /// As written (0: one per CPU, resolved later).
+    workers: usize,
+    max_connections: usize,
+    max_requests_per_connection: u64,
+    defer_accept: bool,
 }
 
 /// `limits.max_body_bytes` if the section deserialized and the value is in range.
@@ -193,20 +203,22 @@ impl Validator<'_> {
         }
     }
 
-    fn server(&mut self, raw: &RawServer) -> (Vec<SocketAddr>, usize, usize, u64) {
-        let listen = self.listen(raw);
-        let workers = self.int(&raw.workers, "server.workers", WORKERS);
-        let max_connections = self.int(
-            &raw.max_connections,
-            "server.max_connections",
-            MAX_CONNECTIONS,
-        );
-        let max_requests = self.int(
-            &raw.max_requests_per_connection,
-            "server.max_requests_per_connection",
-            MAX_REQUESTS_PER_CONNECTION,
-        );
-        (listen, workers, max_connections, max_requests)
+    fn server(&mut self, raw: &RawServer) -> ServerKeys {
+        ServerKeys {
+            listen: self.listen(raw),
+            workers: self.int(&raw.workers, "server.workers", WORKERS),
+            max_connections: self.int(
+                &raw.max_connections,
+                "server.max_connections",
+                MAX_CONNECTIONS,
+            ),
+            max_requests_per_connection: self.int(
+                &raw.max_requests_per_connection,
+                "server.max_requests_per_connection",
+                MAX_REQUESTS_PER_CONNECTION,
+            ),
+            defer_accept: raw.defer_accept.as_ref().is_none_or(|v| *v.get_ref()),
+        }
     }
 
     fn listen(&mut self, raw: &RawServer) -> Vec<SocketAddr> {

@@ -58,6 +58,9 @@ impl AdminPort {
         }
         let mut server_config = ServerConfig {
             listen: vec![admin.listen],
+            // A few scrapes a minute: nothing to save, and a plain TCP probe of the port
+            // should reach the server at once.
+            defer_accept: false,
             unix_listen: admin.unix_socket.iter().cloned().collect(),
             workers: 1,
             limits: Limits {

@@ -24,24 +24,33 @@ const BACKLOG: i32 = 4096;
 
 /// Binds `count` sockets to `addr` with `SO_REUSEPORT`. With port 0, the first socket picks
 /// the port and the others join it.
-pub(super) fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+pub(super) fn bind_group(
+    addr: SocketAddr,
+    count: usize,
+    defer_accept: bool,
+) -> io::Result<Vec<TcpListener>> {
     if addr.port() != 0 {
         ensure_unclaimed(addr)?;
     }
-    let first = bind_one(addr)?;
+    let first = bind_one(addr, defer_accept)?;
     let addr = first.local_addr()?;
     let mut sockets = Vec::with_capacity(count);
     sockets.push(first);
     for _ in 1..count {
-        sockets.push(bind_one(addr)?);
+        sockets.push(bind_one(addr, defer_accept)?);
     }
     Ok(sockets)
 }
 
 /// Gives every worker its own descriptor for one inherited listening socket (socket
 /// activation): duplicates of one socket, so they share its accept queue.
-pub(super) fn share(socket: std::net::TcpListener, count: usize) -> io::Result<Vec<TcpListener>> {
+pub(super) fn share(
+    socket: std::net::TcpListener,
+    count: usize,
+    defer_accept: bool,
+) -> io::Result<Vec<TcpListener>> {
     socket.set_nonblocking(true)?;
+    super::sys::set_defer_accept(&socket, defer_accept)?;
     let mut sockets = Vec::with_capacity(count);
     for _ in 1..count {
         sockets.push(TcpListener::from_std(socket.try_clone()?));
@@ -143,7 +152,7 @@ fn ensure_unclaimed(addr: SocketAddr) -> io::Result<()> {
     })
 }
 
-fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
+fn bind_one(addr: SocketAddr, defer_accept: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
@@ -154,6 +163,7 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
     // response is written whole, so Nagle's delay would only ever hurt.
     socket.set_tcp_nodelay(true)?;
     socket.set_nonblocking(true)?;
+    super::sys::set_defer_accept(&socket, defer_accept)?;
     socket
         .bind(&addr.into())
         .map_err(|err| io::Error::new(err.kind(), format!("cannot bind {addr}: {err}")))?;

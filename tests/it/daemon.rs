@@ -296,6 +296,12 @@ fn socket_activation_serves_on_the_passed_listener() {
     // (the address is taken), so an answer proves it serves the one it was passed.
     drop(listener);
     assert_eq!(hello(addr), "Hello, World!");
+    // The configuration (defer_accept, on by default) applies to the inherited socket too.
+    let deferred = crate::sys::defer_accept_of_listener(child.id(), addr.port());
+    assert!(
+        deferred > 0,
+        "TCP_DEFER_ACCEPT {deferred} on the inherited listener"
+    );
     let exited = child.try_wait().expect("try_wait");
     let said: Vec<String> = log.try_iter().collect();
     assert!(

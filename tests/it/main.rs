@@ -5,6 +5,7 @@ mod support;
 mod sys;
 
 mod abuse;
+mod accept;
 mod admin;
 mod backpressure;
 mod bad_input;

@@ -67,3 +67,64 @@ pub fn limit_fds(command: &mut std::process::Command, limit: u64) {
     // SAFETY: the hook only calls setrlimit, which is async-signal-safe.
     unsafe { command.pre_exec(hook) };
 }
+
+/// The `TCP_DEFER_ACCEPT` value (in seconds, as the kernel reports it) of the TCP listening
+/// socket of process `pid` bound to `port`, read from a copy of its descriptor
+/// (`pidfd_getfd`, which needs the right to ptrace it: the test's own child qualifies).
+pub fn defer_accept_of_listener(pid: u32, port: u16) -> i32 {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let pid = libc::pid_t::try_from(pid).expect("pid");
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    assert!(
+        pidfd >= 0,
+        "pidfd_open: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the descriptor was just returned to us and is owned by nothing else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("read /proc/PID/fd");
+    for entry in entries.flatten() {
+        let is_socket = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+        let Some(number) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if !is_socket {
+            continue;
+        }
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_getfd takes integers and returns a new descriptor (a copy of the
+        // target's) or -1; it touches no memory of ours.
+        let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), number, 0) };
+        if copy < 0 {
+            continue; // closed meanwhile
+        }
+        // SAFETY: as above, a fresh descriptor owned by nothing else.
+        let socket = unsafe { socket2::Socket::from_raw_fd(copy as i32) };
+        let listens = socket.is_listener().unwrap_or(false);
+        let bound = socket.local_addr().ok().and_then(|a| a.as_socket());
+        if !listens || bound.is_none_or(|addr| addr.port() != port) {
+            continue;
+        }
+        let mut seconds: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `seconds`, which outlives it.
+        let got = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&raw mut seconds).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(got, 0, "getsockopt: {}", std::io::Error::last_os_error());
+        return seconds;
+    }
+    panic!("process {pid} has no listening socket on port {port}");
+}

@@ -105,6 +105,7 @@ listen = ["0.0.0.0:80", "[::1]:8443"]
 workers = 4
 max_connections = 1
 max_requests_per_connection = 0
+defer_accept = false
 
 [limits]
 max_head_bytes = 1024
@@ -146,6 +147,7 @@ body = ""
         workers: 4,
         max_connections: 1,
         max_requests_per_connection: 0,
+        defer_accept: false,
         limits: Limits {
             max_head_bytes: 1024,
             max_headers: 256,
@@ -241,21 +243,21 @@ fn parse_errors_are_located() {
             "[server]\nlistn = [\"127.0.0.1:80\"]\n",
             &[
                 "x.toml:2:1: server.listn: unknown key (expected one of: listen, workers, \
-                 max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
+                 max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
             ],
         ),
         (
             "[server]\n\"bad key\" = 1\n",
             &[
                 "x.toml:2:1: server.\"bad key\": unknown key (expected one of: listen, workers, \
-                 max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
+                 max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
             ],
         ),
         (
             "[server.tls]\n",
             &[
                 "x.toml:1:9: server.tls: unknown key (expected one of: listen, workers, \
-                 max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
+                 max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
             ],
         ),
         (
@@ -359,7 +361,7 @@ bodyy = "hi"
         errors(text),
         [
             "x.toml:3:1: server.wokers: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
+             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
             r#"x.toml:6:15: limits.max_headers: wrong type: expected an integer, found string "100""#,
             "x.toml:17:1: route[1].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
@@ -409,7 +411,7 @@ headers = { Date = "today" }
         [
             "x.toml:2:11: server.workers: -1 is out of range 0..=1024",
             "x.toml:3:1: server.tls: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
+             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
             "x.toml:7:15: limits.max_headers: wrong type: expected an integer, found floating point `1.5`",
             r#"x.toml:10:8: timeouts.idle: "0s" is out of range (must be more than 0 and at most 1 day)"#,
             r#"x.toml:14:8: route[0].path: invalid path "nope": must start with '/'"#,
@@ -450,10 +452,10 @@ fn unknown_keys_in_a_section_do_not_hide_its_other_errors() {
         ),
         [
             "x.toml:2:1: server.zz: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
+             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
             "x.toml:3:11: server.workers: 5000 is out of range 0..=1024",
             "x.toml:4:1: server.aa: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection, shutdown_timeout, pidfile, user, group)",
+             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
             "x.toml:10:1: route[0].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
              fsync, to, keep_path, keep_query)",

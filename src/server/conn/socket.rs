@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::reactor::{Next, ReadBuf};
 use crate::service::{Exchange, Handler};
 
-use super::super::sendfile::{CORK_AT_LEAST, send_file};
+use super::super::sendfile::{CORK_AT_LEAST, copy_small, send_file};
 use super::super::worker::Shared;
 use super::{Conn, Phase};
 
@@ -102,6 +102,13 @@ impl<E: Exchange> Conn<E> {
     /// Writes pending output, then any file body. `Ok(true)`: all sent; `Ok(false)`: the
     /// socket is full.
     pub(super) fn flush(&mut self, now: Instant) -> io::Result<bool> {
+        if let (Some(active), Some(output)) = (&mut self.active, &mut self.output) {
+            if let Some(body) = &active.reply.file {
+                if copy_small(body, output)? {
+                    active.reply.file = None; // read whole: closes the file
+                }
+            }
+        }
         let large_file = self
             .active
             .as_ref()

@@ -3,8 +3,8 @@
 //! One request costs one `openat2` and one `fstat` on the event loop (a directory: one more
 //! open per index file tried; a listing reads the directory). The body is never read here:
 //! the open `File` moves into [`ResponseWriter::send_file`] and the connection sends it with
-//! sendfile(2), or it is dropped (closed) on every other path, so no descriptor outlives its
-//! request.
+//! sendfile(2) (or, up to 16 KiB, reads it in behind the head to write both at once), or it is
+//! dropped (closed) on every other path, so no descriptor outlives its request.
 //!
 //! Behaviour (the choices are documented where they are made):
 //! - GET and HEAD only; anything else is 405 with `Allow: GET, HEAD`.

@@ -14,6 +14,7 @@ use asycamore::service::{
 
 fn serve<H: Handler>(handler: H, limits: Limits) -> ServerHandle<H> {
     let config = ServerConfig {
+        name: "worker".into(),
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         defer_accept: true,
         unix_listen: Vec::new(),
@@ -673,6 +674,7 @@ fn a_unix_socket_serves_pipelined_requests_and_its_file_goes_when_the_server_sto
     // A socket file left behind by a server that is gone is replaced.
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     let config = |unix_listen| ServerConfig {
+        name: "worker".into(),
         listen: Vec::new(),
         defer_accept: false,
         unix_listen,

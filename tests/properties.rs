@@ -977,6 +977,7 @@ fn exchange(
 #[test]
 fn the_server_answers_any_split_of_a_pipelined_stream() {
     let config = ServerConfig {
+        name: "worker".into(),
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         defer_accept: true,
         unix_listen: Vec::new(),

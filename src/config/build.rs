@@ -20,6 +20,7 @@ pub fn server_config(config: &Config) -> ServerConfig {
     let limits = &config.limits;
     let timeouts = &config.timeouts;
     ServerConfig {
+        name: "worker".into(),
         unix_listen: Vec::new(),
         access_log: None,
         metrics: true,

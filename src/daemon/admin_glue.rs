@@ -57,6 +57,7 @@ impl AdminPort {
             });
         }
         let mut server_config = ServerConfig {
+            name: "admin".into(),
             listen: vec![admin.listen],
             // A few scrapes a minute: nothing to save, and a plain TCP probe of the port
             // should reach the server at once.

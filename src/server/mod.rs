@@ -106,6 +106,9 @@ impl Default for Timeouts {
 /// What a server is built from.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
+    /// What its threads are called: `{name}-{index}` (the daemon's data plane is `worker`,
+    /// its admin port `admin`), as `top -H`, profiles and core dumps show them.
+    pub name: String,
     /// Addresses to listen on (port 0 picks one port shared by all workers).
     pub listen: Vec<SocketAddr>,
     /// Wake a worker for a new TCP connection only once its first bytes have arrived
@@ -235,7 +238,7 @@ fn spawn_worker<H: Handler>(
     let connections = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&connections);
     let thread = std::thread::Builder::new()
-        .name(format!("worker-{index}"))
+        .name(format!("{}-{index}", config.name))
         .spawn(move || {
             let settings = WorkerSettings {
                 index,

@@ -633,3 +633,20 @@ fn the_unix_socket_keeps_the_token_check() {
     drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The data plane's workers and the admin port's are told apart by name (`top -H`,
+/// profiles): `worker-N` and `admin-0`, never two `worker-0`.
+#[test]
+fn threads_are_named_by_role() {
+    let daemon = Daemon::start(2, "", ROUTES);
+    let mut names: Vec<String> =
+        std::fs::read_dir(format!("/proc/{}/task", daemon.process.child.id()))
+            .expect("task list")
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| name.starts_with("worker-") || name.starts_with("admin-"))
+            .collect();
+    names.sort();
+    assert_eq!(names, ["admin-0", "worker-0", "worker-1"]);
+}

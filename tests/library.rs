@@ -743,3 +743,195 @@ fn a_unix_socket_serves_pipelined_requests_and_its_file_goes_when_the_server_sto
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Holds the body after its first data event until the test sets `release` and wakes it;
+/// then takes the rest and answers with the byte count. Its waker goes to the test through
+/// `wakers`.
+struct Holding {
+    wakers: std::sync::Mutex<std::sync::mpsc::Sender<asycamore::service::ExchangeWaker>>,
+    release: Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct HoldingExchange {
+    waker: Option<asycamore::service::ExchangeWaker>,
+    wakers: std::sync::mpsc::Sender<asycamore::service::ExchangeWaker>,
+    release: Arc<std::sync::atomic::AtomicBool>,
+    received: u64,
+    ended: bool,
+}
+
+impl Handler for Holding {
+    type Exchange = HoldingExchange;
+
+    fn start(&self, _: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<HoldingExchange> {
+        Start::Continue {
+            body: BodyMode::Stream,
+            exchange: HoldingExchange {
+                waker: response.waker(),
+                wakers: self.wakers.lock().unwrap().clone(),
+                release: Arc::clone(&self.release),
+                received: 0,
+                ended: false,
+            },
+        }
+    }
+}
+
+impl Exchange for HoldingExchange {
+    fn on_body(&mut self, event: BodyEvent<'_>, response: &mut ResponseWriter<'_>) {
+        assert!(
+            !response.body_held(),
+            "an event arrived while the body was held"
+        );
+        match event {
+            BodyEvent::Data(data) => {
+                self.received += data.len() as u64;
+                if let Some(waker) = self.waker.take() {
+                    response.hold_body();
+                    let _ = self.wakers.send(waker);
+                }
+            }
+            BodyEvent::End => self.ended = true,
+            _ => {}
+        }
+    }
+
+    fn on_writable(&mut self, response: &mut ResponseWriter<'_>) {
+        // `on_writable` also comes after every body event; only the test's word releases.
+        if response.body_held() && self.release.load(Ordering::Acquire) {
+            response.release_body();
+            return;
+        }
+        if self.ended && !response.head_written() {
+            let text = format!("{} bytes", self.received);
+            response.complete(200, &[], text.as_bytes());
+        }
+    }
+}
+
+/// An exchange that holds the body stops the server from reading it: the client's sends
+/// block once the socket buffers are full, far short of the body, and nothing more reaches
+/// the exchange. Released, it gets the whole body, in order, and answers.
+#[test]
+fn an_exchange_that_holds_the_body_pushes_back_on_the_client_then_gets_all_of_it() {
+    // More than loopback's socket buffers can hold (here up to 32 MiB received, 4 MiB sent).
+    const BODY: usize = 96 << 20;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let limits = Limits {
+        max_body_bytes: BODY as u64,
+        ..Limits::default()
+    };
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = serve(
+        Holding {
+            wakers: std::sync::Mutex::new(tx),
+            release: Arc::clone(&release),
+        },
+        limits,
+    );
+    let mut stream = connect(server.local_addrs()[0]);
+    let head = format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {BODY}\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let waker = {
+        stream.write_all(&[7u8; 65536]).unwrap();
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("the exchange held the body")
+    };
+    // Send until the socket takes no more: with the body held, the server reads at most one
+    // buffer more, so this stops where the socket buffers are full, short of the body. (Had
+    // the server read on, the exchange would have seen an event while held, and panicked.)
+    stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let piece = vec![7u8; 65536];
+    let mut sent = 65536;
+    loop {
+        match stream.write(&piece) {
+            Ok(n) => sent += n,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(err) => panic!("send failed: {err}"),
+        }
+        assert!(sent < BODY, "the whole body was taken while held");
+    }
+    // Released: the rest goes through, and the answer counts every byte.
+    release.store(true, Ordering::Release);
+    waker.wake();
+    stream.set_write_timeout(None).unwrap();
+    let rest = BODY - sent;
+    let writer = {
+        let mut stream = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let piece = vec![7u8; 65536];
+            let mut left = rest;
+            while left > 0 {
+                let n = left.min(piece.len());
+                stream.write_all(&piece[..n]).unwrap();
+                left -= n;
+            }
+        })
+    };
+    let (head, body) = read_one(&mut stream);
+    writer.join().unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(body, format!("{BODY} bytes").as_bytes());
+    server.shutdown();
+}
+
+/// A body held past the body timeout is the handler's stall, not the client's: 500, close.
+#[test]
+fn a_body_held_past_the_body_timeout_gets_a_500() {
+    let (tx, _rx) = std::sync::mpsc::channel();
+    let limits = Limits {
+        timeouts: Timeouts {
+            body: Duration::from_millis(300),
+            ..Timeouts::default()
+        },
+        ..Limits::default()
+    };
+    let server = serve(
+        Holding {
+            wakers: std::sync::Mutex::new(tx),
+            release: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        },
+        limits,
+    );
+    let mut stream = connect(server.local_addrs()[0]);
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789")
+        .unwrap();
+    let text = String::from_utf8(read_all(&mut stream)).unwrap();
+    assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
+    server.shutdown();
+}
+
+/// Held and released within one pass (the exchange's consumer drained at once): the body's
+/// end, kept back by the hold, still arrives, and the request is answered without waiting for
+/// another event from the client.
+#[test]
+fn a_body_held_and_released_at_once_is_answered() {
+    let (tx, _rx) = std::sync::mpsc::channel();
+    let server = serve(
+        Holding {
+            wakers: std::sync::Mutex::new(tx),
+            release: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        },
+        Limits::default(),
+    );
+    let mut stream = connect(server.local_addrs()[0]);
+    for _ in 0..3 {
+        stream
+            .write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789")
+            .unwrap();
+        let (head, body) = read_one(&mut stream);
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        assert_eq!(body, b"10 bytes");
+    }
+    server.shutdown();
+}

@@ -23,12 +23,12 @@ use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
 use crate::service::{Exchange, Handler, ResponseState, WakeRef};
 
 use super::access::Pending;
-use super::answer::Answer;
 use super::exchange::{Active, BeginContext, BodyReader, LogStart, Sink};
 use super::stats::{CloseReason, Finished};
 use super::stream::Stream;
 use super::worker::{Shared, WorkerTarget};
 
+mod ending;
 mod info;
 mod socket;
 mod timing;
@@ -416,8 +416,12 @@ impl<E: Exchange> Conn<E> {
             return Need::Nothing;
         };
 
-        // 1. Body input, unless the output is full (back-pressure reaches the client).
+        // 1. Body input, unless the output is full (back-pressure reaches the client) or the
+        // exchange holds the body.
         let mut need_input = false;
+        if let Err(error) = active.resume_body(&mut sink) {
+            return self.refuse_body(shared, now, error.into());
+        }
         if !active.body_finished() {
             if sink.output.len() >= sink.high_water && active.exchange.is_some() {
                 return Need::Room;
@@ -426,18 +430,19 @@ impl<E: Exchange> Conn<E> {
                 None => need_input = true,
                 Some(input) => {
                     if let Err(error) = active.feed(input, &mut sink) {
-                        return if self.retract_response() {
-                            self.fail(shared, now, error.into())
-                        } else {
-                            self.abort(now)
-                        };
+                        return self.refuse_body(shared, now, error.into());
                     }
                 }
             }
         }
 
         // 2. Output: offer the handler room when something changed.
+        let held = active.reply.body_held;
         active.offer_room(&mut sink);
+        if held && !active.reply.body_held {
+            // Released: feed what waited in the buffer now (no event will come for it).
+            return Need::Again;
+        }
 
         // 3. Completion.
         match active.reply.state {
@@ -509,68 +514,6 @@ impl<E: Exchange> Conn<E> {
         } else {
             Need::Input
         }
-    }
-
-    /// Answers an error (none of the current response having been sent), then closes.
-    fn fail<H: Handler<Exchange = E>>(
-        &mut self,
-        shared: &mut Shared<H>,
-        now: Instant,
-        answer: Answer,
-    ) -> Need {
-        shared.refresh_date(now);
-        let output = self.output.get_or_insert_with(|| shared.pool.take_write());
-        answer.write(output, shared.date.header_line());
-        self.refused = true;
-        if let (Some(kind), Some(stats)) = (answer.kind, &mut shared.stats) {
-            stats.parse_error(kind);
-        }
-        match answer.status {
-            413 | 431 => self.close_reason = CloseReason::TooLarge,
-            _ if answer.kind.is_some() => self.close_reason = CloseReason::ParseError,
-            _ => {}
-        }
-        if let Some(input) = &mut self.input {
-            let n = input.unread().len();
-            input.consume(n);
-        }
-        self.abort(now)
-    }
-
-    /// Takes back the current response if none of it has been sent, so an error found while
-    /// reading the body can still be answered with its own status. False if bytes are out.
-    fn retract_response(&mut self) -> bool {
-        let Some(active) = self.active.as_deref_mut() else {
-            return false;
-        };
-        let Some(start) = active.unsent_from else {
-            return false;
-        };
-        if let Some(output) = &mut self.output {
-            output.truncate(start);
-        }
-        active.exchange = None;
-        active.reply.state = ResponseState::Head;
-        true
-    }
-
-    /// Ends serving: flush what is there, then close.
-    fn abort(&mut self, now: Instant) -> Need {
-        self.phase = Phase::Closing;
-        self.progress_at = now;
-        Need::Nothing
-    }
-
-    /// Ends the connection for `reason` (unless a reason was already decided).
-    fn close_for<H: Handler<Exchange = E>>(
-        &mut self,
-        reason: CloseReason,
-        shared: &mut Shared<H>,
-    ) -> Next {
-        if self.close_reason == CloseReason::Peer {
-            self.close_reason = reason;
-        }
-        self.close(shared)
     }
 
     /// Gives the finished request's state back to the worker's pool, so an idle

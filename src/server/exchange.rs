@@ -329,7 +329,9 @@ impl<E: Exchange> Active<E> {
         input: &mut ReadBuf,
         sink: &mut Sink<'_>,
     ) -> Result<(), BodyError> {
-        while !input.is_empty() && (sink.output.len() < sink.high_water || self.exchange.is_none())
+        while !input.is_empty()
+            && !self.reply.body_held
+            && (sink.output.len() < sink.high_water || self.exchange.is_none())
         {
             let unread = input.unread();
             let (consumed, event) = match &mut self.body {
@@ -358,12 +360,36 @@ impl<E: Exchange> Active<E> {
             self.deliver(event, sink)?;
             input.consume(consumed);
             if ended {
-                self.deliver_trailers(sink)?;
-                self.body = BodyReader::Done;
-                self.finish_body(sink);
-                return Ok(());
+                // Held during the body's last bytes: its end waits for the release.
+                return if self.reply.body_held {
+                    Ok(())
+                } else {
+                    self.end_body(sink)
+                };
             }
         }
+        Ok(())
+    }
+
+    /// After the exchange released a body it held: delivers the end it was kept from, if
+    /// the body had already been read to its end.
+    pub(super) fn resume_body(&mut self, sink: &mut Sink<'_>) -> Result<(), BodyError> {
+        let read_to_end = match &self.body {
+            BodyReader::Length { remaining } => *remaining == 0,
+            BodyReader::Chunked(decoder) => decoder.is_done(),
+            BodyReader::Done | BodyReader::Abandoned => false,
+        };
+        if read_to_end && !self.reply.body_held {
+            self.end_body(sink)?;
+        }
+        Ok(())
+    }
+
+    /// The body has been read to its end: trailers, then `End`.
+    fn end_body(&mut self, sink: &mut Sink<'_>) -> Result<(), BodyError> {
+        self.deliver_trailers(sink)?;
+        self.body = BodyReader::Done;
+        self.finish_body(sink);
         Ok(())
     }
 

@@ -128,6 +128,8 @@ pub struct Reply {
     pub body_bytes: u64,
     /// The route that served the request, as its handler noted it (for the metrics).
     pub route: Option<u32>,
+    /// The exchange paused body events ([`ResponseWriter::hold_body`]).
+    pub body_held: bool,
 }
 
 impl Reply {
@@ -141,6 +143,7 @@ impl Reply {
             status: 0,
             body_bytes: 0,
             route: None,
+            body_held: false,
         }
     }
 }
@@ -421,6 +424,28 @@ impl<'a> ResponseWriter<'a> {
     /// after `start`, and counts a streamed body as it arrives.
     pub fn limit_body(&mut self, limit: u64) {
         self.reply.body_limit = self.reply.body_limit.min(limit);
+    }
+
+    /// Pauses body events after the current one: the server keeps what has arrived, reads
+    /// from the client only until its read buffer is full, and delivers nothing more (not
+    /// even the body's end) until [`release_body`](Self::release_body). A consumer slower
+    /// than the client (an upstream, a disk) thus pushes back on the client through TCP
+    /// instead of buffering. Release from a later [`Exchange::on_writable`]
+    /// (super::Exchange::on_writable), e.g. once an [`ExchangeWaker`] fired. A body held
+    /// longer than the body timeout ends the request with 500, as a handler that never
+    /// answers does; the minimum body rate does not run meanwhile.
+    pub fn hold_body(&mut self) {
+        self.reply.body_held = true;
+    }
+
+    /// Resumes body events after [`hold_body`](Self::hold_body).
+    pub fn release_body(&mut self) {
+        self.reply.body_held = false;
+    }
+
+    /// Whether body events are paused ([`hold_body`](Self::hold_body)).
+    pub fn body_held(&self) -> bool {
+        self.reply.body_held
     }
 
     /// Completes the response.

@@ -23,7 +23,13 @@ impl<E: Exchange> Conn<E> {
         // handler never answered, if no byte of the response has left; otherwise just close.
         let answer = match self.phase {
             Phase::Head { .. } => Answer::REQUEST_TIMEOUT,
-            Phase::Serving if self.active.as_ref().is_some_and(|a| a.body_finished()) => {
+            // The handler had the whole body, or held it: the wait was the handler's.
+            Phase::Serving
+                if self
+                    .active
+                    .as_ref()
+                    .is_some_and(|a| a.body_finished() || a.reply.body_held) =>
+            {
                 Answer::HANDLER_TIMEOUT
             }
             Phase::Serving => Answer::REQUEST_TIMEOUT,
@@ -67,12 +73,13 @@ impl<E: Exchange> Conn<E> {
         }
     }
 
-    /// Output blocked on the client holds its body up (reading stops at the output mark),
-    /// which is no fault of the body's pace: while output is blocked, and once more when it
-    /// flows again, the body rate is measured afresh.
+    /// Output blocked on the client holds its body up (reading stops at the output mark), as
+    /// does an exchange that holds the body: no fault of the body's pace. While either lasts,
+    /// and once more when it ends, the body rate is measured afresh.
     pub(super) fn track_body_stall(&mut self, now: Instant) {
-        let stalled =
-            matches!(self.phase, Phase::Serving) && self.output_pending() && !self.writable;
+        let held = self.active.as_ref().is_some_and(|a| a.reply.body_held);
+        let stalled = matches!(self.phase, Phase::Serving)
+            && (held || self.output_pending() && !self.writable);
         if stalled || self.body_stalled {
             if let Some(active) = &mut self.active {
                 active.restart_rate(now);

@@ -133,6 +133,7 @@ pub struct Context<'a, T: Target> {
     slot: SlotTimer<'a>,
     registry: &'a Registry,
     spawned: &'a mut Vec<T>,
+    yielded: &'a mut Vec<Token>,
 }
 
 /// The part of a slot's timer state a context may change, plus the queue it arms.
@@ -181,6 +182,18 @@ impl<T: Target> Context<'_, T> {
     /// Adds a new target to the loop once the current batch of events has been dispatched.
     pub fn spawn(&mut self, target: T) {
         self.spawned.push(target);
+    }
+
+    /// Has the target behind `token` dispatched again next turn with no new readiness, as
+    /// [`Next::Yield`] does for the target itself, and without the loop sleeping meanwhile:
+    /// for one target of this thread to tell another that it can make progress (data it
+    /// waits for is ready), with no syscall. A stale token is ignored, and a target woken
+    /// twice in a turn is dispatched once.
+    pub fn wake(&mut self, token: Token) {
+        // The list holds the few targets with pending work this turn: a scan is cheap.
+        if !self.yielded.contains(&token) {
+            self.yielded.push(token);
+        }
     }
 }
 
@@ -412,6 +425,7 @@ impl<T: Target> Core<T> {
             },
             registry: self.poll.registry(),
             spawned: &mut self.spawned,
+            yielded: &mut self.yielded,
         };
         match f(&mut slot.target, &mut cx) {
             Next::Keep => {}

@@ -350,3 +350,46 @@ fn a_yielding_target_runs_again_next_turn_without_an_event() {
         ["busy 3", "busy 2", "busy 1"]
     );
 }
+
+/// `Context::wake` has another target of the loop dispatched next turn without an event and
+/// without the loop sleeping, once however often it was woken; a stale token is ignored.
+#[test]
+fn a_woken_target_runs_next_turn_once_without_an_event() {
+    struct Quiet(mio::net::UdpSocket, &'static str);
+    impl Target for Quiet {
+        type Shared = Log;
+        fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+            registry.register(&mut self.0, token, Interest::READABLE)
+        }
+        fn on_ready(&mut self, readiness: Readiness, cx: &mut Context<'_, Self>) -> Next {
+            cx.shared
+                .events
+                .push(format!("{} {}", self.1, readiness == Readiness::default()));
+            Next::Keep
+        }
+        fn on_timeout(&mut self, _: &mut Context<'_, Self>) -> Next {
+            Next::Keep
+        }
+    }
+
+    let mut reactor: Reactor<Quiet> = Reactor::new(16).unwrap();
+    let mut log = Log::default();
+    let waker = reactor.insert(Quiet(timer_socket(), "waker")).unwrap();
+    let sleeper = reactor.insert(Quiet(timer_socket(), "sleeper")).unwrap();
+    let gone = reactor.insert(Quiet(timer_socket(), "gone")).unwrap();
+    reactor.with_target(&mut log, gone, |_, _| Next::Remove);
+    reactor.with_target(&mut log, waker, |_, cx| {
+        cx.wake(sleeper);
+        cx.wake(sleeper);
+        cx.wake(gone);
+        Next::Keep
+    });
+    // Nothing else ends this turn before its 5 s: a loop that slept them fails the bound,
+    // one that forgot the wake dispatches nothing.
+    let started = Instant::now();
+    reactor
+        .turn(&mut log, Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(4), "slept");
+    assert_eq!(log.events, ["sleeper true"]);
+}

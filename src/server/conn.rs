@@ -113,7 +113,8 @@ pub(super) struct Conn<E> {
     close_reason: CloseReason,
     /// Requests completed since the last read (the pipeline depth of that read).
     batch: u64,
-    /// Output was blocked on the client while a body was due (see `track_body_stall`).
+    /// The body was held up by the server at the last look: output blocked on the client,
+    /// or the exchange holding it (see `track_body_stall`).
     body_stalled: bool,
 }
 

@@ -118,7 +118,7 @@ pub(super) struct Active<E> {
     pub(super) started: Instant,
     pub(super) chunks: u64,
     /// The minimum body rate is measured from here, with `body_received` as it was then
-    /// (restarted when the server, not the client, held the body up).
+    /// (restarted while the server, not the client, holds the body up).
     rate_from: Instant,
     rate_base: u64,
 }
@@ -297,7 +297,7 @@ impl<E: Exchange> Active<E> {
     }
 
     /// Measures the body rate afresh from `now`: the body was held up by the server (its
-    /// output was full), which is no fault of the client's.
+    /// output was full, or the exchange held the body), which is no fault of the client's.
     pub(super) fn restart_rate(&mut self, now: Instant) {
         self.rate_from = now;
         self.rate_base = self.body_received;

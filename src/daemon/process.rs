@@ -1,7 +1,7 @@
 //! Daemon mode: detaching from the invoking process (the `daemonize` crate) with a start-up
 //! handshake, the locked pidfile, and dropping privileges after binding.
 //!
-//! **Handshake.** [`daemonize`] forks twice (`setsid` between, so the daemon has no
+//! **Handshake.** [`daemonize`](fn@daemonize) forks twice (`setsid` between, so the daemon has no
 //! controlling terminal), `chdir`s to `/` and keeps the invoker's umask. The invoking process
 //! does not return from it: it waits on a pipe until the daemon says [`Handshake::ready`]
 //! (exit 0) or [`Handshake::failed`] (the daemon's error text on its stderr, exit

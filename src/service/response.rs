@@ -240,7 +240,8 @@ impl<'a> ResponseWriter<'a> {
     }
 
     /// Bytes the handler may write before the output is over its mark (0: wait for
-    /// [`Exchange::on_writable`]). A handler may exceed it by one write; it should not loop.
+    /// [`Exchange::on_writable`](super::Exchange::on_writable)). A handler may exceed it by
+    /// one write; it should not loop.
     pub fn room(&self) -> usize {
         self.high_water.saturating_sub(self.out.len())
     }
@@ -430,8 +431,9 @@ impl<'a> ResponseWriter<'a> {
     /// from the client only until its read buffer is full, and delivers nothing more (not
     /// even the body's end) until [`release_body`](Self::release_body). A consumer slower
     /// than the client (an upstream, a disk) thus pushes back on the client through TCP
-    /// instead of buffering. Release from a later [`Exchange::on_writable`]
-    /// (super::Exchange::on_writable), e.g. once an [`ExchangeWaker`] fired. A body held
+    /// instead of buffering. Release from a later
+    /// [`Exchange::on_writable`](super::Exchange::on_writable), e.g. once an
+    /// [`ExchangeWaker`] fired. A body held
     /// longer than the body timeout ends the request with 500, as a handler that never
     /// answers does; the minimum body rate does not run meanwhile.
     pub fn hold_body(&mut self) {

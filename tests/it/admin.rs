@@ -12,7 +12,10 @@ use nix::unistd::Pid;
 use prometheus_parse::{Scrape, Value};
 use sha2::Digest;
 
-use crate::support::{Client, IO_LIMIT, Process, Response, binary, get, post, temp_path};
+use crate::support::{
+    Client, IO_LIMIT, Process, Response, binary, get, metric_value as value, post, scrape,
+    temp_path,
+};
 
 /// The data routes of most tests here, after a `[server]` and `[admin]` on ephemeral ports.
 const ROUTES: &str = r#"
@@ -72,16 +75,7 @@ impl Daemon {
 
     /// `/metrics`, parsed.
     fn scrape(&self) -> Scrape {
-        let response = self.admin("GET", "/metrics", "");
-        assert_eq!(response.status, 200, "{}", response.text());
-        assert!(
-            response
-                .header("content-type")
-                .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")),
-            "{response:?}"
-        );
-        let text = response.text();
-        Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("parse /metrics")
+        scrape(self.admin)
     }
 }
 
@@ -90,21 +84,6 @@ fn compose(workers: usize, admin_keys: &str, routes: &str) -> String {
         "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = {workers}\n\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n{admin_keys}\n{routes}"
     )
-}
-
-/// The value of the sample `name` whose labels include `labels` (0 when there is none).
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let found: Vec<f64> = scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
-        .map(|s| match &s.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-            other => panic!("{name} is not a number: {other:?}"),
-        })
-        .collect();
-    assert!(found.len() <= 1, "{name} {labels:?}: {found:?}");
-    found.first().copied().unwrap_or(0.0)
 }
 
 /// Every sample of `name` as (labels rendered, value).

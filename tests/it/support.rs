@@ -567,3 +567,37 @@ pub fn server_usage(pid: u32) -> String {
         kib as f64 / 1024.0
     )
 }
+
+/// `/metrics` of the admin port at `admin`, checked to be Prometheus text and parsed by a
+/// real parser (`prometheus-parse`).
+pub fn scrape(admin: SocketAddr) -> prometheus_parse::Scrape {
+    let mut client = Client::connect(admin);
+    client.send(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let response = client.read_response();
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(
+        response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")),
+        "{response:?}"
+    );
+    let text = response.text();
+    prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
+        .expect("parse /metrics")
+}
+
+/// The value of the sample `name` whose labels include `labels` (0 when there is none).
+pub fn metric_value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    use prometheus_parse::Value;
+    let found: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match &s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            other => panic!("{name} is not a number: {other:?}"),
+        })
+        .collect();
+    assert!(found.len() <= 1, "{name} {labels:?}: {found:?}");
+    found.first().copied().unwrap_or(0.0)
+}

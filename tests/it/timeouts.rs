@@ -8,7 +8,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Client, IO_LIMIT, Process, TestServer, binary, config_with, get, temp_path, write_config,
+    Client, IO_LIMIT, Process, TestServer, binary, config_with, get, metric_value, scrape,
+    temp_path, write_config,
 };
 
 fn server(timeouts: &str) -> TestServer {
@@ -35,32 +36,9 @@ fn partial_head_gets_408_then_eof_at_the_head_timeout() {
 #[test]
 fn dribbling_head_is_cut_off_at_the_head_timeout() {
     let server = server("head = \"300ms\"");
-    let mut client = server.connect();
-    let mut writer = client.stream.try_clone().expect("clone stream");
-    let (tx, rx) = mpsc::channel();
-    // The reader waits (with the support deadline) for the answer and the close.
-    let reader = std::thread::spawn(move || {
-        let response = client.read_response();
-        client.expect_closed();
-        let _ = tx.send(response.status);
-    });
     let head = b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-    let start = Instant::now();
-    let mut answered = None;
-    for &byte in head.iter().take(50) {
-        if let Ok(status) = rx.try_recv() {
-            answered = Some((status, start.elapsed()));
-            break;
-        }
-        // Once the server has closed, a write may fail; that is expected.
-        let _ = writer.write_all(&[byte]);
-        std::thread::sleep(Duration::from_millis(100)); // pacing the dribble, not waiting
-    }
-    let (status, elapsed) = match answered {
-        Some(answer) => answer,
-        None => panic!("server still reading a dribbled head after 50 bytes over 5 s"),
-    };
-    reader.join().expect("reader");
+    let (status, elapsed) = dribble(server.connect(), head.chunks(1).take(50))
+        .expect("server still reading a dribbled head after 50 bytes over 5 s");
     assert_eq!(status, 408);
     assert!(
         elapsed < Duration::from_secs(2),
@@ -92,6 +70,34 @@ fn stalled_body_connection_is_closed_at_the_body_timeout() {
         "closed after {elapsed:?}; received {:?}",
         String::from_utf8_lossy(&received)
     );
+}
+
+/// Sends `pieces` on `client`, one every 100 ms, until the server answers: its status and
+/// how long after the first piece, or `None` if every piece went out unanswered. A thread of
+/// its own waits (with the support deadline) for the answer and the close; the client is
+/// closed on return.
+fn dribble<'a>(
+    mut client: Client,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> Option<(u16, Duration)> {
+    let mut writer = client.stream.try_clone().expect("clone stream");
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let response = client.read_response();
+        client.expect_closed();
+        let _ = tx.send(response.status);
+    });
+    let start = Instant::now();
+    for piece in pieces {
+        if let Ok(status) = rx.try_recv() {
+            reader.join().expect("reader");
+            return Some((status, start.elapsed()));
+        }
+        // Once the server has closed, a write may fail; that is expected.
+        let _ = writer.write_all(piece);
+        std::thread::sleep(Duration::from_millis(100)); // pacing the dribble, not waiting
+    }
+    None
 }
 
 /// The support deadline must comfortably exceed every timeout configured here.
@@ -167,23 +173,12 @@ impl RateDaemon {
 
     /// `asycamore_connections_closed_total{reason}` from `/metrics`, parsed.
     fn closed(&self, reason: &str) -> f64 {
-        let mut client = Client::connect(self.admin);
-        client.send(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-        let text = client.read_response().text();
-        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-            .expect("parse /metrics");
-        scrape
-            .samples
-            .iter()
-            .find(|s| {
-                s.metric == "asycamore_connections_closed_total"
-                    && s.labels.get("reason") == Some(reason)
-            })
-            .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v) => v,
-                ref other => panic!("not a counter: {other:?}"),
-            })
-            .unwrap_or_else(|| panic!("no close count for {reason}:\n{text}"))
+        let scrape = scrape(self.admin);
+        metric_value(
+            &scrape,
+            "asycamore_connections_closed_total",
+            &[("reason", reason)],
+        )
     }
 }
 
@@ -207,28 +202,14 @@ fn a_body_below_the_minimum_rate_is_cut_off_and_one_that_keeps_up_is_not() {
     // Trickles: 10 bytes every 100 ms (100 B/s), never 1 s silent.
     let mut slow = Client::connect(daemon.data);
     slow.send(b"POST /up HTTP/1.1\r\nHost: test\r\nContent-Length: 100000\r\n\r\n");
-    let mut writer = slow.stream.try_clone().expect("clone stream");
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let response = slow.read_response();
-        slow.expect_closed();
-        let _ = tx.send(response.status);
-    });
-    let mut status = None;
-    for _ in 0..100 {
-        if let Ok(answer) = rx.try_recv() {
-            status = Some(answer);
-            break;
-        }
-        // Once the server has closed, a write may fail; that is expected.
-        let _ = writer.write_all(&[b't'; 10]);
-        std::thread::sleep(Duration::from_millis(100)); // pacing the trickle, not waiting
-    }
-    reader.join().expect("reader");
-    assert_eq!(status, Some(408), "a 100 B/s body still read after 10 s");
-    // The server lingers (reading, discarding) until the client closes too, and counts
-    // the close then.
-    drop(writer);
+    let answer = dribble(slow, std::iter::repeat_n(&[b't'; 10][..], 100));
+    assert_eq!(
+        answer.map(|(status, _)| status),
+        Some(408),
+        "a 100 B/s body still read after 10 s"
+    );
+    // The server lingers (reading, discarding) until the client closes too (`dribble`
+    // has), and counts the close then.
     let counted = Instant::now() + IO_LIMIT;
     while daemon.closed("body_too_slow") == 0.0 && Instant::now() < counted {
         std::thread::sleep(Duration::from_millis(10)); // polling for the count

@@ -518,15 +518,7 @@ impl Reader {
                         chunk.0.extend_from_slice(data);
                         message.body.0.extend_from_slice(data);
                     }
-                    Some(Chunk::Trailers) => {
-                        let mut storage = [Header {
-                            name: "",
-                            value: b"",
-                        }; 32];
-                        let trailers = parse_trailers(decoder.trailer_block(), &mut storage)
-                            .map_err(|e| format!("trailers: {e:?}"))?;
-                        decoded.trailers = owned_fields(trailers);
-                    }
+                    Some(Chunk::Trailers) => decoded.trailers = trailers_of(&decoder)?,
                     Some(Chunk::End) => ended = true,
                 }
                 self.pos += consumed;
@@ -545,6 +537,17 @@ impl Reader {
             }
         }
     }
+}
+
+/// The trailer fields the decoder kept, parsed and owned.
+fn trailers_of(decoder: &ChunkedDecoder) -> Result<Vec<(String, Bytes)>, String> {
+    let mut storage = [Header {
+        name: "",
+        value: b"",
+    }; 32];
+    let trailers = parse_trailers(decoder.trailer_block(), &mut storage)
+        .map_err(|e| format!("trailers: {e:?}"))?;
+    Ok(owned_fields(trailers))
 }
 
 fn owned_fields(headers: &[Header<'_>]) -> Vec<(String, Bytes)> {
@@ -586,15 +589,7 @@ fn decode_chunked(pieces: &[&[u8]]) -> Result<(Decoded, usize), String> {
                     .ok_or("data before a chunk start")?
                     .0
                     .extend_from_slice(data),
-                Some(Chunk::Trailers) => {
-                    let mut storage = [Header {
-                        name: "",
-                        value: b"",
-                    }; 32];
-                    let trailers = parse_trailers(decoder.trailer_block(), &mut storage)
-                        .map_err(|e| format!("trailers: {e:?}"))?;
-                    decoded.trailers = owned_fields(trailers);
-                }
+                Some(Chunk::Trailers) => decoded.trailers = trailers_of(&decoder)?,
                 Some(Chunk::End) => {
                     // Done: every later call, whatever it is offered, takes nothing.
                     let after = decoder.decode(&buf[taken..]);

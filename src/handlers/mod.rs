@@ -5,6 +5,7 @@
 //! model: they must not reach into the server, the reactor or the configuration.
 
 mod echo;
+pub mod proxy;
 mod redirect;
 mod respond;
 mod static_files;
@@ -31,6 +32,8 @@ pub enum Builtin {
     Upload(Upload),
     /// A redirect.
     Redirect(Redirect),
+    /// A reverse proxy to an upstream group.
+    Proxy(proxy::Proxy),
 }
 
 /// The exchange of any built-in handler that needs one.
@@ -65,6 +68,9 @@ impl Handler for Builtin {
                 .start(request, response)
                 .map(|exchange| BuiltinExchange::Upload(Box::new(exchange))),
             Builtin::Redirect(redirect) => redirect
+                .start(request, response)
+                .map(|()| BuiltinExchange::Nothing),
+            Builtin::Proxy(proxy) => proxy
                 .start(request, response)
                 .map(|()| BuiltinExchange::Nothing),
         }

@@ -1,0 +1,98 @@
+//! What configuration says about a proxy: upstream groups, their servers, and how a route
+//! forwards. Plain values: configuration validates and builds them, the proxy runs on them.
+//!
+//! Nothing here does I/O or keeps run-time state.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where one upstream server listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UpstreamAddress {
+    /// A TCP address (names are resolved when the configuration is loaded).
+    Tcp(SocketAddr),
+    /// A Unix stream socket (written `unix:/path` in the file).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for UpstreamAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpstreamAddress::Tcp(addr) => write!(f, "{addr}"),
+            UpstreamAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// How a request picks a server of its upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// In turn, each server as often as its weight says (smooth weighted round-robin).
+    #[default]
+    RoundRobin,
+    /// The server with the fewest requests in flight relative to its weight.
+    LeastConnections,
+}
+
+impl Balance {
+    /// The name written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "round_robin",
+            Balance::LeastConnections => "least_connections",
+        }
+    }
+}
+
+/// One server of an upstream group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Where it listens.
+    pub address: UpstreamAddress,
+    /// Its share of requests relative to the group's other servers (1..=1000).
+    pub weight: u32,
+    /// The most connections to it a worker opens at once (0: no limit); a request finding
+    /// every server at its limit is answered 503.
+    pub max_connections: usize,
+}
+
+/// `[[upstream]]`: a named group of servers and how to talk to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    /// `[A-Za-z0-9_.-]{1,64}`, unique among upstreams.
+    pub name: String,
+    /// At least one, no address twice.
+    pub servers: Vec<ServerSettings>,
+    /// How a request picks a server.
+    pub balance: Balance,
+    /// The longest wait for a connection to be established (then 504, or the next server).
+    pub connect_timeout: Duration,
+    /// The longest silence while waiting for the response head or body bytes (then 504, or
+    /// the connection closed if the response has started).
+    pub read_timeout: Duration,
+    /// The longest wait for the upstream to take request bytes (then 504).
+    pub write_timeout: Duration,
+    /// How long an idle keep-alive connection is kept for reuse.
+    pub idle_timeout: Duration,
+    /// Idle keep-alive connections kept per server per worker (0: none kept).
+    pub max_idle: usize,
+    /// Failures within `fail_timeout` that mark a server down for `fail_timeout`
+    /// (0: never marked down).
+    pub max_fails: u32,
+    /// The window failures are counted in, and how long a server stays down.
+    pub fail_timeout: Duration,
+}
+
+/// What the `Host` header sent upstream says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ProxyHost {
+    /// The client's `Host`, as sent (the upstream's address when the client sent none).
+    #[default]
+    Keep,
+    /// The upstream server's address (`host:port`; `localhost` for a Unix socket).
+    Upstream,
+    /// This value.
+    Literal(String),
+}

@@ -112,6 +112,13 @@ pub trait Target: Sized {
     fn on_spawn(&mut self, _cx: &mut Context<'_, Self>) -> Next {
         Next::Keep
     }
+
+    /// Another target of this loop asked for this one with [`Context::wake`]: it has work
+    /// here (data it waits for is ready). By default dispatched like a readiness event that
+    /// says nothing new.
+    fn on_wake(&mut self, cx: &mut Context<'_, Self>) -> Next {
+        self.on_ready(Readiness::default(), cx)
+    }
 }
 
 /// Registers a mio source; a convenience for [`Target::register`] implementations.
@@ -133,7 +140,7 @@ pub struct Context<'a, T: Target> {
     slot: SlotTimer<'a>,
     registry: &'a Registry,
     spawned: &'a mut Vec<T>,
-    yielded: &'a mut Vec<Token>,
+    woken: &'a mut Vec<Token>,
 }
 
 /// The part of a slot's timer state a context may change, plus the queue it arms.
@@ -184,15 +191,14 @@ impl<T: Target> Context<'_, T> {
         self.spawned.push(target);
     }
 
-    /// Has the target behind `token` dispatched again next turn with no new readiness, as
-    /// [`Next::Yield`] does for the target itself, and without the loop sleeping meanwhile:
-    /// for one target of this thread to tell another that it can make progress (data it
-    /// waits for is ready), with no syscall. A stale token is ignored, and a target woken
-    /// twice in a turn is dispatched once.
+    /// Has the target behind `token` dispatched with [`Target::on_wake`] next turn, and
+    /// the loop not sleep meanwhile: for one target of this thread to tell another that it
+    /// can make progress (data it waits for is ready), with no syscall. A stale token is
+    /// ignored, and a target woken twice in a turn is woken once.
     pub fn wake(&mut self, token: Token) {
         // The list holds the few targets with pending work this turn: a scan is cheap.
-        if !self.yielded.contains(&token) {
-            self.yielded.push(token);
+        if !self.woken.contains(&token) {
+            self.woken.push(token);
         }
     }
 }
@@ -222,6 +228,8 @@ pub struct Reactor<T: Target> {
     events: Events,
     /// The yielded targets being dispatched this turn (kept to reuse its allocation).
     again: Vec<Token>,
+    /// The woken targets being dispatched this turn (likewise).
+    waking: Vec<Token>,
     core: Core<T>,
 }
 
@@ -233,6 +241,8 @@ struct Core<T: Target> {
     spawned: Vec<T>,
     /// Targets that answered [`Next::Yield`], to dispatch again next turn.
     yielded: Vec<Token>,
+    /// Targets another one woke ([`Context::wake`]), to dispatch next turn.
+    woken: Vec<Token>,
     waker: Arc<Waker>,
     next_generation: u32,
     now: Instant,
@@ -246,12 +256,14 @@ impl<T: Target> Reactor<T> {
         Ok(Reactor {
             events: Events::with_capacity(events_per_turn.max(1)),
             again: Vec::new(),
+            waking: Vec::new(),
             core: Core {
                 poll,
                 slots: Slab::new(),
                 timers: Timers::default(),
                 spawned: Vec::new(),
                 yielded: Vec::new(),
+                woken: Vec::new(),
                 waker,
                 next_generation: 0,
                 now: Instant::now(),
@@ -299,7 +311,9 @@ impl<T: Target> Reactor<T> {
         // the targets those events are for.
         let mut again = std::mem::take(&mut self.again);
         std::mem::swap(&mut again, &mut self.core.yielded);
-        let wait = if again.is_empty() {
+        let mut waking = std::mem::take(&mut self.waking);
+        std::mem::swap(&mut waking, &mut self.core.woken);
+        let wait = if again.is_empty() && waking.is_empty() {
             self.core.wait_time(max_wait)
         } else {
             Some(Duration::ZERO)
@@ -308,7 +322,14 @@ impl<T: Target> Reactor<T> {
         self.core.now = Instant::now();
         match polled {
             Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(turn),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                // The work taken out for this turn waits for the next one.
+                self.core.yielded.append(&mut again);
+                self.core.woken.append(&mut waking);
+                self.again = again;
+                self.waking = waking;
+                return Ok(turn);
+            }
             Err(err) => return Err(err),
         }
         for event in self.events.iter() {
@@ -322,6 +343,11 @@ impl<T: Target> Reactor<T> {
             self.core
                 .dispatch(shared, token, |target, cx| target.on_ready(readiness, cx));
         }
+        for token in waking.drain(..) {
+            self.core
+                .dispatch(shared, token, |target, cx| target.on_wake(cx));
+        }
+        self.waking = waking;
         for token in again.drain(..) {
             self.core.dispatch(shared, token, |target, cx| {
                 target.on_ready(Readiness::default(), cx)
@@ -425,7 +451,7 @@ impl<T: Target> Core<T> {
             },
             registry: self.poll.registry(),
             spawned: &mut self.spawned,
-            yielded: &mut self.yielded,
+            woken: &mut self.woken,
         };
         match f(&mut slot.target, &mut cx) {
             Next::Keep => {}

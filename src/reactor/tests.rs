@@ -351,8 +351,9 @@ fn a_yielding_target_runs_again_next_turn_without_an_event() {
     );
 }
 
-/// `Context::wake` has another target of the loop dispatched next turn without an event and
-/// without the loop sleeping, once however often it was woken; a stale token is ignored.
+/// `Context::wake` has another target of the loop dispatched next turn (`on_wake`, not
+/// `on_ready`) without the loop sleeping, once however often it was woken; a stale token is
+/// ignored.
 #[test]
 fn a_woken_target_runs_next_turn_once_without_an_event() {
     struct Quiet(mio::net::UdpSocket, &'static str);
@@ -368,6 +369,10 @@ fn a_woken_target_runs_next_turn_once_without_an_event() {
             Next::Keep
         }
         fn on_timeout(&mut self, _: &mut Context<'_, Self>) -> Next {
+            Next::Keep
+        }
+        fn on_wake(&mut self, cx: &mut Context<'_, Self>) -> Next {
+            cx.shared.events.push(format!("{} woken", self.1));
             Next::Keep
         }
     }
@@ -391,5 +396,5 @@ fn a_woken_target_runs_next_turn_once_without_an_event() {
         .turn(&mut log, Some(Duration::from_secs(5)))
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(4), "slept");
-    assert_eq!(log.events, ["sleeper true"]);
+    assert_eq!(log.events, ["sleeper woken"]);
 }

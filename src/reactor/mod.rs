@@ -143,6 +143,14 @@ pub struct Context<'a, T: Target> {
     woken: &'a mut Vec<Token>,
 }
 
+impl<'a, T: Target> Context<'a, T> {
+    /// The registry, to register a descriptor or change a target's interest (borrowed from
+    /// the loop, not from the context, so it can be used beside `shared`).
+    pub fn registry(&self) -> &'a Registry {
+        self.registry
+    }
+}
+
 /// The part of a slot's timer state a context may change, plus the queue it arms.
 struct SlotTimer<'a> {
     deadline: &'a mut Option<Instant>,
@@ -161,10 +169,6 @@ impl<T: Target> Context<'_, T> {
         self.token
     }
 
-    /// The registry, to change the target's interest.
-    pub fn registry(&self) -> &Registry {
-        self.registry
-    }
 
     /// The target's current deadline.
     pub fn deadline(&self) -> Option<Instant> {

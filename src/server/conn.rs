@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use crate::http1::head::{self, MAX_HEADERS_LIMIT};
 use crate::http1::{BodyKind, Header, framing};
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
-use crate::service::{Exchange, Handler, ResponseState, WakeRef};
+use crate::service::{Exchange, Handler, OutboundId, ResponseState, WakeRef};
 
 use super::access::Pending;
 use super::exchange::{Active, BeginContext, BodyReader, LogStart, Sink};
+use super::outbound::OutboundAccess;
 use super::stats::{CloseReason, Finished};
 use super::stream::Stream;
 use super::worker::{Shared, WorkerTarget};
@@ -116,6 +117,8 @@ pub(super) struct Conn<E> {
     /// The body was held up by the server at the last look: output blocked on the client,
     /// or the exchange holding it (see `track_body_stall`).
     body_stalled: bool,
+    /// Outbound connections lent to the current request's exchange (closed when it ends).
+    lent: Vec<OutboundId>,
 }
 
 impl<E: Exchange> Conn<E> {
@@ -142,6 +145,7 @@ impl<E: Exchange> Conn<E> {
             close_reason: CloseReason::Peer,
             batch: 0,
             body_stalled: false,
+            lent: Vec::new(),
         }
     }
 
@@ -211,6 +215,20 @@ impl<E: Exchange> Conn<E> {
         cx: &mut Context<'_, WorkerTarget<H>>,
     ) -> Next {
         if !matches!(self.phase, Phase::Serving) || self.requests != request {
+            return Next::Keep;
+        }
+        if let Some(active) = &mut self.active {
+            active.poke = true;
+        }
+        self.drive(cx)
+    }
+
+    /// An outbound connection the exchange uses turned ready: offer it room.
+    pub(super) fn on_outbound_ready<H: Handler<Exchange = E>>(
+        &mut self,
+        cx: &mut Context<'_, WorkerTarget<H>>,
+    ) -> Next {
+        if !matches!(self.phase, Phase::Serving) {
             return Next::Keep;
         }
         if let Some(active) = &mut self.active {
@@ -366,6 +384,13 @@ impl<E: Exchange> Conn<E> {
                 token: self.token.0,
                 request: self.requests,
             }),
+            outbound: OutboundAccess {
+                set: &mut shared.outbounds,
+                lent: &mut self.lent,
+                owner: self.token,
+                pool: &mut shared.pool,
+                now,
+            },
         };
         let log = shared.access_log.as_ref().map(|log| LogStart {
             line: &mut self.log_line,
@@ -394,6 +419,7 @@ impl<E: Exchange> Conn<E> {
             }
             Err(answer) => {
                 recycle(shared, slot);
+                shared.outbounds.close_lent(&mut self.lent);
                 self.fail(shared, now, answer)
             }
         }
@@ -412,6 +438,13 @@ impl<E: Exchange> Conn<E> {
                 token: self.token.0,
                 request: self.requests,
             }),
+            outbound: OutboundAccess {
+                set: &mut shared.outbounds,
+                lent: &mut self.lent,
+                owner: self.token,
+                pool: &mut shared.pool,
+                now,
+            },
         };
         let Some(active) = self.active.as_deref_mut() else {
             return Need::Nothing;
@@ -522,6 +555,9 @@ impl<E: Exchange> Conn<E> {
     pub(super) fn release_active<H: Handler<Exchange = E>>(&mut self, shared: &mut Shared<H>) {
         if let Some(active) = self.active.take() {
             recycle(shared, active);
+        }
+        if !self.lent.is_empty() {
+            shared.outbounds.close_lent(&mut self.lent);
         }
     }
 }

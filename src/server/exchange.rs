@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use super::Limits;
 use super::access::{AccessFormat, Pending, Started};
 use super::answer::Answer;
+use super::outbound::OutboundAccess;
 use super::stats::{MethodLabel, WorkerStats};
 
 /// Header storage for trailers; the decoder's `max_trailers` limit keeps them within it.
@@ -37,6 +38,8 @@ pub(super) struct Sink<'a> {
     pub(super) high_water: usize,
     /// Lets the handler wake its exchange from another thread.
     pub(super) wake: Option<WakeRef<'a>>,
+    /// Lends the exchange connections to other servers.
+    pub(super) outbound: OutboundAccess<'a>,
 }
 
 /// What starting a request needs besides the head and the output.
@@ -64,7 +67,9 @@ pub(super) struct LogStart<'a> {
 
 /// A writer for `reply` into `sink`.
 fn writer<'a>(reply: &'a mut Reply, sink: &'a mut Sink<'_>) -> ResponseWriter<'a> {
-    ResponseWriter::new(sink.output, reply, sink.date_line, sink.high_water).with_wake(sink.wake)
+    ResponseWriter::new(sink.output, reply, sink.date_line, sink.high_water)
+        .with_wake(sink.wake)
+        .with_outbound(Some(&mut sink.outbound))
 }
 
 /// The request-body decoding state.

@@ -25,6 +25,7 @@ use super::access::{AccessLog, FLUSH_AT};
 use super::conn::Conn;
 use super::exchange::Active;
 use super::listener::{self, Accepted};
+use super::outbound::{OutboundRef, Outbounds};
 use super::stats::{ConnectionInfo, ServerStats, WorkerStats};
 use super::stream::Listener;
 
@@ -120,6 +121,8 @@ pub(super) struct Shared<H: Handler> {
     pub(super) index: usize,
     /// Request states for reuse: a connection holds one only while it serves a request.
     pub(super) actives: Vec<Box<Active<H::Exchange>>>,
+    /// Connections exchanges opened to other servers, and their keep-alive pool.
+    pub(super) outbounds: Outbounds,
 }
 
 impl<H: Handler> Shared<H> {
@@ -165,6 +168,8 @@ impl<H: Handler> Shared<H> {
 pub(super) enum WorkerTarget<H: Handler> {
     Listener(ListenSocket),
     Connection(Box<Conn<H::Exchange>>),
+    /// A connection to another server, used by a client connection's exchange.
+    Outbound(OutboundRef),
 }
 
 pub(super) struct ListenSocket {
@@ -180,35 +185,56 @@ impl<H: Handler> Target for WorkerTarget<H> {
                 registry.register(&mut listener.socket, token, mio::Interest::READABLE)
             }
             WorkerTarget::Connection(conn) => conn.register(registry, token),
+            // Its socket is in the worker's `Outbounds`: registered in `on_spawn`.
+            WorkerTarget::Outbound(_) => Ok(()),
         }
     }
 
     fn on_ready(&mut self, readiness: Readiness, cx: &mut Context<'_, Self>) -> Next {
-        match self {
+        let next = match self {
             WorkerTarget::Listener(listener) => listener.accept_all(cx),
             WorkerTarget::Connection(conn) => conn.on_ready(readiness, cx),
-        }
+            WorkerTarget::Outbound(outbound) => outbound.on_ready(readiness, cx),
+        };
+        Outbounds::settle(cx);
+        next
     }
 
     fn on_timeout(&mut self, cx: &mut Context<'_, Self>) -> Next {
-        match self {
+        let next = match self {
             WorkerTarget::Listener(listener) => listener.accept_all(cx),
             WorkerTarget::Connection(conn) => conn.on_timeout(cx),
-        }
+            WorkerTarget::Outbound(outbound) => outbound.on_timeout(cx),
+        };
+        Outbounds::settle(cx);
+        next
     }
 
     fn initial_deadline(&self, shared: &Shared<H>, now: Instant) -> Option<Instant> {
         match self {
-            WorkerTarget::Listener(_) => None,
+            WorkerTarget::Listener(_) | WorkerTarget::Outbound(_) => None,
             WorkerTarget::Connection(_) => Some(now + shared.limits.timeouts.idle),
         }
     }
 
     fn on_spawn(&mut self, cx: &mut Context<'_, Self>) -> Next {
-        match self {
+        let next = match self {
             WorkerTarget::Listener(_) => Next::Keep,
             WorkerTarget::Connection(conn) => conn.on_spawn(cx),
-        }
+            WorkerTarget::Outbound(outbound) => outbound.on_spawn(cx),
+        };
+        Outbounds::settle(cx);
+        next
+    }
+
+    fn on_wake(&mut self, cx: &mut Context<'_, Self>) -> Next {
+        let next = match self {
+            WorkerTarget::Listener(_) => Next::Keep,
+            WorkerTarget::Connection(conn) => conn.on_outbound_ready(cx),
+            WorkerTarget::Outbound(outbound) => outbound.on_wake(cx),
+        };
+        Outbounds::settle(cx);
+        next
     }
 }
 
@@ -306,6 +332,7 @@ impl<H: Handler> Worker<H> {
                 wake: Arc::new(WakeChannel(aux_sender.clone())),
                 index,
                 actives: Vec::new(),
+                outbounds: Outbounds::default(),
             },
             listeners,
             sender,
@@ -391,6 +418,11 @@ impl<H: Handler> Worker<H> {
             match message {
                 WorkerMessage::SetHandler(handler) => {
                     self.shared.handler = handler;
+                    self.shared.outbounds.retire();
+                    for token in self.shared.outbounds.take_wakes() {
+                        self.reactor
+                            .with_target(&mut self.shared, token, |target, cx| target.on_wake(cx));
+                    }
                     if let Some(stats) = &mut self.shared.stats {
                         stats.table_changed();
                     }
@@ -445,16 +477,22 @@ impl<H: Handler> Worker<H> {
                         .targets()
                         .filter_map(|(_, target)| match target {
                             WorkerTarget::Connection(conn) => Some(conn.info(index, now)),
-                            WorkerTarget::Listener(_) => None,
+                            WorkerTarget::Listener(_) | WorkerTarget::Outbound(_) => None,
                         })
                         .collect();
                     let _ = reply.send(list);
                 }
                 Aux::Wake { token, request } => {
                     self.reactor
-                        .with_target(&mut self.shared, token, |target, cx| match target {
-                            WorkerTarget::Connection(conn) => conn.on_wake(request, cx),
-                            WorkerTarget::Listener(_) => Next::Keep,
+                        .with_target(&mut self.shared, token, |target, cx| {
+                            let next = match target {
+                                WorkerTarget::Connection(conn) => conn.on_wake(request, cx),
+                                WorkerTarget::Listener(_) | WorkerTarget::Outbound(_) => {
+                                    Next::Keep
+                                }
+                            };
+                            Outbounds::settle(cx);
+                            next
                         });
                 }
             }
@@ -508,9 +546,13 @@ impl<H: Handler> Worker<H> {
             self.remove_listener_at(0);
         }
         self.reactor
-            .for_each(&mut self.shared, |target, cx| match target {
-                WorkerTarget::Connection(conn) => conn.on_drain(cx),
-                WorkerTarget::Listener(_) => Next::Keep,
+            .for_each(&mut self.shared, |target, cx| {
+                let next = match target {
+                    WorkerTarget::Connection(conn) => conn.on_drain(cx),
+                    WorkerTarget::Listener(_) | WorkerTarget::Outbound(_) => Next::Keep,
+                };
+                Outbounds::settle(cx);
+                next
             });
     }
 
@@ -524,7 +566,7 @@ impl<H: Handler> Worker<H> {
         self.reactor
             .for_each(&mut self.shared, |target, cx| match target {
                 WorkerTarget::Connection(conn) => conn.abort_now(cx),
-                WorkerTarget::Listener(_) => Next::Remove,
+                WorkerTarget::Listener(_) | WorkerTarget::Outbound(_) => Next::Remove,
             });
         self.listeners.clear();
     }

@@ -12,10 +12,12 @@
 //! This module must not know about sockets, the reactor or configuration.
 
 mod fixed;
+mod outbound;
 mod response;
 
 pub use crate::http1::{BodyKind, Header, Version};
 pub use fixed::FixedResponse;
+pub use outbound::{Destination, Outbound, OutboundId, Parking};
 pub use response::{
     BodyState, ExchangeWaker, FileBody, Framing, Reply, ResponseContext, ResponseError,
     ResponseState, ResponseWriter, Wake, WakeRef,

@@ -7,6 +7,7 @@
 //! [`ResponseError`] and the server closes the connection. It must not do I/O.
 
 use super::FixedResponse;
+use super::outbound::Outbound;
 use crate::http1::Version;
 use crate::http1::encode;
 
@@ -130,6 +131,9 @@ pub struct Reply {
     pub route: Option<u32>,
     /// The exchange paused body events ([`ResponseWriter::hold_body`]).
     pub body_held: bool,
+    /// When the exchange wants to be offered room even if nothing happens
+    /// ([`ResponseWriter::wake_at`]).
+    pub wake_at: Option<std::time::Instant>,
 }
 
 impl Reply {
@@ -144,6 +148,7 @@ impl Reply {
             body_bytes: 0,
             route: None,
             body_held: false,
+            wake_at: None,
         }
     }
 }
@@ -203,6 +208,7 @@ pub struct ResponseWriter<'a> {
     date_line: &'a [u8],
     high_water: usize,
     wake: Option<WakeRef<'a>>,
+    outbound: Option<&'a mut (dyn Outbound + 'a)>,
 }
 
 impl<'a> ResponseWriter<'a> {
@@ -220,7 +226,30 @@ impl<'a> ResponseWriter<'a> {
             date_line,
             high_water,
             wake: None,
+            outbound: None,
         }
+    }
+
+    /// The same writer, lending the exchange outbound connections.
+    pub fn with_outbound(mut self, outbound: Option<&'a mut (dyn Outbound + 'a)>) -> Self {
+        self.outbound = outbound;
+        self
+    }
+
+    /// Connections to other servers, in the same loop as this one; `None` when the writer is
+    /// not served by a connection that can lend them.
+    pub fn outbound(&mut self) -> Option<&mut (dyn Outbound + 'a)> {
+        self.outbound.as_deref_mut()
+    }
+
+    /// Asks to be offered room ([`Exchange::on_writable`](super::Exchange::on_writable)) at
+    /// `at` even if nothing else happens (`None` cancels): the exchange's own timer, e.g. an
+    /// upstream's read timeout. While one is set, the exchange times itself: the server's
+    /// body timeout and handler timeout do not end the request (the write timeout, for a
+    /// client that does not read, still does). One timer per request; setting it again
+    /// replaces it, and it is cleared when it fires.
+    pub fn wake_at(&mut self, at: Option<std::time::Instant>) {
+        self.reply.wake_at = at;
     }
 
     /// The same writer, able to hand out wakers for its request.

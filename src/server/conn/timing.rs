@@ -18,6 +18,12 @@ impl<E: Exchange> Conn<E> {
         cx: &mut Context<'_, WorkerTarget<H>>,
     ) -> Next {
         let now = cx.now();
+        if let Some(active) = self.exchange_timer_due(now) {
+            // The exchange's own timer: it decides what the wait it timed means.
+            active.reply.wake_at = None;
+            active.poke = true;
+            return self.drive(cx);
+        }
         self.close_reason = self.timeout_reason(&cx.shared.limits);
         // A request cut off while its head or body was arriving is told why, as is one whose
         // handler never answered, if no byte of the response has left; otherwise just close.
@@ -53,9 +59,26 @@ impl<E: Exchange> Conn<E> {
             _ if write_blocked => self.progress_at + timeouts.write,
             Phase::Idle => self.progress_at + timeouts.idle,
             Phase::Head { started } => *started + timeouts.head,
-            Phase::Serving => self.serving_deadline(limits).0,
+            Phase::Serving => match self.active.as_ref().and_then(|a| a.reply.wake_at) {
+                // An exchange with a timer of its own times its waits itself.
+                Some(at) => at,
+                None => self.serving_deadline(limits).0,
+            },
             Phase::Closing => self.progress_at + timeouts.write,
         }
+    }
+
+    /// The request being served, if its exchange's timer ([`ResponseWriter::wake_at`]) is
+    /// what expired (output blocked on the client is timed first, by the write timeout).
+    ///
+    /// [`ResponseWriter::wake_at`]: crate::service::ResponseWriter::wake_at
+    fn exchange_timer_due(&mut self, now: Instant) -> Option<&mut super::super::exchange::Active<E>> {
+        if !matches!(self.phase, Phase::Serving) || (self.output_pending() && !self.writable) {
+            return None;
+        }
+        self.active
+            .as_deref_mut()
+            .filter(|active| active.reply.wake_at.is_some_and(|at| at <= now))
     }
 
     /// While a request is served: the body timeout (silence), or the minimum body rate if

@@ -46,6 +46,8 @@ pub enum BuiltinExchange {
     /// An upload in progress (boxed: it is large, and every connection holds this enum
     /// inline while only uploads need the room).
     Upload(Box<UploadExchange>),
+    /// A proxied request in progress (boxed, as uploads are).
+    Proxy(Box<proxy::ProxyExchange>),
 }
 
 impl Handler for Builtin {
@@ -72,7 +74,7 @@ impl Handler for Builtin {
                 .map(|()| BuiltinExchange::Nothing),
             Builtin::Proxy(proxy) => proxy
                 .start(request, response)
-                .map(|()| BuiltinExchange::Nothing),
+                .map(|exchange| BuiltinExchange::Proxy(Box::new(exchange))),
         }
     }
 }
@@ -83,6 +85,7 @@ impl Exchange for BuiltinExchange {
             BuiltinExchange::Nothing => {}
             BuiltinExchange::Echo(echo) => echo.on_body(event, response),
             BuiltinExchange::Upload(upload) => upload.on_body(event, response),
+            BuiltinExchange::Proxy(proxy) => proxy.on_body(event, response),
         }
     }
 
@@ -91,6 +94,7 @@ impl Exchange for BuiltinExchange {
             BuiltinExchange::Nothing => {}
             BuiltinExchange::Echo(echo) => echo.on_writable(response),
             BuiltinExchange::Upload(upload) => upload.on_writable(response),
+            BuiltinExchange::Proxy(proxy) => proxy.on_writable(response),
         }
     }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::http1::head::{self, MAX_HEADERS_LIMIT};
 use crate::http1::{BodyKind, Header, framing};
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
-use crate::service::{Exchange, Handler, OutboundId, ResponseState, WakeRef};
+use crate::service::{Exchange, Handler, OutboundId, ResponseError, ResponseState, WakeRef};
 
 use super::access::Pending;
 use super::exchange::{Active, BeginContext, BodyReader, LogStart, Sink};
@@ -481,7 +481,11 @@ impl<E: Exchange> Conn<E> {
         // 3. Completion.
         match active.reply.state {
             ResponseState::Broken(error) => {
-                log::error!("handler broke the response framing: {error}; closing the connection");
+                if error != ResponseError::Abandoned {
+                    log::error!(
+                        "handler broke the response framing: {error}; closing the connection"
+                    );
+                }
                 self.close_reason = CloseReason::Error;
                 return self.abort(now);
             }

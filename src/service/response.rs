@@ -47,6 +47,10 @@ pub enum ResponseError {
     /// `send_file` without a `Framing::Length` head declaring exactly the file's bytes.
     #[error("a file body needs a Content-Length head declaring its length")]
     FileNeedsLength,
+    /// The handler gave up on a response it had begun ([`ResponseWriter::abandon`]): its
+    /// source failed. Not a bug; the handler says why in its own log line.
+    #[error("response abandoned by its handler")]
+    Abandoned,
 }
 
 /// Where the response of the current request stands. Owned by the connection, so it
@@ -343,6 +347,35 @@ impl<'a> ResponseWriter<'a> {
             encode::write_header(self.out, name.as_bytes(), value);
         }
         self.end_head(status, framing);
+    }
+
+    /// Like [`head_encoded_with`](Self::head_encoded_with), with the per-request fields from
+    /// an iterator (e.g. the fields of a relayed response, filtered, with no list built).
+    pub fn head_fields<'h>(
+        &mut self,
+        status: u16,
+        header_lines: &[u8],
+        fields: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        framing: Framing,
+    ) {
+        if !self.begin_head(status) {
+            return;
+        }
+        for (name, value) in fields {
+            encode::write_header(self.out, name.as_bytes(), value);
+        }
+        self.out.extend_from_slice(header_lines);
+        self.end_head(status, framing);
+    }
+
+    /// Gives up on the response (its source failed after part of it was written): the
+    /// server sends what is buffered and closes the connection, so the client sees the
+    /// message cut short rather than complete. Before the head, write an error response
+    /// instead.
+    pub fn abandon(&mut self) {
+        if !matches!(self.reply.state, ResponseState::Done) {
+            self.broken(ResponseError::Abandoned);
+        }
     }
 
     /// Writes body bytes. With chunked framing and no chunk begun, `data` becomes one chunk.

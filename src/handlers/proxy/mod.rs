@@ -1,34 +1,60 @@
 //! The reverse proxy: forwards a route's requests to a group of upstream servers and relays
-//! their responses, streaming both ways.
+//! their responses, streaming both ways, over connections that live in the worker's own
+//! poll loop (lent by the server through [`ResponseWriter::outbound`]).
 //!
-//! Work in progress (issue 9): this skeleton fixes the constructor API configuration builds
-//! against; the exchange is being written.
+//! `settings` is what configuration says; `balance` picks a server and keeps passive health;
+//! `forward` decides which fields cross; `exchange` is one request's state machine. The
+//! handler itself only writes the request head and hands over. It must not block, and it
+//! never buffers a whole message in either direction.
 
+mod balance;
+mod exchange;
+mod forward;
 mod settings;
 
+pub use exchange::ProxyExchange;
 pub use settings::{Balance, ProxyHost, ServerSettings, UpstreamAddress, UpstreamSettings};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::service::{Request, ResponseWriter, Start};
+use crate::service::{BodyKind, BodyMode, Request, ResponseWriter, Start};
+
+use balance::Balancer;
+use forward::HostValue;
+
+/// Numbers upstream groups apart for the worker's connection pool (a reload builds new
+/// groups, whose pooled connections must not mix with the old ones').
+static NEXT_GROUP: AtomicU64 = AtomicU64::new(1);
 
 /// One upstream group as the proxy runs it: its settings plus the state all workers share
-/// (balancing position, passive health). Built once per configuration generation and shared
-/// by every route that names it.
+/// (balancing position, requests in flight, passive health). Built once per configuration
+/// generation and shared by every route that names it.
 #[derive(Debug)]
 pub struct Upstream {
     settings: UpstreamSettings,
+    balancer: Arc<Balancer>,
+    group: u64,
 }
 
 impl Upstream {
     /// The group `settings` describes, every server up.
     pub fn new(settings: UpstreamSettings) -> Self {
-        Upstream { settings }
+        Upstream {
+            balancer: Arc::new(Balancer::new(&settings)),
+            settings,
+            group: NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// Its name in the configuration.
     pub fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// The pool key of its `server`th server.
+    fn pool_key(&self, server: usize) -> u64 {
+        (self.group << 16) | server as u64
     }
 }
 
@@ -46,19 +72,61 @@ pub struct ProxySettings {
 /// The `proxy` handler.
 #[derive(Debug)]
 pub struct Proxy {
-    settings: ProxySettings,
+    upstream: Arc<Upstream>,
+    host: ProxyHost,
+    header_lines: Arc<[u8]>,
 }
 
 impl Proxy {
     /// A proxy route.
     pub fn new(settings: ProxySettings) -> Self {
-        Proxy { settings }
+        Proxy {
+            upstream: settings.upstream,
+            host: settings.host,
+            header_lines: settings.header_lines.into(),
+        }
     }
 
-    /// Answers a request (being written).
-    pub fn start(&self, _request: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
-        let _ = &self.settings;
-        response.complete(502, &[], b"");
-        Start::Complete
+    /// Writes the request head for the upstream and hands the rest to a [`ProxyExchange`]:
+    /// the body is streamed, so the client's `Expect: 100-continue` is answered at once.
+    pub fn start(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+    ) -> Start<ProxyExchange> {
+        let Some(io) = response.outbound() else {
+            response.complete(502, &[], b"no outbound connections here\n");
+            return Start::Complete;
+        };
+        let mut out = io.take_buffer();
+        let upstream_host;
+        let host = match &self.host {
+            ProxyHost::Keep if request.header("host").is_some() => HostValue::Client,
+            ProxyHost::Literal(value) => HostValue::Given(value),
+            ProxyHost::Keep | ProxyHost::Upstream => {
+                upstream_host = host_of(&self.upstream);
+                HostValue::Given(&upstream_host)
+            }
+        };
+        forward::write_request_head(&mut out, request, host);
+        let exchange = ProxyExchange::new(
+            Arc::clone(&self.upstream),
+            Arc::clone(&self.header_lines),
+            request.method,
+            out,
+            request.body == BodyKind::Chunked,
+        );
+        Start::Continue {
+            body: BodyMode::Stream,
+            exchange,
+        }
+    }
+}
+
+/// A `Host` value naming the group's first server (`localhost` for a Unix socket).
+fn host_of(upstream: &Upstream) -> String {
+    match upstream.settings.servers.first().map(|server| &server.address) {
+        Some(UpstreamAddress::Tcp(addr)) => addr.to_string(),
+        _ => "localhost".to_owned(),
     }
 }

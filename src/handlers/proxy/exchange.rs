@@ -1,0 +1,691 @@
+//! One proxied request: the state machine that connects to an upstream server, sends the
+//! request (head, then the body as it arrives), reads the response head and relays the
+//! body, with timeouts, retries and back-pressure both ways.
+//!
+//! Two halves run side by side: the request half (`out`, what is still to be written
+//! upstream) and the response half ([`Relay`]). A slow upstream holds the client's body
+//! ([`ResponseWriter::hold_body`]); a slow client stops the reads from the upstream (it
+//! reads only while the client's output has room). Nothing here touches a socket except
+//! through [`Outbound`]; nothing blocks.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::http1::chunked::{self, Chunk, ChunkedDecoder};
+use crate::http1::encode;
+use crate::http1::response::{ResponseBody, ResponseError, parse_response};
+use crate::http1::{ChunkedLimits, HeadLimits, Header};
+use crate::service::{
+    BodyEvent, Destination, Framing, Outbound, OutboundId, Parking, ResponseWriter,
+};
+
+use super::Upstream;
+use super::balance::{Claim, NoServer};
+use super::forward::relays_response_field;
+use super::settings::UpstreamAddress;
+
+/// Request bytes waiting for the upstream beyond which the client's body is held.
+const HOLD_AT: usize = 256 * 1024;
+/// ... and below which it flows again.
+const RELEASE_AT: usize = 64 * 1024;
+/// Fields accepted in an upstream's response head.
+const MAX_RESPONSE_FIELDS: usize = 128;
+/// The read buffer; also the largest response head accepted.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// How the request body is re-framed upstream.
+#[derive(Copy, Clone, Debug)]
+enum Sending {
+    /// No body, or a `Content-Length` one (sent as it comes).
+    Plain,
+    /// Chunked, the client's chunk boundaries kept; `open` bytes of the current chunk due.
+    Chunked { open: u64 },
+}
+
+/// Where the response stands.
+#[derive(Debug)]
+enum Relay {
+    /// Waiting for (the rest of) the upstream's response head.
+    AwaitingHead,
+    /// Relaying the body.
+    Body(BodyRelay),
+    /// Relayed whole.
+    Done,
+    /// Given up (answered with an error, or abandoned).
+    Failed,
+}
+
+#[derive(Debug)]
+enum BodyRelay {
+    Length { remaining: u64 },
+    Chunked(Box<ChunkedDecoder>),
+    UntilClose,
+}
+
+/// What the exchange waits on, for its timer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Wait {
+    Connect,
+    Send,
+    Receive,
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+enum Failure {
+    Connect(io::Error),
+    Timeout(Wait),
+    Send(io::Error),
+    /// The connection ended before the response was complete.
+    Closed,
+    Receive(io::Error),
+    BadHead(ResponseError),
+    BadBody,
+    NoServer(NoServer),
+}
+
+impl Failure {
+    /// The status a client gets when no response has started.
+    fn status(&self) -> u16 {
+        match self {
+            Failure::Timeout(_) => 504,
+            Failure::NoServer(NoServer::AllBusy) => 503,
+            _ => 502,
+        }
+    }
+
+    /// Whether it reflects on the server (passive health), rather than on a pooled
+    /// connection the server had every right to close.
+    fn counts_against_server(&self, stale_pooled: bool) -> bool {
+        !stale_pooled && !matches!(self, Failure::NoServer(_))
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Connect(e) => write!(f, "connect failed: {e}"),
+            Failure::Timeout(Wait::Connect) => f.write_str("connect timed out"),
+            Failure::Timeout(Wait::Send) => f.write_str("timed out taking the request"),
+            Failure::Timeout(Wait::Receive) => f.write_str("timed out sending the response"),
+            Failure::Send(e) => write!(f, "sending the request failed: {e}"),
+            Failure::Closed => f.write_str("closed the connection before the response ended"),
+            Failure::Receive(e) => write!(f, "reading the response failed: {e}"),
+            Failure::BadHead(e) => write!(f, "sent an invalid response head ({e})"),
+            Failure::BadBody => f.write_str("sent an invalid chunked body"),
+            Failure::NoServer(NoServer::AllBusy) => {
+                f.write_str("every server is at its max_connections")
+            }
+            Failure::NoServer(NoServer::AllTried) => f.write_str("no server left to try"),
+        }
+    }
+}
+
+/// A proxied request in progress.
+#[derive(Debug)]
+pub struct ProxyExchange {
+    upstream: Arc<Upstream>,
+    /// The route's extra response headers.
+    header_lines: Arc<[u8]>,
+    /// `HEAD` or another method, as response framing needs it.
+    method_for_framing: &'static str,
+    /// Safe to send twice (RFC 9110 9.2.2).
+    idempotent: bool,
+    claim: Option<Claim>,
+    /// Servers tried, a bit each.
+    tried: u64,
+    /// A retry on a fresh connection after a pooled one turned out dead was used.
+    stale_retry_used: bool,
+    /// Open a new connection rather than take a pooled one (after a stale one).
+    fresh_only: bool,
+    conn: Option<OutboundId>,
+    /// `conn` came from the pool (its first failure may be a close the server was entitled to).
+    reused: bool,
+    established: bool,
+    /// The request bytes for the upstream; `out[sent..]` not yet written.
+    out: Vec<u8>,
+    sent: usize,
+    /// `out` still holds the whole request from its first byte (a retry can resend it).
+    replayable: bool,
+    sending: Sending,
+    /// The client's body has ended (or there was none).
+    body_complete: bool,
+    /// Upstream bytes read and not yet relayed: `input[start..end]`.
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Some response byte has arrived on the current connection.
+    received: bool,
+    relay: Relay,
+    /// The upstream may take another request on this connection afterwards.
+    upstream_keep_alive: bool,
+    /// The current wait and when it times out.
+    timer: Option<(Wait, Instant)>,
+}
+
+impl ProxyExchange {
+    pub(super) fn new(
+        upstream: Arc<Upstream>,
+        header_lines: Arc<[u8]>,
+        method: &str,
+        out: Vec<u8>,
+        chunked: bool,
+    ) -> Self {
+        ProxyExchange {
+            upstream,
+            header_lines,
+            method_for_framing: if method == "HEAD" { "HEAD" } else { "GET" },
+            idempotent: matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"),
+            claim: None,
+            tried: 0,
+            stale_retry_used: false,
+            fresh_only: false,
+            conn: None,
+            reused: false,
+            established: false,
+            out,
+            sent: 0,
+            replayable: true,
+            sending: if chunked {
+                Sending::Chunked { open: 0 }
+            } else {
+                Sending::Plain
+            },
+            body_complete: false,
+            input: Vec::new(),
+            start: 0,
+            end: 0,
+            received: false,
+            relay: Relay::AwaitingHead,
+            upstream_keep_alive: false,
+            timer: None,
+        }
+    }
+
+    /// A piece of the client's body: queued for the upstream, re-framed as it came.
+    pub fn on_body(&mut self, event: BodyEvent<'_>, response: &mut ResponseWriter<'_>) {
+        if matches!(self.relay, Relay::Failed | Relay::Done) {
+            // Nobody to send it to any more; the server reads the rest and drops it.
+            self.body_complete |= matches!(event, BodyEvent::End);
+            return;
+        }
+        match (event, &mut self.sending) {
+            (BodyEvent::ChunkStart { size }, Sending::Chunked { open }) => {
+                encode::write_chunk_size(&mut self.out, size);
+                *open = size;
+            }
+            (BodyEvent::Data(data), Sending::Chunked { open }) => {
+                self.out.extend_from_slice(data);
+                *open = open.saturating_sub(data.len() as u64);
+                if *open == 0 {
+                    self.out.extend_from_slice(encode::CRLF);
+                }
+            }
+            (BodyEvent::Data(data), Sending::Plain) => self.out.extend_from_slice(data),
+            (BodyEvent::Trailers(trailers), Sending::Chunked { .. }) => {
+                self.out.extend_from_slice(encode::LAST_CHUNK);
+                for trailer in trailers {
+                    encode::write_header(&mut self.out, trailer.name.as_bytes(), trailer.value);
+                }
+                self.out.extend_from_slice(encode::CRLF);
+                self.sending = Sending::Plain;
+            }
+            (BodyEvent::End, Sending::Chunked { .. }) => {
+                self.out.extend_from_slice(b"0\r\n\r\n");
+                self.sending = Sending::Plain;
+                self.body_complete = true;
+            }
+            (BodyEvent::End, Sending::Plain) => self.body_complete = true,
+            (BodyEvent::ChunkStart { .. } | BodyEvent::Trailers(_), Sending::Plain) => {}
+        }
+        if self.out.len() - self.sent >= HOLD_AT {
+            response.hold_body();
+        }
+    }
+
+    /// Room on the client's side, an upstream connection turned ready, or the timer fired:
+    /// move everything along as far as it goes.
+    pub fn on_writable(&mut self, response: &mut ResponseWriter<'_>) {
+        if matches!(self.relay, Relay::Done | Relay::Failed) {
+            return;
+        }
+        let now = Instant::now();
+        if let Some((wait, at)) = self.timer {
+            if now >= at {
+                self.timer = None;
+                return self.failed(response, Failure::Timeout(wait));
+            }
+        }
+        let progress = match self.step(response) {
+            Ok(progress) => progress,
+            Err(failure) => return self.failed(response, failure),
+        };
+        if matches!(self.relay, Relay::Done | Relay::Failed) {
+            response.wake_at(None);
+            return;
+        }
+        self.arm_timer(response, now, progress);
+    }
+
+    /// One pass: connect if needed, send what is queued, receive what came. `Ok(true)` if
+    /// any byte moved.
+    fn step(&mut self, response: &mut ResponseWriter<'_>) -> Result<bool, Failure> {
+        if self.conn.is_none() {
+            self.open(response)?;
+        }
+        let Some(io) = response.outbound() else {
+            return Err(Failure::Connect(io::Error::other("no outbound connections here")));
+        };
+        let conn = self.conn.ok_or(Failure::NoServer(NoServer::AllTried))?;
+        let mut progress = self.send(io, conn)?;
+        if !self.established && (progress || self.received) {
+            self.established = true;
+        }
+        if self.body_held_needlessly(response) {
+            response.release_body();
+        }
+        progress |= self.receive(response, conn)?;
+        if matches!(self.relay, Relay::Done) {
+            self.complete(response);
+        }
+        Ok(progress)
+    }
+
+    /// Picks a server and gets a connection to it: a parked one, or a new one.
+    fn open(&mut self, response: &mut ResponseWriter<'_>) -> Result<(), Failure> {
+        let claim = self.upstream.balancer.pick(self.tried).map_err(Failure::NoServer)?;
+        let server = claim.server;
+        self.tried |= 1 << server.min(63);
+        self.claim = Some(claim);
+        let key = self.upstream.pool_key(server);
+        let Some(io) = response.outbound() else {
+            return Err(Failure::Connect(io::Error::other("no outbound connections here")));
+        };
+        // A request that must not be sent twice only goes on a pooled connection checked
+        // with the kernel; one that can be retried finds out by trying.
+        let pooled = if self.fresh_only {
+            None
+        } else {
+            io.checkout(key, !self.idempotent)
+        };
+        if let Some(conn) = pooled {
+            self.conn = Some(conn);
+            self.reused = true;
+            self.established = true;
+            return Ok(());
+        }
+        let address = &self.upstream.balancer.server(server).settings.address;
+        let destination = match address {
+            UpstreamAddress::Tcp(addr) => Destination::Tcp(*addr),
+            UpstreamAddress::Unix(path) => Destination::Unix(path),
+        };
+        let conn = io.connect(destination).map_err(Failure::Connect)?;
+        self.conn = Some(conn);
+        self.reused = false;
+        self.established = false;
+        Ok(())
+    }
+
+    /// Writes queued request bytes while the upstream takes them.
+    fn send(&mut self, io: &mut dyn Outbound, conn: OutboundId) -> Result<bool, Failure> {
+        let mut progress = false;
+        while self.sent < self.out.len() {
+            match io.write(conn, &self.out[self.sent..]) {
+                Ok(0) => return Err(Failure::Send(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    self.sent += n;
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if !self.established && !self.reused => return Err(Failure::Connect(e)),
+                Err(e) => return Err(Failure::Send(e)),
+            }
+        }
+        if self.sent == self.out.len() && !(self.body_complete && self.replayable) {
+            // Sent, and more body may follow: the whole request can no longer be replayed.
+            if self.sent > 0 {
+                self.replayable = false;
+            }
+            self.out.clear();
+            self.sent = 0;
+        }
+        Ok(progress)
+    }
+
+    fn body_held_needlessly(&self, response: &ResponseWriter<'_>) -> bool {
+        response.body_held() && self.out.len() - self.sent < RELEASE_AT
+    }
+
+    /// Reads from the upstream while the client can take more, relaying what arrives.
+    fn receive(&mut self, response: &mut ResponseWriter<'_>, conn: OutboundId) -> Result<bool, Failure> {
+        let mut progress = false;
+        loop {
+            self.relay_buffered(response)?;
+            if matches!(self.relay, Relay::Done) {
+                return Ok(progress);
+            }
+            let awaiting_head = matches!(self.relay, Relay::AwaitingHead);
+            if !awaiting_head && response.room() == 0 {
+                return Ok(progress);
+            }
+            if self.input.is_empty() {
+                let Some(io) = response.outbound() else {
+                    return Ok(progress);
+                };
+                self.input = io.take_buffer();
+                self.input.resize(READ_BUFFER, 0);
+            }
+            if self.start > 0 && self.start == self.end {
+                (self.start, self.end) = (0, 0);
+            }
+            if self.end == self.input.len() {
+                if self.start == 0 {
+                    // A head that does not fit (a body chunk always fits: it is consumed).
+                    return Err(Failure::BadHead(ResponseError::HeadTooLarge));
+                }
+                self.input.copy_within(self.start..self.end, 0);
+                (self.start, self.end) = (0, self.end - self.start);
+            }
+            let Some(io) = response.outbound() else {
+                return Ok(progress);
+            };
+            match io.read(conn, &mut self.input[self.end..]) {
+                Ok(0) => return self.upstream_ended(response).map(|()| true),
+                Ok(n) => {
+                    self.end += n;
+                    self.received = true;
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(progress),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if !self.established && !self.reused => return Err(Failure::Connect(e)),
+                Err(e) => return Err(Failure::Receive(e)),
+            }
+        }
+    }
+
+    /// The upstream closed its side: the end of a close-delimited body, or a failure.
+    fn upstream_ended(&mut self, response: &mut ResponseWriter<'_>) -> Result<(), Failure> {
+        self.upstream_keep_alive = false;
+        match self.relay {
+            Relay::Body(BodyRelay::UntilClose) => {
+                response.finish();
+                self.relay = Relay::Done;
+                Ok(())
+            }
+            _ => Err(Failure::Closed),
+        }
+    }
+
+    /// Relays what is buffered: the head once complete, then body bytes while the client
+    /// has room.
+    fn relay_buffered(&mut self, response: &mut ResponseWriter<'_>) -> Result<(), Failure> {
+        while self.start < self.end {
+            match &mut self.relay {
+                Relay::AwaitingHead => {
+                    if !self.relay_head(response)? {
+                        return Ok(());
+                    }
+                }
+                Relay::Body(BodyRelay::Length { remaining }) => {
+                    let take = (*remaining).min((self.end - self.start) as u64) as usize;
+                    response.write(&self.input[self.start..self.start + take]);
+                    self.start += take;
+                    *remaining -= take as u64;
+                    if *remaining == 0 {
+                        response.finish();
+                        self.relay = Relay::Done;
+                    }
+                }
+                Relay::Body(BodyRelay::UntilClose) => {
+                    response.write(&self.input[self.start..self.end]);
+                    self.start = self.end;
+                }
+                Relay::Body(BodyRelay::Chunked(decoder)) => {
+                    let (used, chunk) = decoder
+                        .decode(&self.input[self.start..self.end])
+                        .map_err(|_| Failure::BadBody)?;
+                    self.start += used;
+                    match chunk {
+                        Some(Chunk::Start { size }) => response.begin_chunk(size),
+                        Some(Chunk::Data(data)) => response.write(data),
+                        Some(Chunk::Trailers | Chunk::End) => {
+                            let block = decoder.trailer_block();
+                            let mut storage = [httparse::EMPTY_HEADER; 32];
+                            let trailers = chunked::parse_trailers(block, &mut storage)
+                                .map_err(|_| Failure::BadBody)?;
+                            let trailers: Vec<(&str, &[u8])> =
+                                trailers.iter().map(|t| (t.name, t.value)).collect();
+                            response.finish_with_trailers(&trailers);
+                            self.relay = Relay::Done;
+                        }
+                        None => {}
+                    }
+                }
+                Relay::Done | Relay::Failed => return Ok(()),
+            }
+            if response.room() == 0 && !matches!(self.relay, Relay::AwaitingHead) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the response head if it is all here and writes it to the client. False
+    /// when more bytes are needed.
+    fn relay_head(&mut self, response: &mut ResponseWriter<'_>) -> Result<bool, Failure> {
+        let mut storage = [const { MaybeUninit::<Header<'_>>::uninit() }; MAX_RESPONSE_FIELDS];
+        let limits = HeadLimits {
+            max_head_bytes: READ_BUFFER,
+            max_headers: MAX_RESPONSE_FIELDS,
+        };
+        let buffered = &self.input[self.start..self.end];
+        let Some(head) = parse_response(buffered, self.method_for_framing, &mut storage, &limits)
+            .map_err(Failure::BadHead)?
+        else {
+            return Ok(false);
+        };
+        let head_len = head.head_len;
+        let fields = head.headers;
+        let relayed = fields
+            .iter()
+            .filter(|field| relays_response_field(field.name, fields))
+            .map(|field| (field.name, field.value));
+        let body = match head.body {
+            ResponseBody::Interim => {
+                // 100 was the proxy's own to send; others (103) go to the client.
+                if head.status != 100 {
+                    let fields: Vec<(&str, &[u8])> = relayed.collect();
+                    response.informational(head.status, &fields);
+                }
+                self.start += head_len;
+                return Ok(true);
+            }
+            ResponseBody::Upgrade => return Err(Failure::BadHead(ResponseError::BadStatus)),
+            ResponseBody::None => None,
+            ResponseBody::Length(0) => None,
+            ResponseBody::Length(len) => Some(BodyRelay::Length { remaining: len }),
+            ResponseBody::Chunked => Some(BodyRelay::Chunked(Box::new(ChunkedDecoder::new(
+                ChunkedLimits::default(),
+            )))),
+            ResponseBody::UntilClose => Some(BodyRelay::UntilClose),
+        };
+        let framing = match (&head.body, self.method_for_framing) {
+            (ResponseBody::Length(len), _) => Framing::Length(*len),
+            // A HEAD response keeps the length its GET would have.
+            (ResponseBody::None, "HEAD") => declared_length(fields)
+                .map_or(Framing::Chunked, Framing::Length),
+            (ResponseBody::None, _) => Framing::Chunked,
+            _ => Framing::Chunked,
+        };
+        self.upstream_keep_alive = head.keep_alive;
+        response.head_fields(head.status, &self.header_lines, relayed, framing);
+        self.start += head_len;
+        if let Some(claim) = &self.claim {
+            self.upstream.balancer.succeeded(claim.server);
+        }
+        match body {
+            Some(body) => self.relay = Relay::Body(body),
+            None => {
+                response.finish();
+                self.relay = Relay::Done;
+            }
+        }
+        Ok(true)
+    }
+
+    /// The response went out whole: the connection goes back to the pool if both sides of
+    /// the exchange ended cleanly, else it is closed.
+    fn complete(&mut self, response: &mut ResponseWriter<'_>) {
+        let reusable = self.upstream_keep_alive
+            && self.body_complete
+            && self.sent == self.out.len()
+            && self.start == self.end;
+        let input = std::mem::take(&mut self.input);
+        let out = std::mem::take(&mut self.out);
+        self.sent = 0;
+        if let (Some(conn), Some(io)) = (self.conn.take(), response.outbound()) {
+            match (&self.claim, reusable) {
+                (Some(claim), true) => io.park(
+                    conn,
+                    Parking {
+                        key: self.upstream.pool_key(claim.server),
+                        max_idle: self.upstream.settings.max_idle,
+                        idle_timeout: self.upstream.settings.idle_timeout,
+                    },
+                ),
+                _ => io.close(conn),
+            }
+            for buffer in [input, out] {
+                if buffer.capacity() > 0 {
+                    io.give_buffer(buffer);
+                }
+            }
+        }
+        self.claim = None;
+        if response.body_held() {
+            response.release_body();
+        }
+    }
+
+    /// An attempt failed: retried on another server when that is safe, else answered (or,
+    /// once the response has begun, abandoned).
+    fn failed(&mut self, response: &mut ResponseWriter<'_>, failure: Failure) {
+        let stale_pooled = self.reused && !self.received;
+        let server = self.claim.as_ref().map(|claim| claim.server);
+        let address = server.map(|s| self.upstream.balancer.server(s).settings.address.to_string());
+        if let Some(server) = server {
+            if failure.counts_against_server(stale_pooled) {
+                self.upstream.balancer.failed(server);
+            }
+        }
+        if let (Some(conn), Some(io)) = (self.conn.take(), response.outbound()) {
+            io.close(conn);
+        }
+        self.claim = None;
+        let head_sent = !matches!(self.relay, Relay::AwaitingHead);
+        if !head_sent && self.retry(&failure, stale_pooled, server) {
+            log::warn!(
+                "proxy: upstream {} ({}): {failure}; trying again",
+                self.upstream.settings.name,
+                address.as_deref().unwrap_or("-"),
+            );
+            return self.on_writable(response);
+        }
+        log::warn!(
+            "proxy: upstream {} ({}): {failure}; {}",
+            self.upstream.settings.name,
+            address.as_deref().unwrap_or("-"),
+            if head_sent { "response cut short" } else { "answered with an error" },
+        );
+        if head_sent {
+            response.abandon();
+        } else {
+            let status = failure.status();
+            let body: &[u8] = match status {
+                504 => b"upstream timed out\n",
+                503 => b"upstream busy\n",
+                _ => b"bad gateway\n",
+            };
+            response.complete(status, &[("Content-Type", b"text/plain")], body);
+        }
+        self.relay = Relay::Failed;
+        self.timer = None;
+        response.wake_at(None);
+        if response.body_held() {
+            response.release_body();
+        }
+    }
+
+    /// Whether to try again, and if so resets the attempt: a connection that never reached
+    /// the upstream can be retried for any request; one that did, only for an idempotent
+    /// request that can still be sent whole and got no answer byte. A pooled connection
+    /// found dead is retried once on a fresh connection to the same server.
+    fn retry(&mut self, failure: &Failure, stale_pooled: bool, server: Option<usize>) -> bool {
+        let nothing_sent = matches!(failure, Failure::Connect(_) | Failure::Timeout(Wait::Connect));
+        let resendable = self.idempotent && self.replayable && !self.received;
+        let allowed = match failure {
+            Failure::NoServer(_) | Failure::BadHead(_) | Failure::BadBody => false,
+            _ => nothing_sent || resendable,
+        };
+        if !allowed {
+            return false;
+        }
+        if let (true, false, Some(server)) = (stale_pooled, self.stale_retry_used, server) {
+            // The same server again, on a new connection (its pooled ones may all be stale).
+            self.stale_retry_used = true;
+            self.tried &= !(1 << server.min(63));
+            self.fresh_only = true;
+        } else if self.tried.count_ones() as usize >= self.upstream.balancer.len() {
+            return false;
+        }
+        self.sent = 0;
+        self.received = false;
+        self.reused = false;
+        self.established = false;
+        (self.start, self.end) = (0, 0);
+        self.timer = None;
+        true
+    }
+
+    /// Sets the timer for what the exchange now waits on.
+    fn arm_timer(&mut self, response: &mut ResponseWriter<'_>, now: Instant, progress: bool) {
+        let settings = &self.upstream.settings;
+        let wait = if !self.established {
+            Some(Wait::Connect)
+        } else if self.sent < self.out.len() {
+            Some(Wait::Send)
+        } else if matches!(self.relay, Relay::AwaitingHead) && self.body_complete {
+            Some(Wait::Receive)
+        } else if matches!(self.relay, Relay::Body(_)) && response.room() > 0 {
+            Some(Wait::Receive)
+        } else {
+            // Waiting on the client (its body, or room for ours): the server times that.
+            None
+        };
+        let timeout = |wait| match wait {
+            Wait::Connect => settings.connect_timeout,
+            Wait::Send => settings.write_timeout,
+            Wait::Receive => settings.read_timeout,
+        };
+        self.timer = match (wait, self.timer) {
+            (None, _) => None,
+            // Same wait, no progress: the deadline stands.
+            (Some(wait), Some((current, at))) if current == wait && !progress => Some((wait, at)),
+            (Some(wait), _) => Some((wait, now + timeout(wait))),
+        };
+        response.wake_at(self.timer.map(|(_, at)| at));
+    }
+}
+
+/// A `Content-Length` among `fields`, if one parses.
+fn declared_length(fields: &[Header<'_>]) -> Option<u64> {
+    fields
+        .iter()
+        .find(|field| field.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|field| std::str::from_utf8(field.value).ok())
+        .and_then(|value| value.trim().parse().ok())
+}

@@ -1,0 +1,251 @@
+//! What crosses the proxy and what does not: the request head sent upstream (hop-by-hop
+//! fields removed, `Host` kept or rewritten, `X-Forwarded-For`, `X-Forwarded-Proto` and
+//! `Forwarded` added, framing re-declared) and the response fields relayed to the client.
+//!
+//! Pure functions over byte slices: no I/O, no state.
+
+use std::net::SocketAddr;
+
+use crate::http1::encode;
+use crate::service::{BodyKind, Header, Request};
+
+/// Fields that describe one connection, never forwarded (RFC 9110 7.6.1), plus the framing
+/// fields the proxy declares itself and `Expect`, which the proxy answers itself.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "expect",
+];
+
+/// Whether `name` must not cross the proxy: a hop-by-hop field, or one the message's
+/// `Connection` field lists.
+pub(super) fn is_hop_by_hop(name: &str, headers: &[Header<'_>]) -> bool {
+    HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop))
+        || headers
+            .iter()
+            .filter(|header| header.name.eq_ignore_ascii_case("connection"))
+            .flat_map(|header| header.value.split(|&b| b == b','))
+            .any(|token| token.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+}
+
+/// What the upstream's `Host` field says.
+pub(super) enum HostValue<'a> {
+    /// The client's, as sent.
+    Client,
+    /// This value (the upstream's address, or a configured name).
+    Given(&'a str),
+}
+
+/// Writes the request head to send upstream: the method and target as the client sent
+/// them (an absolute-form target in origin form), HTTP/1.1, the end-to-end fields in their
+/// order, then `Host`, the forwarding fields, and the body's framing.
+pub(super) fn write_request_head(out: &mut Vec<u8>, request: &Request<'_>, host: HostValue<'_>) {
+    out.extend_from_slice(request.method.as_bytes());
+    out.push(b' ');
+    write_origin_form(out, request.target);
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let client_host = request.header("host");
+    match (host, client_host) {
+        (HostValue::Client, Some(value)) => encode::write_header(out, b"Host", value),
+        (HostValue::Client, None) => {}
+        (HostValue::Given(value), _) => encode::write_header(out, b"Host", value.as_bytes()),
+    }
+    let mut forwarded_for: Option<&[u8]> = None;
+    let mut forwarded: Option<&[u8]> = None;
+    for header in request.headers {
+        let name = header.name;
+        if name.eq_ignore_ascii_case("host")
+            || name.eq_ignore_ascii_case("x-forwarded-proto")
+            || is_hop_by_hop(name, request.headers)
+        {
+            continue;
+        }
+        // Earlier proxies' entries are kept, ours appended (one field line each).
+        if name.eq_ignore_ascii_case("x-forwarded-for") && forwarded_for.is_none() {
+            forwarded_for = Some(header.value);
+            continue;
+        }
+        if name.eq_ignore_ascii_case("forwarded") && forwarded.is_none() {
+            forwarded = Some(header.value);
+            continue;
+        }
+        encode::write_header(out, name.as_bytes(), header.value);
+    }
+    write_forwarding(out, request.peer, forwarded_for, forwarded, client_host);
+    match request.body {
+        BodyKind::None => {}
+        BodyKind::Length(len) => encode::write_content_length(out, len),
+        BodyKind::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(encode::CRLF);
+}
+
+/// `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded` (RFC 7239) for a client at `peer`
+/// (`None`: a Unix socket, which has no address to report).
+fn write_forwarding(
+    out: &mut Vec<u8>,
+    peer: Option<SocketAddr>,
+    earlier_for: Option<&[u8]>,
+    earlier: Option<&[u8]>,
+    host: Option<&[u8]>,
+) {
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    if let Some(earlier) = earlier_for {
+        out.extend_from_slice(earlier);
+        out.extend_from_slice(b", ");
+    }
+    match peer {
+        Some(peer) => out.extend_from_slice(peer.ip().to_string().as_bytes()),
+        None => out.extend_from_slice(b"unknown"),
+    }
+    out.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\nForwarded: ");
+    if let Some(earlier) = earlier {
+        out.extend_from_slice(earlier);
+        out.extend_from_slice(b", ");
+    }
+    match peer {
+        // An IPv6 node is quoted and bracketed (RFC 7239 6).
+        Some(SocketAddr::V6(v6)) => {
+            out.extend_from_slice(format!("for=\"[{}]\"", v6.ip()).as_bytes());
+        }
+        Some(SocketAddr::V4(v4)) => out.extend_from_slice(format!("for={}", v4.ip()).as_bytes()),
+        None => out.extend_from_slice(b"for=unknown"),
+    }
+    if let Some(host) = host.filter(|host| is_token(host)) {
+        out.extend_from_slice(b";host=");
+        out.extend_from_slice(host);
+    } else if let Some(host) = host.filter(|host| !host.iter().any(|&b| b == b'"' || b == b'\\')) {
+        out.extend_from_slice(b";host=\"");
+        out.extend_from_slice(host);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b";proto=http\r\n");
+}
+
+/// Whether `value` may stand unquoted in `Forwarded` (an RFC 9110 token).
+fn is_token(value: &[u8]) -> bool {
+    !value.is_empty() && encode::is_valid_header_name(value)
+}
+
+/// The target as an upstream expects it: origin form (`/path?query`) for an absolute-form
+/// target, anything else as sent.
+fn write_origin_form(out: &mut Vec<u8>, target: &str) {
+    if crate::http1::target::authority_of(target).is_none() {
+        return out.extend_from_slice(target.as_bytes());
+    }
+    let after_scheme = target.find("://").map_or(0, |at| at + 3);
+    let rest = &target[after_scheme..];
+    match rest.find(['/', '?', '#']) {
+        Some(at) if rest.as_bytes()[at] == b'/' => out.extend_from_slice(rest[at..].as_bytes()),
+        Some(at) if rest.as_bytes()[at] == b'?' => {
+            out.push(b'/');
+            out.extend_from_slice(rest[at..].as_bytes());
+        }
+        _ => out.push(b'/'),
+    }
+}
+
+/// Whether a response field is relayed to the client: not hop-by-hop, and not `Date`
+/// (the proxy writes its own, as for every response it sends).
+pub(super) fn relays_response_field(name: &str, headers: &[Header<'_>]) -> bool {
+    !name.eq_ignore_ascii_case("date") && !is_hop_by_hop(name, headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::Version;
+
+    fn head_of(request: &Request<'_>, host: HostValue<'_>) -> String {
+        let mut out = Vec::new();
+        write_request_head(&mut out, request, host);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn header<'a>(name: &'a str, value: &'a str) -> Header<'a> {
+        Header {
+            name,
+            value: value.as_bytes(),
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_fields_stay_and_forwarding_fields_are_added() {
+        let headers = [
+            header("Host", "example.com"),
+            header("Connection", "keep-alive, X-Secret"),
+            header("X-Secret", "1"),
+            header("Keep-Alive", "timeout=5"),
+            header("TE", "trailers"),
+            header("Accept", "*/*"),
+            header("X-Forwarded-For", "10.0.0.1"),
+            header("X-Forwarded-Proto", "https"),
+            header("Forwarded", "for=10.0.0.1"),
+            header("Expect", "100-continue"),
+            header("Transfer-Encoding", "chunked"),
+        ];
+        let request = Request {
+            method: "POST",
+            target: "/a?b",
+            path: "/a",
+            version: Version::Http11,
+            headers: &headers,
+            body: BodyKind::Chunked,
+            peer: Some(([192, 0, 2, 7], 5555).into()),
+        };
+        assert_eq!(
+            head_of(&request, HostValue::Client),
+            "POST /a?b HTTP/1.1\r\n\
+             Host: example.com\r\n\
+             Accept: */*\r\n\
+             X-Forwarded-For: 10.0.0.1, 192.0.2.7\r\n\
+             X-Forwarded-Proto: http\r\n\
+             Forwarded: for=10.0.0.1, for=192.0.2.7;host=example.com;proto=http\r\n\
+             Transfer-Encoding: chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn host_rewritten_absolute_form_made_origin_form_ipv6_quoted() {
+        let headers = [header("Host", "a.example"), header("Content-Length", "3")];
+        let request = Request {
+            method: "PUT",
+            target: "http://a.example:8080/x/y?z",
+            path: "/x/y",
+            version: Version::Http10,
+            headers: &headers,
+            body: BodyKind::Length(3),
+            peer: Some("[2001:db8::1]:80".parse().unwrap()),
+        };
+        assert_eq!(
+            head_of(&request, HostValue::Given("app.internal:9000")),
+            "PUT /x/y?z HTTP/1.1\r\n\
+             Host: app.internal:9000\r\n\
+             X-Forwarded-For: 2001:db8::1\r\n\
+             X-Forwarded-Proto: http\r\n\
+             Forwarded: for=\"[2001:db8::1]\";host=a.example;proto=http\r\n\
+             Content-Length: 3\r\n\r\n"
+        );
+        for (target, origin) in [("http://h", "/"), ("http://h?q", "/?q"), ("*", "*")] {
+            let mut out = Vec::new();
+            write_origin_form(&mut out, target);
+            assert_eq!(out, origin.as_bytes(), "{target}");
+        }
+    }
+
+    #[test]
+    fn response_fields_named_by_connection_are_not_relayed() {
+        let headers = [header("Connection", "close, X-Hop"), header("X-Hop", "1")];
+        assert!(!relays_response_field("X-Hop", &headers));
+        assert!(!relays_response_field("Date", &headers));
+        assert!(!relays_response_field("Transfer-Encoding", &headers));
+        assert!(relays_response_field("Server", &headers));
+        assert!(relays_response_field("Set-Cookie", &headers));
+    }
+}

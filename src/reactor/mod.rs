@@ -169,7 +169,6 @@ impl<T: Target> Context<'_, T> {
         self.token
     }
 
-
     /// The target's current deadline.
     pub fn deadline(&self) -> Option<Instant> {
         *self.slot.deadline

@@ -22,8 +22,8 @@ mod worker;
 pub use access::{AccessFormat, AccessLog, AccessSink};
 pub use routes::{HostPattern, Lookup, PathPattern, Route, RouteTable};
 pub use stats::{
-    CloseReason, ConnectionInfo, DURATION_BUCKETS, Histogram, MethodLabel, PIPELINE_DEPTH_BUCKETS,
-    REQUESTS_PER_CONNECTION_BUCKETS, RouteStats, ServerStats,
+    CloseReason, ConnectionInfo, DURATION_BUCKETS, Histogram, MethodLabel, OutboundStats,
+    PIPELINE_DEPTH_BUCKETS, REQUESTS_PER_CONNECTION_BUCKETS, RouteStats, ServerStats,
 };
 
 use std::io;

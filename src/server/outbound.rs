@@ -23,6 +23,7 @@ use slab::Slab;
 use crate::reactor::{BufPool, Context, Next, Readiness, Token};
 use crate::service::{Destination, Handler, Outbound, OutboundId, Parking};
 
+use super::stats::OutboundStats;
 use super::stream::Stream;
 use super::worker::WorkerTarget;
 
@@ -53,6 +54,8 @@ struct Slot {
     idle_until: Option<Instant>,
     epoch: u64,
     established: bool,
+    /// The pool key the exchange gave it.
+    key: u64,
 }
 
 /// The reactor target of one outbound connection.
@@ -112,10 +115,26 @@ impl Outbounds {
         }
     }
 
-    /// Open connections, and how many of them are parked (for introspection and metrics).
-    #[allow(dead_code)] // read by the per-upstream metrics, which come next
-    pub(super) fn counts(&self) -> (usize, usize) {
-        (self.slots.len(), self.parked.len())
+    /// Open and parked connections per pool key, sorted by key.
+    pub(super) fn per_key(&self) -> Vec<OutboundStats> {
+        let mut stats: Vec<OutboundStats> = Vec::new();
+        for (_, slot) in self.slots.iter().filter(|(_, slot)| slot.stream.is_some()) {
+            let at = match stats.iter().position(|s| s.key == slot.key) {
+                Some(at) => at,
+                None => {
+                    stats.push(OutboundStats {
+                        key: slot.key,
+                        open: 0,
+                        idle: 0,
+                    });
+                    stats.len() - 1
+                }
+            };
+            stats[at].open += 1;
+            stats[at].idle += u64::from(slot.idle_until.is_some());
+        }
+        stats.sort_by_key(|s| s.key);
+        stats
     }
 
     /// Hands the loop what exchanges asked of it during a dispatch: targets for new
@@ -258,7 +277,7 @@ impl OutboundAccess<'_> {
 }
 
 impl Outbound for OutboundAccess<'_> {
-    fn connect(&mut self, to: Destination<'_>) -> io::Result<OutboundId> {
+    fn connect(&mut self, to: Destination<'_>, key: u64) -> io::Result<OutboundId> {
         let stream = match to {
             Destination::Tcp(addr) => {
                 let stream = TcpStream::connect(addr)?;
@@ -279,6 +298,7 @@ impl Outbound for OutboundAccess<'_> {
             idle_until: None,
             epoch: set.epoch,
             established: false,
+            key,
         });
         let at = OutboundRef { index, generation };
         set.to_spawn.push(at);
@@ -311,7 +331,11 @@ impl Outbound for OutboundAccess<'_> {
         let at = OutboundRef::of(id);
         let set = &mut *self.set;
         let epoch = set.epoch;
-        let parked_here = set.parked.iter().filter(|&&(k, _)| k == parking.key).count();
+        let parked_here = set
+            .parked
+            .iter()
+            .filter(|&&(k, _)| k == parking.key)
+            .count();
         let Some(slot) = set.slot(at) else {
             return;
         };

@@ -235,6 +235,19 @@ pub struct ServerStats {
     pub pipeline_depth: Histogram,
     /// Requests refused as unparseable, by `ParseError::kind`.
     pub parse_errors: Vec<(&'static str, u64)>,
+    /// Outbound connections (a proxy's upstreams) by pool key, sorted by key.
+    pub outbound: Vec<OutboundStats>,
+}
+
+/// Outbound connections under one pool key (one upstream server).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutboundStats {
+    /// The key exchanges pool them under.
+    pub key: u64,
+    /// Open now, in use or parked.
+    pub open: u64,
+    /// Parked for reuse now.
+    pub idle: u64,
 }
 
 /// One open connection, as introspection shows it.
@@ -475,6 +488,7 @@ impl WorkerStats {
             requests_per_connection: self.requests_per_connection.clone(),
             pipeline_depth: self.pipeline_depth.clone(),
             parse_errors: self.parse_errors.iter().map(|(&k, &v)| (k, v)).collect(),
+            outbound: Vec::new(),
         }
     }
 }
@@ -525,67 +539,19 @@ impl ServerStats {
                 None => self.parse_errors.push((kind, count)),
             }
         }
+        for theirs in other.outbound {
+            match self.outbound.iter_mut().find(|mine| mine.key == theirs.key) {
+                Some(mine) => {
+                    (mine.open, mine.idle) = (mine.open + theirs.open, mine.idle + theirs.idle)
+                }
+                None => self.outbound.push(theirs),
+            }
+        }
         self.routes.sort_by(|a, b| a.route.cmp(&b.route));
         self.parse_errors.sort();
+        self.outbound.sort_by_key(|stats| stats.key);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_fold_across_workers() {
-        let mut one = WorkerStats::new();
-        let route = one.route("site");
-        for status in [200, 200, 404] {
-            one.finished(&Finished {
-                route,
-                method: MethodLabel::Get,
-                status,
-                duration: Duration::from_micros(300),
-                request_body_bytes: 0,
-                response_body_bytes: 10,
-            });
-        }
-        one.accepted();
-        one.closed(CloseReason::Peer, 3);
-        one.parse_error("bad_header");
-        let mut two = WorkerStats::new();
-        let route = two.route("site");
-        two.finished(&Finished {
-            route,
-            method: MethodLabel::of("PROPFIND"),
-            status: 200,
-            duration: Duration::from_secs(20),
-            request_body_bytes: 5,
-            response_body_bytes: 0,
-        });
-        two.parse_error("bad_header");
-        let mut all = ServerStats::empty();
-        all.merge(one.snapshot(0));
-        all.merge(two.snapshot(2));
-        assert_eq!(all.connections_accepted, 1);
-        assert_eq!(all.connections_open, 2);
-        let site = &all.routes[0];
-        assert_eq!(site.route, "site");
-        let mut requests = site.requests.clone();
-        requests.sort_by_key(|(m, s, _)| (m.as_str(), *s));
-        assert_eq!(
-            requests,
-            vec![
-                (MethodLabel::Get, 200, 2),
-                (MethodLabel::Get, 404, 1),
-                (MethodLabel::Other, 200, 1)
-            ]
-        );
-        assert_eq!(site.duration.count, 4);
-        // 300 us falls in the 0.0005 bucket; 20 s above every bound.
-        assert_eq!(site.duration.counts[2], 3);
-        assert_eq!(site.duration.counts[DURATION_BUCKETS.len()], 1);
-        assert_eq!((site.request_body_bytes, site.response_body_bytes), (5, 30));
-        assert_eq!(all.parse_errors, vec![("bad_header", 2)]);
-        assert_eq!(all.connections_closed[0], (CloseReason::Peer, 1));
-        assert_eq!(all.requests_per_connection.count, 1);
-    }
-}
+mod tests;

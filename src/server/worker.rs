@@ -459,7 +459,7 @@ impl<H: Handler> Worker<H> {
             match message {
                 Aux::Stats(reply) => {
                     let open = self.shared.connections as u64;
-                    let stats = self.shared.stats.as_ref().map_or_else(
+                    let mut stats = self.shared.stats.as_ref().map_or_else(
                         || {
                             let mut empty = ServerStats::empty();
                             empty.connections_open = open;
@@ -467,6 +467,7 @@ impl<H: Handler> Worker<H> {
                         },
                         |stats| stats.snapshot(open),
                     );
+                    stats.outbound = self.shared.outbounds.per_key();
                     let _ = reply.send(stats);
                 }
                 Aux::Connections(reply) => {
@@ -487,9 +488,7 @@ impl<H: Handler> Worker<H> {
                         .with_target(&mut self.shared, token, |target, cx| {
                             let next = match target {
                                 WorkerTarget::Connection(conn) => conn.on_wake(request, cx),
-                                WorkerTarget::Listener(_) | WorkerTarget::Outbound(_) => {
-                                    Next::Keep
-                                }
+                                WorkerTarget::Listener(_) | WorkerTarget::Outbound(_) => Next::Keep,
                             };
                             Outbounds::settle(cx);
                             next
@@ -545,15 +544,14 @@ impl<H: Handler> Worker<H> {
         while !self.listeners.is_empty() {
             self.remove_listener_at(0);
         }
-        self.reactor
-            .for_each(&mut self.shared, |target, cx| {
-                let next = match target {
-                    WorkerTarget::Connection(conn) => conn.on_drain(cx),
-                    WorkerTarget::Listener(_) | WorkerTarget::Outbound(_) => Next::Keep,
-                };
-                Outbounds::settle(cx);
-                next
-            });
+        self.reactor.for_each(&mut self.shared, |target, cx| {
+            let next = match target {
+                WorkerTarget::Connection(conn) => conn.on_drain(cx),
+                WorkerTarget::Listener(_) | WorkerTarget::Outbound(_) => Next::Keep,
+            };
+            Outbounds::settle(cx);
+            next
+        });
     }
 
     fn finish_drain(&mut self, forced: usize) {

@@ -58,10 +58,12 @@ pub struct Parking {
 /// non-blocking; `WouldBlock` means "wait": the exchange is offered room again when the
 /// connection's readiness changes.
 pub trait Outbound {
-    /// Starts connecting to `to`. The connection is usually still being established when
-    /// this returns: write to it and a refused or failed connect shows up as that write's
-    /// (or a read's) error; [`established`](Self::established) tells whether it is up.
-    fn connect(&mut self, to: Destination<'_>) -> io::Result<OutboundId>;
+    /// Starts connecting to `to`, a connection to be pooled under `key` (the same key as
+    /// [`Parking::key`]; the server counts connections per key). The connection is usually
+    /// still being established when this returns: write to it and a refused or failed
+    /// connect shows up as that write's (or a read's) error;
+    /// [`established`](Self::established) tells whether it is up.
+    fn connect(&mut self, to: Destination<'_>, key: u64) -> io::Result<OutboundId>;
 
     /// A connection parked under `key` the peer has not closed, if any (most recently
     /// parked first). `verify` also asks the kernel, at the cost of a system call, whether

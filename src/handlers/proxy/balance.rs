@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::report::ServerCounters;
 use super::settings::{Balance, ServerSettings, UpstreamSettings};
 
 /// The longest round-robin schedule built: weights are scaled down past it, so a group of
@@ -26,6 +27,8 @@ pub(super) struct ServerState {
     window_start: AtomicU64,
     /// Down until this time (nanoseconds after the group's `epoch`); 0: up.
     down_until: AtomicU64,
+    /// What happened to the requests sent to it.
+    pub(super) counters: ServerCounters,
 }
 
 /// Why no server could be chosen.
@@ -49,6 +52,10 @@ pub(super) struct Balancer {
     max_fails: u32,
     fail_timeout: Duration,
     epoch: Instant,
+    /// Requests refused because every server was at its limit.
+    pub(super) unavailable: AtomicU64,
+    /// Attempts made again after a failure.
+    pub(super) retries: AtomicU64,
 }
 
 /// A request's claim on a server: counted in flight until dropped.
@@ -77,6 +84,7 @@ impl Balancer {
                 fails: AtomicU32::new(0),
                 window_start: AtomicU64::new(0),
                 down_until: AtomicU64::new(0),
+                counters: ServerCounters::default(),
             })
             .collect::<Vec<_>>();
         let weights: Vec<u32> = settings.servers.iter().map(|s| s.weight.max(1)).collect();
@@ -88,6 +96,8 @@ impl Balancer {
             max_fails: settings.max_fails,
             fail_timeout: settings.fail_timeout,
             epoch: Instant::now(),
+            unavailable: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
         }
     }
 
@@ -149,7 +159,10 @@ impl Balancer {
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
         let load = |index: usize| {
             let server = &self.servers[index];
-            (server.in_flight.load(Ordering::Relaxed) as u64, u64::from(server.settings.weight.max(1)))
+            (
+                server.in_flight.load(Ordering::Relaxed) as u64,
+                u64::from(server.settings.weight.max(1)),
+            )
         };
         (0..n)
             .map(|step| (start + step) % n)

@@ -9,21 +9,21 @@
 //! through [`Outbound`]; nothing blocks.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::http1::chunked::{self, Chunk, ChunkedDecoder};
+use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::encode;
-use crate::http1::response::{ResponseBody, ResponseError, parse_response};
-use crate::http1::{ChunkedLimits, HeadLimits, Header};
-use crate::service::{
-    BodyEvent, Destination, Framing, Outbound, OutboundId, Parking, ResponseWriter,
-};
+use crate::service::{BodyEvent, Destination, Outbound, OutboundId, Parking, ResponseWriter};
+
+mod failure;
+mod receive;
+
+use failure::Failure;
 
 use super::Upstream;
 use super::balance::{Claim, NoServer};
-use super::forward::relays_response_field;
 use super::settings::UpstreamAddress;
 
 /// Request bytes waiting for the upstream beyond which the client's body is held.
@@ -72,57 +72,6 @@ enum Wait {
     Receive,
 }
 
-/// Why an attempt failed.
-#[derive(Debug)]
-enum Failure {
-    Connect(io::Error),
-    Timeout(Wait),
-    Send(io::Error),
-    /// The connection ended before the response was complete.
-    Closed,
-    Receive(io::Error),
-    BadHead(ResponseError),
-    BadBody,
-    NoServer(NoServer),
-}
-
-impl Failure {
-    /// The status a client gets when no response has started.
-    fn status(&self) -> u16 {
-        match self {
-            Failure::Timeout(_) => 504,
-            Failure::NoServer(NoServer::AllBusy) => 503,
-            _ => 502,
-        }
-    }
-
-    /// Whether it reflects on the server (passive health), rather than on a pooled
-    /// connection the server had every right to close.
-    fn counts_against_server(&self, stale_pooled: bool) -> bool {
-        !stale_pooled && !matches!(self, Failure::NoServer(_))
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Connect(e) => write!(f, "connect failed: {e}"),
-            Failure::Timeout(Wait::Connect) => f.write_str("connect timed out"),
-            Failure::Timeout(Wait::Send) => f.write_str("timed out taking the request"),
-            Failure::Timeout(Wait::Receive) => f.write_str("timed out sending the response"),
-            Failure::Send(e) => write!(f, "sending the request failed: {e}"),
-            Failure::Closed => f.write_str("closed the connection before the response ended"),
-            Failure::Receive(e) => write!(f, "reading the response failed: {e}"),
-            Failure::BadHead(e) => write!(f, "sent an invalid response head ({e})"),
-            Failure::BadBody => f.write_str("sent an invalid chunked body"),
-            Failure::NoServer(NoServer::AllBusy) => {
-                f.write_str("every server is at its max_connections")
-            }
-            Failure::NoServer(NoServer::AllTried) => f.write_str("no server left to try"),
-        }
-    }
-}
-
 /// A proxied request in progress.
 #[derive(Debug)]
 pub struct ProxyExchange {
@@ -163,6 +112,8 @@ pub struct ProxyExchange {
     upstream_keep_alive: bool,
     /// The current wait and when it times out.
     timer: Option<(Wait, Instant)>,
+    /// When the current attempt began (for the response-head latency).
+    attempt_started: Instant,
 }
 
 impl ProxyExchange {
@@ -177,7 +128,10 @@ impl ProxyExchange {
             upstream,
             header_lines,
             method_for_framing: if method == "HEAD" { "HEAD" } else { "GET" },
-            idempotent: matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"),
+            idempotent: matches!(
+                method,
+                "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+            ),
             claim: None,
             tried: 0,
             stale_retry_used: false,
@@ -201,6 +155,7 @@ impl ProxyExchange {
             relay: Relay::AwaitingHead,
             upstream_keep_alive: false,
             timer: None,
+            attempt_started: Instant::now(),
         }
     }
 
@@ -276,7 +231,9 @@ impl ProxyExchange {
             self.open(response)?;
         }
         let Some(io) = response.outbound() else {
-            return Err(Failure::Connect(io::Error::other("no outbound connections here")));
+            return Err(Failure::Connect(io::Error::other(
+                "no outbound connections here",
+            )));
         };
         let conn = self.conn.ok_or(Failure::NoServer(NoServer::AllTried))?;
         let mut progress = self.send(io, conn)?;
@@ -295,13 +252,24 @@ impl ProxyExchange {
 
     /// Picks a server and gets a connection to it: a parked one, or a new one.
     fn open(&mut self, response: &mut ResponseWriter<'_>) -> Result<(), Failure> {
-        let claim = self.upstream.balancer.pick(self.tried).map_err(Failure::NoServer)?;
+        let claim = self.upstream.balancer.pick(self.tried).map_err(|none| {
+            if none == NoServer::AllBusy {
+                self.upstream
+                    .balancer
+                    .unavailable
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Failure::NoServer(none)
+        })?;
+        self.attempt_started = Instant::now();
         let server = claim.server;
         self.tried |= 1 << server.min(63);
         self.claim = Some(claim);
         let key = self.upstream.pool_key(server);
         let Some(io) = response.outbound() else {
-            return Err(Failure::Connect(io::Error::other("no outbound connections here")));
+            return Err(Failure::Connect(io::Error::other(
+                "no outbound connections here",
+            )));
         };
         // A request that must not be sent twice only goes on a pooled connection checked
         // with the kernel; one that can be retried finds out by trying.
@@ -311,6 +279,7 @@ impl ProxyExchange {
             io.checkout(key, !self.idempotent)
         };
         if let Some(conn) = pooled {
+            self.upstream.balancer.server(server).counters.reused();
             self.conn = Some(conn);
             self.reused = true;
             self.established = true;
@@ -321,7 +290,7 @@ impl ProxyExchange {
             UpstreamAddress::Tcp(addr) => Destination::Tcp(*addr),
             UpstreamAddress::Unix(path) => Destination::Unix(path),
         };
-        let conn = io.connect(destination).map_err(Failure::Connect)?;
+        let conn = io.connect(destination, key).map_err(Failure::Connect)?;
         self.conn = Some(conn);
         self.reused = false;
         self.established = false;
@@ -359,184 +328,6 @@ impl ProxyExchange {
         response.body_held() && self.out.len() - self.sent < RELEASE_AT
     }
 
-    /// Reads from the upstream while the client can take more, relaying what arrives.
-    fn receive(&mut self, response: &mut ResponseWriter<'_>, conn: OutboundId) -> Result<bool, Failure> {
-        let mut progress = false;
-        loop {
-            self.relay_buffered(response)?;
-            if matches!(self.relay, Relay::Done) {
-                return Ok(progress);
-            }
-            let awaiting_head = matches!(self.relay, Relay::AwaitingHead);
-            if !awaiting_head && response.room() == 0 {
-                return Ok(progress);
-            }
-            if self.input.is_empty() {
-                let Some(io) = response.outbound() else {
-                    return Ok(progress);
-                };
-                self.input = io.take_buffer();
-                self.input.resize(READ_BUFFER, 0);
-            }
-            if self.start > 0 && self.start == self.end {
-                (self.start, self.end) = (0, 0);
-            }
-            if self.end == self.input.len() {
-                if self.start == 0 {
-                    // A head that does not fit (a body chunk always fits: it is consumed).
-                    return Err(Failure::BadHead(ResponseError::HeadTooLarge));
-                }
-                self.input.copy_within(self.start..self.end, 0);
-                (self.start, self.end) = (0, self.end - self.start);
-            }
-            let Some(io) = response.outbound() else {
-                return Ok(progress);
-            };
-            match io.read(conn, &mut self.input[self.end..]) {
-                Ok(0) => return self.upstream_ended(response).map(|()| true),
-                Ok(n) => {
-                    self.end += n;
-                    self.received = true;
-                    progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(progress),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if !self.established && !self.reused => return Err(Failure::Connect(e)),
-                Err(e) => return Err(Failure::Receive(e)),
-            }
-        }
-    }
-
-    /// The upstream closed its side: the end of a close-delimited body, or a failure.
-    fn upstream_ended(&mut self, response: &mut ResponseWriter<'_>) -> Result<(), Failure> {
-        self.upstream_keep_alive = false;
-        match self.relay {
-            Relay::Body(BodyRelay::UntilClose) => {
-                response.finish();
-                self.relay = Relay::Done;
-                Ok(())
-            }
-            _ => Err(Failure::Closed),
-        }
-    }
-
-    /// Relays what is buffered: the head once complete, then body bytes while the client
-    /// has room.
-    fn relay_buffered(&mut self, response: &mut ResponseWriter<'_>) -> Result<(), Failure> {
-        while self.start < self.end {
-            match &mut self.relay {
-                Relay::AwaitingHead => {
-                    if !self.relay_head(response)? {
-                        return Ok(());
-                    }
-                }
-                Relay::Body(BodyRelay::Length { remaining }) => {
-                    let take = (*remaining).min((self.end - self.start) as u64) as usize;
-                    response.write(&self.input[self.start..self.start + take]);
-                    self.start += take;
-                    *remaining -= take as u64;
-                    if *remaining == 0 {
-                        response.finish();
-                        self.relay = Relay::Done;
-                    }
-                }
-                Relay::Body(BodyRelay::UntilClose) => {
-                    response.write(&self.input[self.start..self.end]);
-                    self.start = self.end;
-                }
-                Relay::Body(BodyRelay::Chunked(decoder)) => {
-                    let (used, chunk) = decoder
-                        .decode(&self.input[self.start..self.end])
-                        .map_err(|_| Failure::BadBody)?;
-                    self.start += used;
-                    match chunk {
-                        Some(Chunk::Start { size }) => response.begin_chunk(size),
-                        Some(Chunk::Data(data)) => response.write(data),
-                        Some(Chunk::Trailers | Chunk::End) => {
-                            let block = decoder.trailer_block();
-                            let mut storage = [httparse::EMPTY_HEADER; 32];
-                            let trailers = chunked::parse_trailers(block, &mut storage)
-                                .map_err(|_| Failure::BadBody)?;
-                            let trailers: Vec<(&str, &[u8])> =
-                                trailers.iter().map(|t| (t.name, t.value)).collect();
-                            response.finish_with_trailers(&trailers);
-                            self.relay = Relay::Done;
-                        }
-                        None => {}
-                    }
-                }
-                Relay::Done | Relay::Failed => return Ok(()),
-            }
-            if response.room() == 0 && !matches!(self.relay, Relay::AwaitingHead) {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    /// Parses the response head if it is all here and writes it to the client. False
-    /// when more bytes are needed.
-    fn relay_head(&mut self, response: &mut ResponseWriter<'_>) -> Result<bool, Failure> {
-        let mut storage = [const { MaybeUninit::<Header<'_>>::uninit() }; MAX_RESPONSE_FIELDS];
-        let limits = HeadLimits {
-            max_head_bytes: READ_BUFFER,
-            max_headers: MAX_RESPONSE_FIELDS,
-        };
-        let buffered = &self.input[self.start..self.end];
-        let Some(head) = parse_response(buffered, self.method_for_framing, &mut storage, &limits)
-            .map_err(Failure::BadHead)?
-        else {
-            return Ok(false);
-        };
-        let head_len = head.head_len;
-        let fields = head.headers;
-        let relayed = fields
-            .iter()
-            .filter(|field| relays_response_field(field.name, fields))
-            .map(|field| (field.name, field.value));
-        let body = match head.body {
-            ResponseBody::Interim => {
-                // 100 was the proxy's own to send; others (103) go to the client.
-                if head.status != 100 {
-                    let fields: Vec<(&str, &[u8])> = relayed.collect();
-                    response.informational(head.status, &fields);
-                }
-                self.start += head_len;
-                return Ok(true);
-            }
-            ResponseBody::Upgrade => return Err(Failure::BadHead(ResponseError::BadStatus)),
-            ResponseBody::None => None,
-            ResponseBody::Length(0) => None,
-            ResponseBody::Length(len) => Some(BodyRelay::Length { remaining: len }),
-            ResponseBody::Chunked => Some(BodyRelay::Chunked(Box::new(ChunkedDecoder::new(
-                ChunkedLimits::default(),
-            )))),
-            ResponseBody::UntilClose => Some(BodyRelay::UntilClose),
-        };
-        let framing = match (&head.body, self.method_for_framing) {
-            (ResponseBody::Length(len), _) => Framing::Length(*len),
-            // A HEAD response keeps the length its GET would have.
-            (ResponseBody::None, "HEAD") => declared_length(fields)
-                .map_or(Framing::Chunked, Framing::Length),
-            (ResponseBody::None, _) => Framing::Chunked,
-            _ => Framing::Chunked,
-        };
-        self.upstream_keep_alive = head.keep_alive;
-        response.head_fields(head.status, &self.header_lines, relayed, framing);
-        self.start += head_len;
-        if let Some(claim) = &self.claim {
-            self.upstream.balancer.succeeded(claim.server);
-        }
-        match body {
-            Some(body) => self.relay = Relay::Body(body),
-            None => {
-                response.finish();
-                self.relay = Relay::Done;
-            }
-        }
-        Ok(true)
-    }
-
     /// The response went out whole: the connection goes back to the pool if both sides of
     /// the exchange ended cleanly, else it is closed.
     fn complete(&mut self, response: &mut ResponseWriter<'_>) {
@@ -571,86 +362,6 @@ impl ProxyExchange {
         }
     }
 
-    /// An attempt failed: retried on another server when that is safe, else answered (or,
-    /// once the response has begun, abandoned).
-    fn failed(&mut self, response: &mut ResponseWriter<'_>, failure: Failure) {
-        let stale_pooled = self.reused && !self.received;
-        let server = self.claim.as_ref().map(|claim| claim.server);
-        let address = server.map(|s| self.upstream.balancer.server(s).settings.address.to_string());
-        if let Some(server) = server {
-            if failure.counts_against_server(stale_pooled) {
-                self.upstream.balancer.failed(server);
-            }
-        }
-        if let (Some(conn), Some(io)) = (self.conn.take(), response.outbound()) {
-            io.close(conn);
-        }
-        self.claim = None;
-        let head_sent = !matches!(self.relay, Relay::AwaitingHead);
-        if !head_sent && self.retry(&failure, stale_pooled, server) {
-            log::warn!(
-                "proxy: upstream {} ({}): {failure}; trying again",
-                self.upstream.settings.name,
-                address.as_deref().unwrap_or("-"),
-            );
-            return self.on_writable(response);
-        }
-        log::warn!(
-            "proxy: upstream {} ({}): {failure}; {}",
-            self.upstream.settings.name,
-            address.as_deref().unwrap_or("-"),
-            if head_sent { "response cut short" } else { "answered with an error" },
-        );
-        if head_sent {
-            response.abandon();
-        } else {
-            let status = failure.status();
-            let body: &[u8] = match status {
-                504 => b"upstream timed out\n",
-                503 => b"upstream busy\n",
-                _ => b"bad gateway\n",
-            };
-            response.complete(status, &[("Content-Type", b"text/plain")], body);
-        }
-        self.relay = Relay::Failed;
-        self.timer = None;
-        response.wake_at(None);
-        if response.body_held() {
-            response.release_body();
-        }
-    }
-
-    /// Whether to try again, and if so resets the attempt: a connection that never reached
-    /// the upstream can be retried for any request; one that did, only for an idempotent
-    /// request that can still be sent whole and got no answer byte. A pooled connection
-    /// found dead is retried once on a fresh connection to the same server.
-    fn retry(&mut self, failure: &Failure, stale_pooled: bool, server: Option<usize>) -> bool {
-        let nothing_sent = matches!(failure, Failure::Connect(_) | Failure::Timeout(Wait::Connect));
-        let resendable = self.idempotent && self.replayable && !self.received;
-        let allowed = match failure {
-            Failure::NoServer(_) | Failure::BadHead(_) | Failure::BadBody => false,
-            _ => nothing_sent || resendable,
-        };
-        if !allowed {
-            return false;
-        }
-        if let (true, false, Some(server)) = (stale_pooled, self.stale_retry_used, server) {
-            // The same server again, on a new connection (its pooled ones may all be stale).
-            self.stale_retry_used = true;
-            self.tried &= !(1 << server.min(63));
-            self.fresh_only = true;
-        } else if self.tried.count_ones() as usize >= self.upstream.balancer.len() {
-            return false;
-        }
-        self.sent = 0;
-        self.received = false;
-        self.reused = false;
-        self.established = false;
-        (self.start, self.end) = (0, 0);
-        self.timer = None;
-        true
-    }
-
     /// Sets the timer for what the exchange now waits on.
     fn arm_timer(&mut self, response: &mut ResponseWriter<'_>, now: Instant, progress: bool) {
         let settings = &self.upstream.settings;
@@ -679,13 +390,4 @@ impl ProxyExchange {
         };
         response.wake_at(self.timer.map(|(_, at)| at));
     }
-}
-
-/// A `Content-Length` among `fields`, if one parses.
-fn declared_length(fields: &[Header<'_>]) -> Option<u64> {
-    fields
-        .iter()
-        .find(|field| field.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|field| std::str::from_utf8(field.value).ok())
-        .and_then(|value| value.trim().parse().ok())
 }

@@ -10,9 +10,11 @@
 mod balance;
 mod exchange;
 mod forward;
+mod report;
 mod settings;
 
 pub use exchange::ProxyExchange;
+pub use report::{ErrorKind, LATENCY_BUCKETS, Latency, ServerReport, UpstreamReport};
 pub use settings::{Balance, ProxyHost, ServerSettings, UpstreamAddress, UpstreamSettings};
 
 use std::sync::Arc;
@@ -55,6 +57,33 @@ impl Upstream {
     /// The pool key of its `server`th server.
     fn pool_key(&self, server: usize) -> u64 {
         (self.group << 16) | server as u64
+    }
+
+    /// A snapshot of its servers' state and counters.
+    pub fn report(&self) -> UpstreamReport {
+        let balancer = &self.balancer;
+        UpstreamReport {
+            name: self.settings.name.clone(),
+            balance: self.settings.balance.as_str(),
+            unavailable: balancer.unavailable.load(Ordering::Relaxed),
+            retries: balancer.retries.load(Ordering::Relaxed),
+            servers: (0..balancer.len())
+                .map(|index| {
+                    let server = balancer.server(index);
+                    let (responses, reused, errors, head_latency) = server.counters.report();
+                    ServerReport {
+                        address: server.settings.address.to_string(),
+                        pool_key: self.pool_key(index),
+                        up: !balancer.is_down(index),
+                        in_flight: balancer.in_flight(index) as u64,
+                        responses,
+                        reused,
+                        errors,
+                        head_latency,
+                    }
+                })
+                .collect(),
+        }
     }
 }
 
@@ -125,7 +154,12 @@ impl Proxy {
 
 /// A `Host` value naming the group's first server (`localhost` for a Unix socket).
 fn host_of(upstream: &Upstream) -> String {
-    match upstream.settings.servers.first().map(|server| &server.address) {
+    match upstream
+        .settings
+        .servers
+        .first()
+        .map(|server| &server.address)
+    {
         Some(UpstreamAddress::Tcp(addr)) => addr.to_string(),
         _ => "localhost".to_owned(),
     }

@@ -72,7 +72,10 @@ impl<E: Exchange> Conn<E> {
     /// what expired (output blocked on the client is timed first, by the write timeout).
     ///
     /// [`ResponseWriter::wake_at`]: crate::service::ResponseWriter::wake_at
-    fn exchange_timer_due(&mut self, now: Instant) -> Option<&mut super::super::exchange::Active<E>> {
+    fn exchange_timer_due(
+        &mut self,
+        now: Instant,
+    ) -> Option<&mut super::super::exchange::Active<E>> {
         if !matches!(self.phase, Phase::Serving) || (self.output_pending() && !self.writable) {
             return None;
         }

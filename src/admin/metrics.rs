@@ -14,6 +14,7 @@ use prometheus::proto::{
 use prometheus::{Encoder, TextEncoder};
 
 use super::names;
+use crate::handlers::proxy::UpstreamReport;
 use crate::server::{self, ServerStats};
 
 /// The `Content-Type` of the exposition.
@@ -38,13 +39,16 @@ pub struct DaemonValues {
     pub profiling: bool,
 }
 
-/// The exposition of `stats`, `daemon` and the `process` collector's metrics.
+/// The exposition of `stats`, the proxy's `upstreams`, `daemon` and the `process`
+/// collector's metrics.
 pub fn render(
     stats: &ServerStats,
+    upstreams: &[UpstreamReport],
     daemon: &DaemonValues,
     process: Option<&dyn Collector>,
 ) -> String {
     let mut families = data_plane(stats);
+    families.extend(super::upstreams::families(upstreams, &stats.outbound));
     families.extend(daemon_families(daemon));
     if let Some(process) = process {
         families.extend(process.collect());
@@ -227,7 +231,7 @@ fn daemon_families(daemon: &DaemonValues) -> Vec<MetricFamily> {
     ]
 }
 
-fn family(name: &str, help: &str, kind: MetricType) -> MetricFamily {
+pub(super) fn family(name: &str, help: &str, kind: MetricType) -> MetricFamily {
     let mut family = MetricFamily::default();
     family.set_name(name.to_owned());
     family.set_help(help.to_owned());
@@ -250,7 +254,7 @@ fn labelled(labels: &[(&str, &str)]) -> Metric {
     metric
 }
 
-fn counter(labels: &[(&str, &str)], value: u64) -> Metric {
+pub(super) fn counter(labels: &[(&str, &str)], value: u64) -> Metric {
     let mut metric = labelled(labels);
     let mut counter = Counter::default();
     counter.set_value(value as f64);
@@ -258,7 +262,7 @@ fn counter(labels: &[(&str, &str)], value: u64) -> Metric {
     metric
 }
 
-fn gauge(labels: &[(&str, &str)], value: f64) -> Metric {
+pub(super) fn gauge(labels: &[(&str, &str)], value: f64) -> Metric {
     let mut metric = labelled(labels);
     let mut gauge = Gauge::default();
     gauge.set_value(value);
@@ -267,7 +271,7 @@ fn gauge(labels: &[(&str, &str)], value: f64) -> Metric {
 }
 
 /// The server's per-bucket counts become Prometheus' cumulative ones; `+Inf` is the count.
-fn histogram(labels: &[(&str, &str)], source: &server::Histogram) -> Metric {
+pub(super) fn histogram(labels: &[(&str, &str)], source: &server::Histogram) -> Metric {
     let mut metric = labelled(labels);
     let mut histogram = Histogram::default();
     let mut cumulative = 0;
@@ -296,7 +300,7 @@ mod tests {
 
     #[test]
     fn an_empty_server_still_lists_every_family_it_can() {
-        let text = render(&ServerStats::empty(), &DaemonValues::default(), None);
+        let text = render(&ServerStats::empty(), &[], &DaemonValues::default(), None);
         for name in [
             names::CONNECTIONS_ACCEPTED,
             names::CONNECTIONS_OPEN,

@@ -25,6 +25,7 @@ mod metrics;
 mod names;
 pub mod profile;
 mod reload;
+mod upstreams;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,7 @@ use std::time::{Duration, SystemTime};
 use prometheus::process_collector::ProcessCollector;
 use sha2::{Digest, Sha256};
 
+use crate::handlers::proxy::{Upstream, UpstreamReport};
 use crate::server::StatsHandle;
 use crate::service::{BodyEvent, BodyMode, Exchange, Handler, Request, ResponseWriter, Start};
 
@@ -52,6 +54,8 @@ pub struct AdminState {
     stats: StatsHandle,
     health: Health,
     running: RwLock<Running>,
+    /// The proxy's upstream groups in the running configuration.
+    upstreams: RwLock<Vec<Arc<Upstream>>>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     metrics_enabled: bool,
@@ -72,6 +76,7 @@ impl AdminState {
             stats,
             health: Health::default(),
             running: RwLock::new(running),
+            upstreams: RwLock::new(Vec::new()),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             metrics_enabled,
@@ -91,6 +96,24 @@ impl AdminState {
             .running
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = running;
+    }
+
+    /// The proxy's upstream groups now serving (at start and after each reload).
+    pub fn set_upstreams(&self, upstreams: Vec<Arc<Upstream>>) {
+        *self
+            .upstreams
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = upstreams;
+    }
+
+    /// Reports of the upstream groups now serving.
+    fn upstream_reports(&self) -> Vec<UpstreamReport> {
+        self.upstreams
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .map(|upstream| upstream.report())
+            .collect()
     }
 
     /// A reload failed; the running configuration stays.
@@ -157,7 +180,8 @@ impl Admin {
             metrics_enabled: self.state.metrics_enabled,
             profiling: profile::active(),
         };
-        let body = metrics::render(&stats, &daemon, Some(&self.process));
+        let upstreams = self.state.upstream_reports();
+        let body = metrics::render(&stats, &upstreams, &daemon, Some(&self.process));
         let content_type = metrics::CONTENT_TYPE.as_bytes();
         response.complete(200, &[("Content-Type", content_type)], body.as_bytes());
     }
@@ -167,7 +191,13 @@ impl Admin {
             return text(response, 400, "format must be json or text\n");
         };
         let list = self.state.stats.connections(STATS_TIMEOUT);
-        let body = connections::render(list, format);
+        let upstreams = self.state.upstream_reports();
+        let outbound = if upstreams.is_empty() {
+            Vec::new()
+        } else {
+            self.state.stats.stats(STATS_TIMEOUT).outbound
+        };
+        let body = connections::render(list, &upstreams, &outbound, format);
         response.complete(
             200,
             &[("Content-Type", format.content_type())],

@@ -38,3 +38,22 @@ pub const BUILD_INFO: &str = "asycamore_build_info";
 pub const METRICS_ENABLED: &str = "asycamore_metrics_enabled";
 /// Gauge: 1 when the daemon is ready to serve (not starting, not draining).
 pub const READY: &str = "asycamore_ready";
+/// Counter: responses whose head arrived from an upstream server, by `upstream`, `server`.
+pub const UPSTREAM_RESPONSES: &str = "asycamore_upstream_responses_total";
+/// Counter: failed attempts on an upstream server, by `upstream`, `server`, `kind`.
+pub const UPSTREAM_ERRORS: &str = "asycamore_upstream_errors_total";
+/// Histogram: from an attempt's start to the upstream's response head, by `upstream`,
+/// `server`.
+pub const UPSTREAM_HEAD_SECONDS: &str = "asycamore_upstream_response_head_seconds";
+/// Counter: attempts sent on a pooled connection, by `upstream`, `server`.
+pub const UPSTREAM_REUSED: &str = "asycamore_upstream_reused_connections_total";
+/// Gauge: requests using an upstream server now, by `upstream`, `server`.
+pub const UPSTREAM_IN_FLIGHT: &str = "asycamore_upstream_requests_in_flight";
+/// Gauge: 1 unless passive health marked the server down, by `upstream`, `server`.
+pub const UPSTREAM_UP: &str = "asycamore_upstream_up";
+/// Gauge: connections open to an upstream server, by `upstream`, `server`, `state`.
+pub const UPSTREAM_CONNECTIONS: &str = "asycamore_upstream_connections";
+/// Counter: attempts made again after a failure, by `upstream`.
+pub const UPSTREAM_RETRIES: &str = "asycamore_upstream_retries_total";
+/// Counter: requests answered 503 with every server at its limit, by `upstream`.
+pub const UPSTREAM_UNAVAILABLE: &str = "asycamore_upstream_unavailable_total";

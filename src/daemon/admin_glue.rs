@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 use super::control::Event;
 use crate::admin::{Admin, AdminState, Readiness, ReloadOutcome, Running};
 use crate::config::{self, Config};
-use crate::server::{self, Limits, ServerConfig, ServerHandle, StatsHandle};
+use crate::handlers::Builtin;
+use crate::handlers::proxy::Upstream;
+use crate::server::{self, Limits, RouteTable, ServerConfig, ServerHandle, StatsHandle};
 
 /// Connections the admin port holds at once.
 const MAX_CONNECTIONS: usize = 64;
@@ -144,6 +146,22 @@ impl AdminPort {
     /// `/readyz` answers 503 from now on.
     pub(super) fn draining(&self) {
         self.state.set_readiness(Readiness::Draining);
+    }
+
+    /// `table` serves now: its proxy routes' upstream groups are what `/metrics` and
+    /// `/debug/connections` report.
+    pub(super) fn serving(&self, table: &RouteTable<Builtin>) {
+        let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
+        for upstream in table
+            .routes()
+            .iter()
+            .filter_map(|route| route.handler.upstream())
+        {
+            if !upstreams.iter().any(|known| Arc::ptr_eq(known, upstream)) {
+                upstreams.push(Arc::clone(upstream));
+            }
+        }
+        self.state.set_upstreams(upstreams);
     }
 
     /// A reload ended: `outcome` of it, with `config` (of `generation`) now running.

@@ -209,9 +209,9 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
     };
     let table = Arc::new(config::route_table(&config, 1));
     let handle = if inherited.is_empty() {
-        server::start(server_config, table)
+        server::start(server_config, Arc::clone(&table))
     } else {
-        server::start_with_inherited(server_config, table, inherited)
+        server::start_with_inherited(server_config, Arc::clone(&table), inherited)
     }
     .map_err(|err| format!("cannot start: {err}"))?;
     let bound: Vec<(SocketAddr, SocketAddr)> = config
@@ -237,6 +237,8 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
             return Err(err);
         }
     };
+    admin.serving(&table);
+    drop(table);
     if let Err(err) = process::drop_privileges(config.user.as_deref(), config.group.as_deref()) {
         handle.shutdown();
         admin.stop();

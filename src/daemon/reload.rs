@@ -112,8 +112,9 @@ impl Daemon {
             self.handle.set_access_log(access_log);
         }
         self.generation += 1;
-        let table = config::route_table(&new, self.generation);
-        self.handle.set_handler(Arc::new(table));
+        let table = Arc::new(config::route_table(&new, self.generation));
+        self.admin.serving(&table);
+        self.handle.set_handler(table);
         // The outcome reported to the operator means "applied everywhere": every worker has
         // switched before it is written, so the next request on any connection is served
         // under the new generation.

@@ -50,6 +50,16 @@ pub enum BuiltinExchange {
     Proxy(Box<proxy::ProxyExchange>),
 }
 
+impl Builtin {
+    /// The upstream group a proxy route forwards to.
+    pub fn upstream(&self) -> Option<&std::sync::Arc<proxy::Upstream>> {
+        match self {
+            Builtin::Proxy(proxy) => Some(proxy.upstream()),
+            _ => None,
+        }
+    }
+}
+
 impl Handler for Builtin {
     type Exchange = BuiltinExchange;
 

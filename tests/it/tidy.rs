@@ -32,7 +32,10 @@ const IMPORT_RULES: &[(&str, &[&str])] = &[
     ("server", &["reactor", "http1", "service"]),
     ("handlers", &["service", "http1"]),
     ("config", &["http1", "service", "server", "handlers"]),
-    ("admin", &["server", "service", "config", "http1"]),
+    (
+        "admin",
+        &["server", "service", "config", "http1", "handlers"],
+    ),
     (
         "daemon",
         &[

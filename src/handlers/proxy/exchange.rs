@@ -369,9 +369,9 @@ impl ProxyExchange {
             Some(Wait::Connect)
         } else if self.sent < self.out.len() {
             Some(Wait::Send)
-        } else if matches!(self.relay, Relay::AwaitingHead) && self.body_complete {
-            Some(Wait::Receive)
-        } else if matches!(self.relay, Relay::Body(_)) && response.room() > 0 {
+        } else if (matches!(self.relay, Relay::AwaitingHead) && self.body_complete)
+            || (matches!(self.relay, Relay::Body(_)) && response.room() > 0)
+        {
             Some(Wait::Receive)
         } else {
             // Waiting on the client (its body, or room for ours): the server times that.

@@ -142,10 +142,10 @@ fn write_origin_form(out: &mut Vec<u8>, target: &str) {
     let after_scheme = target.find("://").map_or(0, |at| at + 3);
     let rest = &target[after_scheme..];
     match rest.find(['/', '?', '#']) {
-        Some(at) if rest.as_bytes()[at] == b'/' => out.extend_from_slice(rest[at..].as_bytes()),
+        Some(at) if rest.as_bytes()[at] == b'/' => out.extend_from_slice(&rest.as_bytes()[at..]),
         Some(at) if rest.as_bytes()[at] == b'?' => {
             out.push(b'/');
-            out.extend_from_slice(rest[at..].as_bytes());
+            out.extend_from_slice(&rest.as_bytes()[at..]);
         }
         _ => out.push(b'/'),
     }

@@ -116,6 +116,11 @@ impl Proxy {
         }
     }
 
+    /// The group it forwards to.
+    pub fn upstream(&self) -> &Arc<Upstream> {
+        &self.upstream
+    }
+
     /// Writes the request head for the upstream and hands the rest to a [`ProxyExchange`]:
     /// the body is streamed, so the client's `Expect: 100-continue` is answered at once.
     pub fn start(

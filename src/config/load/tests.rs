@@ -263,7 +263,7 @@ fn parse_errors_are_located() {
         (
             "logs = \"debug\"\n",
             &[
-                "x.toml:1:1: logs: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
+                "x.toml:1:1: logs: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route, upstream)",
             ],
         ),
         (
@@ -271,7 +271,7 @@ fn parse_errors_are_located() {
             &[
                 "x.toml:5:1: route[0].statuss: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
-             fsync, to, keep_path, keep_query)",
+             fsync, to, keep_path, keep_query, upstream, proxy_host)",
             ],
         ),
         (
@@ -365,10 +365,10 @@ bodyy = "hi"
             r#"x.toml:6:15: limits.max_headers: wrong type: expected an integer, found string "100""#,
             "x.toml:17:1: route[1].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
-             fsync, to, keep_path, keep_query)",
+             fsync, to, keep_path, keep_query, upstream, proxy_host)",
             "x.toml:23:1: route[2].bodyy: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
-             fsync, to, keep_path, keep_query)",
+             fsync, to, keep_path, keep_query, upstream, proxy_host)",
         ]
     );
 }
@@ -432,10 +432,10 @@ fn every_unknown_top_level_key_is_reported() {
     assert_eq!(
         errors("zeta = 1\nalpha = 2\n\n[server]\nworkers = 2000\n\n[stats]\ntoken = \"x\"\n"),
         [
-            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
-            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
+            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route, upstream)",
+            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route, upstream)",
             "x.toml:5:11: server.workers: 2000 is out of range 0..=1024",
-            "x.toml:7:2: stats: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
+            "x.toml:7:2: stats: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route, upstream)",
         ]
     );
 }
@@ -458,7 +458,7 @@ fn unknown_keys_in_a_section_do_not_hide_its_other_errors() {
              max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
             "x.toml:10:1: route[0].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
-             fsync, to, keep_path, keep_query)",
+             fsync, to, keep_path, keep_query, upstream, proxy_host)",
             "x.toml:11:10: route[0].status: 999 is out of range 200..=599",
             r#"x.toml:14:8: route[1].name: duplicate route name "a" (first defined on line 7)"#,
         ]
@@ -491,7 +491,7 @@ fn spans_stay_absolute_when_parts_are_deserialized_separately() {
                 "x.toml:1:13: route[1].handler: required key is missing",
                 "x.toml:1:73: route[2].x: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
-             fsync, to, keep_path, keep_query)",
+             fsync, to, keep_path, keep_query, upstream, proxy_host)",
             ],
         ),
         // Multi-byte text before the error, and a wrong type nested in a later route's map.

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use toml::{Table, Value};
 
-use crate::config::{AccessFormatSpec, Config, HandlerSpec, LogTarget, PathPattern};
+use crate::config::{AccessFormatSpec, Config, HandlerSpec, LogTarget, PathPattern, ProxyHost};
 
 /// What replaces a secret.
 pub const REDACTED: &str = "<redacted>";
@@ -219,6 +219,15 @@ fn handler_settings(handler: &HandlerSpec, table: &mut Table) {
             table.insert("to".into(), str(to.clone()));
             table.insert("keep_path".into(), Value::Boolean(*keep_path));
             table.insert("keep_query".into(), Value::Boolean(*keep_query));
+        }
+        HandlerSpec::Proxy { upstream, host } => {
+            table.insert("upstream".into(), str(upstream.clone()));
+            let host = match host {
+                ProxyHost::Keep => "keep",
+                ProxyHost::Upstream => "upstream",
+                ProxyHost::Literal(host) => host,
+            };
+            table.insert("proxy_host".into(), str(host));
         }
     }
 }

@@ -170,6 +170,7 @@ body = ""
         log: crate::config::LogConfig::default(),
         access_log: None,
         admin: crate::config::AdminConfig::default(),
+        upstreams: vec![],
         routes: vec![
             RouteSpec {
                 name: "api.v1-x_y".into(),
@@ -507,6 +508,65 @@ fn spans_stay_absolute_when_parts_are_deserialized_separately() {
     ]);
 }
 
+/// `[[upstream]]` is parsed like `[[route]]`, one table at a time, and each of its server
+/// entries has its unknown keys reported and removed too, located inside the inline table: a
+/// typo in one server hides neither the upstream's other problems nor another upstream's.
+#[test]
+fn upstream_parse_errors_are_located_and_hide_nothing() {
+    const SERVER_KEYS: &str = "(expected one of: address, weight, max_connections)";
+    let text = r#"[[upstream]]
+name = "a"
+servers = [
+  { address = "127.0.0.1:1", wieght = 2 },
+  { adress = "127.0.0.1:2", weight = 0 },
+]
+balanse = "round_robin"
+max_idle = -1
+
+[[upstream]]
+name = "b"
+servers = ["127.0.0.1:3"]
+max_fails = 1001
+
+[[upstream]]
+name = "c"
+servers = [{ address = "127.0.0.1:4", max_connections = "lots" }]
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            format!("x.toml:4:30: upstream[0].servers[0].wieght: unknown key {SERVER_KEYS}"),
+            "x.toml:5:3: upstream[0].servers[1].address: required key is missing".to_owned(),
+            format!("x.toml:5:5: upstream[0].servers[1].adress: unknown key {SERVER_KEYS}"),
+            "x.toml:5:38: upstream[0].servers[1].weight: 0 is out of range 1..=1000".to_owned(),
+            "x.toml:7:1: upstream[0].balanse: unknown key (expected one of: name, servers, \
+             balance, connect_timeout, read_timeout, write_timeout, idle_timeout, max_idle, \
+             max_fails, fail_timeout)"
+                .to_owned(),
+            "x.toml:8:12: upstream[0].max_idle: -1 is out of range 0..=10000".to_owned(),
+            // A wrong type stops its upstream (like a route), not the next one.
+            r#"x.toml:12:12: upstream[1].servers[0]: wrong type: expected a table, found string "127.0.0.1:3""#
+                .to_owned(),
+            r#"x.toml:17:57: upstream[2].servers[0].max_connections: wrong type: expected an integer, found string "lots""#
+                .to_owned(),
+        ]
+    );
+    check_table(&[
+        (
+            "[upstream]\nname = \"a\"\n",
+            &["x.toml:1:1: upstream: wrong type: expected an array, found a table"],
+        ),
+        (
+            "upstream = 5\n",
+            &["x.toml:1:12: upstream: wrong type: expected an array, found integer `5`"],
+        ),
+        (
+            "[[upstream]]\nname = \"a\"\nservers = { address = \"127.0.0.1:1\" }\n",
+            &["x.toml:3:11: upstream[0].servers: wrong type: expected an array, found a table"],
+        ),
+    ]);
+}
+
 /// Semantic problems, one kind per case (several cases report more than one error).
 #[test]
 fn validation_errors_are_located() {
@@ -590,9 +650,9 @@ fn validation_errors_are_located() {
             ],
         ),
         (
-            "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"proxy\"\nstatus = 700\n",
+            "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"fastcgi\"\nstatus = 700\n",
             &[
-                r#"x.toml:4:11: route[0].handler: unknown handler "proxy" (known: respond, echo, static, upload, redirect)"#,
+                r#"x.toml:4:11: route[0].handler: unknown handler "fastcgi" (known: respond, echo, static, upload, redirect, proxy)"#,
                 "x.toml:5:10: route[0].status: 700 is out of range 200..=599",
             ],
         ),

@@ -658,7 +658,12 @@ fn documented_examples_validate_when_uncommented() {
         );
     let cfg = load_str(&text, EMBEDDED_NAME).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let kinds: Vec<&str> = cfg.routes.iter().map(|r| r.handler.kind()).collect();
-    assert_eq!(kinds, ["respond", "echo", "static", "upload", "redirect"]);
+    assert_eq!(
+        kinds,
+        ["respond", "echo", "static", "upload", "redirect", "proxy"]
+    );
+    assert_eq!(cfg.upstreams.len(), 1);
+    assert_eq!(cfg.upstreams[0].servers.len(), 2);
     assert_eq!(
         cfg.routes[0].headers[0],
         ("X-Served-By".to_owned(), "asycamore".to_owned())

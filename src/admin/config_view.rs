@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use toml::{Table, Value};
 
-use crate::config::{AccessFormatSpec, Config, HandlerSpec, LogTarget, PathPattern};
+use crate::config::{
+    AccessFormatSpec, Config, HandlerSpec, LogTarget, PathPattern, ProxyHost, UpstreamSettings,
+};
 
 /// What replaces a secret.
 pub const REDACTED: &str = "<redacted>";
@@ -180,7 +182,34 @@ fn to_table(config: &Config) -> Table {
         Value::Table(table)
     });
     root.insert("route".into(), Value::Array(routes.collect()));
+    let upstreams = config.upstreams.iter().map(upstream).collect();
+    root.insert("upstream".into(), Value::Array(upstreams));
     root
+}
+
+/// One `[[upstream]]`: every server as resolved (a host name written in the file shows as
+/// the addresses it gave, each a server of its own), every setting with its running value.
+fn upstream(settings: &UpstreamSettings) -> Value {
+    let mut table = Table::new();
+    table.insert("name".into(), str(settings.name.clone()));
+    let servers = settings.servers.iter().map(|server| {
+        let mut entry = Table::new();
+        // `ip:port`, `[ipv6]:port` or `unix:/path`, as the file writes them.
+        entry.insert("address".into(), str(server.address.to_string()));
+        entry.insert("weight".into(), int(u64::from(server.weight)));
+        entry.insert("max_connections".into(), int(server.max_connections as u64));
+        Value::Table(entry)
+    });
+    table.insert("servers".into(), Value::Array(servers.collect()));
+    table.insert("balance".into(), str(settings.balance.as_str()));
+    table.insert("connect_timeout".into(), duration(settings.connect_timeout));
+    table.insert("read_timeout".into(), duration(settings.read_timeout));
+    table.insert("write_timeout".into(), duration(settings.write_timeout));
+    table.insert("idle_timeout".into(), duration(settings.idle_timeout));
+    table.insert("max_idle".into(), int(settings.max_idle as u64));
+    table.insert("max_fails".into(), int(u64::from(settings.max_fails)));
+    table.insert("fail_timeout".into(), duration(settings.fail_timeout));
+    Value::Table(table)
 }
 
 fn handler_settings(handler: &HandlerSpec, table: &mut Table) {
@@ -219,6 +248,15 @@ fn handler_settings(handler: &HandlerSpec, table: &mut Table) {
             table.insert("to".into(), str(to.clone()));
             table.insert("keep_path".into(), Value::Boolean(*keep_path));
             table.insert("keep_query".into(), Value::Boolean(*keep_query));
+        }
+        HandlerSpec::Proxy { upstream, host } => {
+            table.insert("upstream".into(), str(upstream.clone()));
+            let host = match host {
+                ProxyHost::Keep => "keep",
+                ProxyHost::Upstream => "upstream",
+                ProxyHost::Literal(host) => host,
+            };
+            table.insert("proxy_host".into(), str(host));
         }
     }
 }
@@ -264,6 +302,66 @@ mod tests {
         let again = load_str(&text, EMBEDDED_NAME).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let mut want = view.config.clone();
         // Written out, the default address counts as given.
+        want.admin.listen_given = true;
+        assert_eq!(again, want);
+    }
+
+    /// Upstreams too: a host name comes back as the addresses it resolved to (each a server
+    /// with the same weight and limit), which load back to the same servers.
+    #[test]
+    fn the_rendering_of_upstreams_and_proxy_routes_loads_back_to_the_same_config() {
+        let text = r#"
+[[upstream]]
+name = "app"
+servers = [
+  { address = "127.0.0.1:9000", weight = 2, max_connections = 256 },
+  { address = "localhost:9001" },
+  { address = "[::1]:9002", weight = 1000 },
+  { address = "unix:/run/app.sock" },
+]
+balance = "least_connections"
+connect_timeout = "1s 500ms"
+read_timeout = "2m"
+write_timeout = "1day"
+idle_timeout = "1ms"
+max_idle = 0
+max_fails = 0
+fail_timeout = "1h"
+
+[[upstream]]
+name = "unused"
+servers = [{ address = "10.0.0.1:80" }]
+
+[[route]]
+name = "app"
+path = "/app"
+handler = "proxy"
+upstream = "app"
+proxy_host = "upstream"
+
+[[route]]
+name = "api"
+path = "/api"
+handler = "proxy"
+upstream = "app"
+proxy_host = "api.internal:8080"
+headers = { "X-Via" = "asycamore" }
+
+[[route]]
+name = "kept"
+path = "/"
+handler = "proxy"
+upstream = "app"
+"#;
+        let view = running(text);
+        assert_eq!(view.config.upstreams.len(), 2);
+        let rendered = view.render();
+        assert!(rendered.contains("\"unix:/run/app.sock\""), "{rendered}");
+        assert!(rendered.contains("\"127.0.0.1:9001\""), "{rendered}");
+        assert!(!rendered.contains("localhost"), "{rendered}");
+        assert!(rendered.contains("proxy_host = \"keep\""), "{rendered}");
+        let again = load_str(&rendered, "x.toml").unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+        let mut want = view.config.clone();
         want.admin.listen_given = true;
         assert_eq!(again, want);
     }

@@ -2,10 +2,14 @@
 //! [`ServerConfig`] and a [`RouteTable`] of built-in handlers.
 //!
 //! Building cannot fail: everything that could be wrong was rejected by `validate`. It binds
-//! no sockets and reads no file (the daemon does that); the one filesystem touch is each
-//! static route opening its root directory, so a reload can build the next generation off to
-//! the side and publish it in one step.
+//! no sockets, connects nowhere and reads no file (the daemon does that); the one filesystem
+//! touch is each static route opening its root directory, so a reload can build the next
+//! generation off to the side and publish it in one step.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::handlers::proxy::{Proxy, ProxySettings, Upstream};
 use crate::handlers::{
     Builtin, Echo, Redirect, RedirectSettings, Respond, StaticFiles, StaticSettings, Upload,
     UploadSettings, encode_header_lines,
@@ -52,12 +56,22 @@ pub fn server_config(config: &Config) -> ServerConfig {
     }
 }
 
-/// The route table of `config`, tagged with `generation`.
+/// The route table of `config`, tagged with `generation`. Each `[[upstream]]` becomes one
+/// `Upstream`, shared by every proxy route naming it (its balancing and health are the
+/// group's, not a route's); a new generation gets new groups.
 pub fn route_table(config: &Config, generation: u64) -> RouteTable<Builtin> {
+    let upstreams: HashMap<&str, Arc<Upstream>> = config
+        .upstreams
+        .iter()
+        .map(|settings| {
+            let upstream = Arc::new(Upstream::new(settings.clone()));
+            (settings.name.as_str(), upstream)
+        })
+        .collect();
     let routes = config
         .routes
         .iter()
-        .map(|spec| route(spec, handler(spec)))
+        .map(|spec| route(spec, handler(spec, &upstreams)))
         .collect();
     RouteTable::new(routes, generation)
 }
@@ -82,7 +96,7 @@ fn route<H>(spec: &RouteSpec, handler: H) -> Route<H> {
     }
 }
 
-fn handler(spec: &RouteSpec) -> Builtin {
+fn handler(spec: &RouteSpec, upstreams: &HashMap<&str, Arc<Upstream>>) -> Builtin {
     let header_lines = encode_header_lines(&spec.headers);
     let prefix = spec.path.as_str().to_owned();
     match &spec.handler {
@@ -124,5 +138,15 @@ fn handler(spec: &RouteSpec) -> Builtin {
             keep_query: *keep_query,
             header_lines,
         })),
+        HandlerSpec::Proxy { upstream, host } => match upstreams.get(upstream.as_str()) {
+            Some(upstream) => Builtin::Proxy(Proxy::new(ProxySettings {
+                upstream: Arc::clone(upstream),
+                host: host.clone(),
+                header_lines,
+            })),
+            // Validation never lets this happen (a proxy route names an existing upstream);
+            // a hand-built `Config` that does gets what a proxy with no server answers.
+            None => Builtin::Respond(Respond::new(502, header_lines, Vec::new())),
+        },
     }
 }

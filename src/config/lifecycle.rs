@@ -68,13 +68,14 @@ pub enum AccessFormatSpec {
 ///
 /// Applied live: `server.listen`, `server.max_connections`,
 /// `server.max_requests_per_connection`, `server.shutdown_timeout`, `[limits]`, `[timeouts]`,
-/// `[defaults]`, the routes, all of `[log]` (a new target is opened after privileges were
-/// dropped, and when it cannot be, the old one stays), all of `[access_log]`, and
-/// `admin.token` and `admin.profile_max_seconds`. Restart needed: `server.workers` (threads
-/// are started once), `server.pidfile` (it is locked and the reload CLI finds the daemon
-/// through it), `server.user` and `server.group` (privileges are dropped once, for good),
-/// `admin.enabled` and `admin.listen` (the admin listener is bound once, before privileges
-/// are dropped) and `admin.metrics` (the workers are told once whether to count).
+/// `[defaults]`, the routes (proxy routes included), the `[[upstream]]` groups, all of `[log]`
+/// (a new target is opened after privileges were dropped, and when it cannot be, the old one
+/// stays), all of `[access_log]`, and `admin.token` and `admin.profile_max_seconds`. Restart
+/// needed: `server.workers` (threads are started once), `server.pidfile` (it is locked and the
+/// reload CLI finds the daemon through it), `server.user` and `server.group` (privileges are
+/// dropped once, for good), `admin.enabled` and `admin.listen` (the admin listener is bound
+/// once, before privileges are dropped) and `admin.metrics` (the workers are told once whether
+/// to count).
 pub fn reload_restart_keys(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
     if old.workers != new.workers {
@@ -153,6 +154,33 @@ mod tests {
         new.admin.token = Some("t".into());
         new.admin.profile_max_seconds = 5;
         assert!(reload_restart_keys(&old, &new).is_empty());
+    }
+
+    /// Upstream groups and proxy routes are applied by a reload: added, changed or removed,
+    /// they are no restart key, and the running configuration takes them as they are.
+    #[test]
+    fn upstreams_and_proxy_routes_apply_on_reload() {
+        let proxied = |servers: &str, balance: &str| {
+            let text = format!(
+                "{EMBEDDED_DEFAULT}\n[[upstream]]\nname = \"app\"\nservers = [{servers}]\n\
+                 balance = \"{balance}\"\n\n[[route]]\nname = \"app\"\npath = \"/app\"\n\
+                 handler = \"proxy\"\nupstream = \"app\"\n"
+            );
+            load_str(&text, EMBEDDED_NAME).expect("valid")
+        };
+        let plain = base();
+        let one = proxied("{ address = \"127.0.0.1:9000\" }", "round_robin");
+        let two = proxied(
+            "{ address = \"127.0.0.1:9000\" }, { address = \"unix:/run/app.sock\" }",
+            "least_connections",
+        );
+        for (old, new) in [(&plain, &one), (&one, &two), (&two, &plain)] {
+            assert_ne!(old, new);
+            assert!(reload_restart_keys(old, new).is_empty());
+            let kept = with_restart_keys_kept(old, new.clone());
+            assert_eq!(kept.upstreams, new.upstreams);
+            assert_eq!(kept.routes, new.routes);
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //!
 //! Layout: `model` is the serde mirror of the file, `validate` turns it into a `Config` (or every
 //! problem at once), `load` ties reading, parsing and validating together. This module must never
-//! touch the network, spawn threads, or hand out a `Config` that has not been validated: the rest
-//! of the server trusts every field here without re-checking.
+//! open a connection, spawn threads, or hand out a `Config` that has not been validated: the rest
+//! of the server trusts every field here without re-checking. (Its one network-adjacent step is
+//! validation resolving upstream host names, which reads /etc/hosts or asks the resolver.)
 
 mod build;
 mod lifecycle;
@@ -18,6 +19,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::handlers::proxy::{
+    Balance, ProxyHost, ServerSettings, UpstreamAddress, UpstreamSettings,
+};
 pub use crate::server::{HostPattern, PathPattern};
 pub use build::{precedence, route_table, server_config};
 pub use lifecycle::{
@@ -51,6 +55,9 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// In file order (the router orders them by precedence, whatever the file order).
     pub routes: Vec<RouteSpec>,
+    /// `[[upstream]]` groups in file order, names unique, host names resolved; every proxy
+    /// route names one of them (one no route names is valid, and unused).
+    pub upstreams: Vec<UpstreamSettings>,
     /// How long a graceful stop may take before the rest is closed (> 0, <= 1 day).
     pub shutdown_timeout: Duration,
     /// Absolute; `None` = no pidfile.
@@ -202,6 +209,13 @@ pub enum HandlerSpec {
         /// Append the request's query string.
         keep_query: bool,
     },
+    /// Forward to an upstream group.
+    Proxy {
+        /// The name of one of `Config::upstreams`.
+        upstream: String,
+        /// What `Host` the upstream sees.
+        host: ProxyHost,
+    },
 }
 
 impl HandlerSpec {
@@ -213,6 +227,7 @@ impl HandlerSpec {
             HandlerSpec::Static { .. } => "static",
             HandlerSpec::Upload { .. } => "upload",
             HandlerSpec::Redirect { .. } => "redirect",
+            HandlerSpec::Proxy { .. } => "proxy",
         }
     }
 }
@@ -331,7 +346,7 @@ pub enum ConfigErrorKind {
     },
     #[error("{value} is above limits.max_body_bytes ({limit}), which applies to every request")]
     BodyLimitAboveServer { value: i64, limit: u64 },
-    #[error("unknown handler {value:?} (known: respond, echo, static, upload, redirect)")]
+    #[error("unknown handler {value:?} (known: respond, echo, static, upload, redirect, proxy)")]
     UnknownHandler { value: String },
     #[error("{key:?} does not apply to handler {handler:?} (only to {only})")]
     NotForHandler {
@@ -408,6 +423,24 @@ pub enum ConfigErrorKind {
     InvalidAdminToken,
     #[error("{path:?}: {reason}")]
     InvalidUnixSocket { path: String, reason: &'static str },
+    #[error("invalid upstream name {value:?} (1 to 64 of A-Z a-z 0-9 _ . -)")]
+    InvalidUpstreamName { value: String },
+    #[error("duplicate upstream name {name:?} (first defined on line {first_line})")]
+    DuplicateUpstreamName { name: String, first_line: usize },
+    #[error("at least one server is required")]
+    NoServers,
+    #[error("invalid server address {value:?}: {reason}")]
+    InvalidServerAddress { value: String, reason: &'static str },
+    #[error("cannot resolve {value:?}: {error}")]
+    UnresolvableAddress { value: String, error: Box<str> },
+    #[error("duplicate server address {value} (first listed on line {first_line})")]
+    DuplicateServer {
+        /// The address as resolved (`ip:port`, `unix:/path`).
+        value: String,
+        first_line: usize,
+    },
+    #[error("no upstream named {name:?} ({})", known_list(.known))]
+    UnknownUpstream { name: String, known: Vec<String> },
 }
 
 fn expected_list(expected: &[String]) -> String {
@@ -415,6 +448,14 @@ fn expected_list(expected: &[String]) -> String {
         " (this table takes no keys)".to_owned()
     } else {
         format!(" (expected one of: {})", expected.join(", "))
+    }
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        "no [[upstream]] is defined".to_owned()
+    } else {
+        format!("known: {}", known.join(", "))
     }
 }
 

@@ -9,12 +9,13 @@
 //! report, not a type error), durations and addresses are plain strings, and every key is
 //! optional even when required, so a missing key becomes a located `Missing` error.
 //!
-//! For the same reason `parse` deserializes each top-level section and each `[[route]]` on its
-//! own: serde stops at the first problem, so one deserializer over the whole file would hide
-//! every later section's problems behind the first unknown key or wrong type. Unknown keys are
-//! not even left to serde: each section's keys are checked against its struct's field list
-//! (`SERVER_KEYS` etc.) first, every stranger reported and removed, so a typo does not hide the
-//! section's other problems either; only a wrong type still stops a section.
+//! For the same reason `parse` deserializes each top-level section, each `[[route]]` and each
+//! `[[upstream]]` on its own: serde stops at the first problem, so one deserializer over the
+//! whole file would hide every later section's problems behind the first unknown key or wrong
+//! type. Unknown keys are not even left to serde: each section's keys are checked against its
+//! struct's field list (`SERVER_KEYS` etc.) first, every stranger reported and removed, so a
+//! typo does not hide the section's other problems either; only a wrong type still stops a
+//! section.
 //!
 //! Field docs live in `etc/asycamore.toml`, which documents every key; the fields here mirror
 //! those keys one to one, so they are not documented twice.
@@ -28,6 +29,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::{ConfigError, ConfigErrorKind, ConfigErrors, key_segment};
+
+mod upstream;
+
+pub use upstream::{RawUpstream, RawUpstreamServer};
 
 /// One part of the file as deserialized: its value, or the deserializer error that stopped it
 /// (serde stops at the first problem inside a part; unknown keys are not such a problem, they
@@ -51,6 +56,8 @@ pub struct RawConfig {
     /// entry per route, so a route that fails keeps the others' `route[i]` indices; the outer
     /// `Err` is a `route` key that is not an array at all.
     pub routes: Section<Vec<Section<Spanned<RawRoute>>>>,
+    /// `[[upstream]]` tables, in file order, one entry each like `routes`.
+    pub upstreams: Section<Vec<Section<Spanned<RawUpstream>>>>,
     /// Every unknown key, one `UnknownKey` error each: top-level keys other than the sections
     /// above, and keys of a section or route that its struct does not have (those were removed
     /// before deserializing, so the section's value above is still checked).
@@ -58,7 +65,7 @@ pub struct RawConfig {
 }
 
 /// The top-level keys, in the order the `UnknownKey` message lists them.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "server",
     "limits",
     "timeouts",
@@ -67,6 +74,7 @@ const SECTIONS: [&str; 8] = [
     "admin",
     "defaults",
     "route",
+    "upstream",
 ];
 
 /// The keys of each section's struct, in declaration order (the order the `UnknownKey`
@@ -124,6 +132,8 @@ const ROUTE_KEYS: &[&str] = &[
     "to",
     "keep_path",
     "keep_query",
+    "upstream",
+    "proxy_host",
 ];
 
 /// `[server]`.
@@ -243,6 +253,9 @@ pub struct RawRoute {
     pub to: Option<Spanned<String>>,
     pub keep_path: Option<Spanned<bool>>,
     pub keep_query: Option<Spanned<bool>>,
+    // proxy
+    pub upstream: Option<Spanned<String>>,
+    pub proxy_host: Option<Spanned<String>>,
 }
 
 /// Parse `text` (the contents of `file_name`) into the raw model. A syntax error is the only
@@ -264,6 +277,7 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
         admin: Ok(RawAdmin::default()),
         defaults: Ok(RawDefaults::default()),
         routes: Ok(Vec::new()),
+        upstreams: Ok(Vec::new()),
         unknown: Vec::new(),
     };
     let mut source = Source {
@@ -283,6 +297,7 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
             "admin" => raw.admin = source.section(value, "admin", ADMIN_KEYS),
             "defaults" => raw.defaults = source.section(value, "defaults", DEFAULTS_KEYS),
             "route" => raw.routes = source.routes(value),
+            "upstream" => raw.upstreams = source.upstreams(value),
             other => {
                 let kind = ConfigErrorKind::UnknownKey {
                     expected: SECTIONS.map(str::to_owned).to_vec(),
@@ -314,29 +329,35 @@ impl<'i> Source<'_> {
         prefix: &str,
         known: &[&str],
     ) -> Section<T> {
-        // Not a table: deserializing it fails with the usual located wrong-type error.
-        if let DeValue::Table(table) = value.get_mut() {
-            let (text, file) = (self.text, self.file);
-            let mut unknown = Vec::new();
-            for (key, _) in table.iter() {
-                let name: &str = key.get_ref();
-                if !known.contains(&name) {
-                    let kind = ConfigErrorKind::UnknownKey {
-                        expected: known.iter().map(|k| (*k).to_owned()).collect(),
-                    };
-                    let key_path = format!("{prefix}.{}", key_segment(name));
-                    unknown.push((
-                        name.to_owned(),
-                        located(text, file, Some(key.span()), key_path, kind),
-                    ));
-                }
-            }
-            for (name, e) in unknown {
-                table.remove(name.as_str());
-                self.unknown.push(e);
+        self.strip_unknown(&mut value, prefix, known);
+        self.deserialize(value, prefix)
+    }
+
+    /// Report and remove every key of the table `value` that is not in `known`. Not a table:
+    /// left as is, for deserializing to fail with the usual located wrong-type error.
+    fn strip_unknown(&mut self, value: &mut Spanned<DeValue<'i>>, prefix: &str, known: &[&str]) {
+        let DeValue::Table(table) = value.get_mut() else {
+            return;
+        };
+        let (text, file) = (self.text, self.file);
+        let mut unknown = Vec::new();
+        for (key, _) in table.iter() {
+            let name: &str = key.get_ref();
+            if !known.contains(&name) {
+                let kind = ConfigErrorKind::UnknownKey {
+                    expected: known.iter().map(|k| (*k).to_owned()).collect(),
+                };
+                let key_path = format!("{prefix}.{}", key_segment(name));
+                unknown.push((
+                    name.to_owned(),
+                    located(text, file, Some(key.span()), key_path, kind),
+                ));
             }
         }
-        self.deserialize(value, prefix)
+        for (name, e) in unknown {
+            table.remove(name.as_str());
+            self.unknown.push(e);
+        }
     }
 
     /// Deserialize `value` as is, turning serde's failure into a located error.
@@ -363,19 +384,35 @@ impl<'i> Source<'_> {
 
     /// The `route` key: each array element on its own, so a bad route does not hide the next.
     fn routes(&mut self, value: Spanned<DeValue<'i>>) -> Section<Vec<Section<Spanned<RawRoute>>>> {
+        self.tables(value, "route", |source, item, prefix| {
+            source.strip_unknown(item, prefix, ROUTE_KEYS);
+        })
+    }
+
+    /// An array of tables (`route`, `upstream`), each element deserialized on its own after
+    /// `strip` removed its unknown keys, so a bad element does not hide the next.
+    fn tables<T: Deserialize<'i>>(
+        &mut self,
+        value: Spanned<DeValue<'i>>,
+        name: &str,
+        mut strip: impl FnMut(&mut Self, &mut Spanned<DeValue<'i>>, &str),
+    ) -> Section<Vec<Section<Spanned<T>>>> {
         let span = value.span();
         match value.into_inner() {
             DeValue::Array(items) => Ok(items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| self.section(item, &format!("route[{i}]"), ROUTE_KEYS))
+                .map(|(i, mut item)| {
+                    let prefix = format!("{name}[{i}]");
+                    strip(self, &mut item, &prefix);
+                    self.deserialize(item, &prefix)
+                })
                 .collect()),
             // Not an array: deserializing it as one fails with the usual located wrong-type
-            // error. Should serde ever accept it, its routes are as good as any.
+            // error. Should serde ever accept it, its elements are as good as any.
             other => {
-                let routes: Vec<Spanned<RawRoute>> =
-                    self.deserialize(Spanned::new(span, other), "route")?;
-                Ok(routes.into_iter().map(Ok).collect())
+                let items: Vec<Spanned<T>> = self.deserialize(Spanned::new(span, other), name)?;
+                Ok(items.into_iter().map(Ok).collect())
             }
         }
     }

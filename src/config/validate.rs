@@ -9,6 +9,11 @@
 //! This file must never stop at the first error, never parse TOML itself, and never return a
 //! `Config` when anything was reported: a partially checked value would let the server trust
 //! fields nobody checked.
+//!
+//! Validation reads the filesystem (a static root, an upload directory: `handler.rs`), and its
+//! one network-adjacent step is resolving an upstream server's host name (`upstream.rs`, with
+//! `std::net::ToSocketAddrs`): that reads /etc/hosts or asks the system resolver, and opens no
+//! connection.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -26,6 +31,7 @@ mod admin;
 mod handler;
 mod lifecycle;
 mod route;
+mod upstream;
 
 // Defaults and ranges, in one place so the documented file (`asycamore.toml`) can be checked
 // against them by the tests.
@@ -58,6 +64,7 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
         text,
         file: file_name,
         errors: raw.unknown.clone(),
+        upstream_names: None,
     };
     let server = v
         .parsed(&raw.server)
@@ -78,11 +85,15 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
         max_body_bytes: server_body_limit.unwrap_or(u64::MAX),
         headers: Vec::new(),
     });
+    // Before the routes, so that a proxy route's `upstream` can be checked against the names.
+    let upstreams = v.parsed(&raw.upstreams).map(|u| v.upstreams(u));
     let routes = v
         .parsed(&raw.routes)
         .map(|r| v.routes(r, &defaults, server_body_limit));
 
-    match (server, limits, timeouts, log, access_log, admin, routes) {
+    match (
+        server, limits, timeouts, log, access_log, admin, routes, upstreams,
+    ) {
         (
             Some(server),
             Some(limits),
@@ -91,6 +102,7 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
             Some(access_log),
             Some(admin),
             Some(routes),
+            Some(upstreams),
         ) if v.errors.is_empty() => {
             let (server, lifecycle) = server;
             Ok(Config {
@@ -102,6 +114,7 @@ pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, 
                 limits,
                 timeouts,
                 routes,
+                upstreams,
                 shutdown_timeout: lifecycle.shutdown_timeout,
                 pidfile: lifecycle.pidfile,
                 user: lifecycle.user,
@@ -156,6 +169,10 @@ struct Validator<'a> {
     text: &'a str,
     file: &'a str,
     errors: Vec<ConfigError>,
+    /// The names of every `[[upstream]]`, once they are all known (each upstream
+    /// deserialized and validly named); `None` before, or when some are not, and then a
+    /// proxy route's `upstream` is not checked against them (the cause is reported already).
+    upstream_names: Option<Vec<String>>,
 }
 
 impl Validator<'_> {

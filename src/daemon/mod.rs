@@ -381,5 +381,6 @@ fn handler_summary(handler: &config::HandlerSpec) -> String {
         config::HandlerSpec::Redirect { status, to, .. } => {
             format!("redirect status={status} to={to}")
         }
+        config::HandlerSpec::Proxy { upstream, .. } => format!("proxy upstream={upstream}"),
     }
 }

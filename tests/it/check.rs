@@ -213,6 +213,16 @@ handler = "redirect"
 status = 308
 to = "https://example.org/new"
 keep_path = true
+
+[[upstream]]
+name = "app"
+servers = [{{ address = "127.0.0.1:9" }}, {{ address = "unix:/run/app.sock" }}]
+
+[[route]]
+name = "api"
+path = "/api"
+handler = "proxy"
+upstream = "app"
 "#
     );
     let path = write_config(&text);
@@ -224,13 +234,15 @@ keep_path = true
         format!("{}: configuration is valid", path.display()),
         "listen: 127.0.0.1:0, [::1]:0".to_owned(),
         "workers: 2".to_owned(),
-        "routes: 7 (in lookup order)".to_owned(),
+        "routes: 8 (in lookup order)".to_owned(),
         format!("  put       host=up.example.com   path=/up        methods=PUT       {upload_col}"),
         "  up-other  host=up.example.com   path=/up        methods=any       respond status=200"
             .to_owned(),
         "  deep      host=*.b.example.com  path=/          methods=any       echo".to_owned(),
         format!("  files     host=*.example.com    path=/static    methods=any       {site_col}"),
         "  health    host=*                exact=/healthz  methods=GET,HEAD  respond status=204"
+            .to_owned(),
+        "  api       host=*                path=/api       methods=any       proxy upstream=app"
             .to_owned(),
         "  old       host=*                path=/old       methods=any       redirect status=308 to=https://example.org/new"
             .to_owned(),

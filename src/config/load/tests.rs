@@ -170,6 +170,7 @@ body = ""
         log: crate::config::LogConfig::default(),
         access_log: None,
         admin: crate::config::AdminConfig::default(),
+        upstreams: vec![],
         routes: vec![
             RouteSpec {
                 name: "api.v1-x_y".into(),
@@ -263,7 +264,7 @@ fn parse_errors_are_located() {
         (
             "logs = \"debug\"\n",
             &[
-                "x.toml:1:1: logs: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
+                "x.toml:1:1: logs: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route, upstream)",
             ],
         ),
         (
@@ -271,7 +272,7 @@ fn parse_errors_are_located() {
             &[
                 "x.toml:5:1: route[0].statuss: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
-             fsync, to, keep_path, keep_query)",
+             fsync, to, keep_path, keep_query, upstream, proxy_host)",
             ],
         ),
         (
@@ -365,10 +366,10 @@ bodyy = "hi"
             r#"x.toml:6:15: limits.max_headers: wrong type: expected an integer, found string "100""#,
             "x.toml:17:1: route[1].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
-             fsync, to, keep_path, keep_query)",
+             fsync, to, keep_path, keep_query, upstream, proxy_host)",
             "x.toml:23:1: route[2].bodyy: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
-             fsync, to, keep_path, keep_query)",
+             fsync, to, keep_path, keep_query, upstream, proxy_host)",
         ]
     );
 }
@@ -432,10 +433,10 @@ fn every_unknown_top_level_key_is_reported() {
     assert_eq!(
         errors("zeta = 1\nalpha = 2\n\n[server]\nworkers = 2000\n\n[stats]\ntoken = \"x\"\n"),
         [
-            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
-            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
+            "x.toml:1:1: zeta: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route, upstream)",
+            "x.toml:2:1: alpha: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route, upstream)",
             "x.toml:5:11: server.workers: 2000 is out of range 0..=1024",
-            "x.toml:7:2: stats: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route)",
+            "x.toml:7:2: stats: unknown key (expected one of: server, limits, timeouts, log, access_log, admin, defaults, route, upstream)",
         ]
     );
 }
@@ -458,7 +459,7 @@ fn unknown_keys_in_a_section_do_not_hide_its_other_errors() {
              max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
             "x.toml:10:1: route[0].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
-             fsync, to, keep_path, keep_query)",
+             fsync, to, keep_path, keep_query, upstream, proxy_host)",
             "x.toml:11:10: route[0].status: 999 is out of range 200..=599",
             r#"x.toml:14:8: route[1].name: duplicate route name "a" (first defined on line 7)"#,
         ]
@@ -491,7 +492,7 @@ fn spans_stay_absolute_when_parts_are_deserialized_separately() {
                 "x.toml:1:13: route[1].handler: required key is missing",
                 "x.toml:1:73: route[2].x: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
-             fsync, to, keep_path, keep_query)",
+             fsync, to, keep_path, keep_query, upstream, proxy_host)",
             ],
         ),
         // Multi-byte text before the error, and a wrong type nested in a later route's map.
@@ -503,6 +504,65 @@ fn spans_stay_absolute_when_parts_are_deserialized_separately() {
                 r#"x.toml:3:8: route[0].name: invalid route name "é" (1 to 64 of A-Z a-z 0-9 _ . -)"#,
                 r#"x.toml:10:21: route[1].headers."X-é": wrong type: expected a string, found integer `1`"#,
             ],
+        ),
+    ]);
+}
+
+/// `[[upstream]]` is parsed like `[[route]]`, one table at a time, and each of its server
+/// entries has its unknown keys reported and removed too, located inside the inline table: a
+/// typo in one server hides neither the upstream's other problems nor another upstream's.
+#[test]
+fn upstream_parse_errors_are_located_and_hide_nothing() {
+    const SERVER_KEYS: &str = "(expected one of: address, weight, max_connections)";
+    let text = r#"[[upstream]]
+name = "a"
+servers = [
+  { address = "127.0.0.1:1", wieght = 2 },
+  { adress = "127.0.0.1:2", weight = 0 },
+]
+balanse = "round_robin"
+max_idle = -1
+
+[[upstream]]
+name = "b"
+servers = ["127.0.0.1:3"]
+max_fails = 1001
+
+[[upstream]]
+name = "c"
+servers = [{ address = "127.0.0.1:4", max_connections = "lots" }]
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            format!("x.toml:4:30: upstream[0].servers[0].wieght: unknown key {SERVER_KEYS}"),
+            "x.toml:5:3: upstream[0].servers[1].address: required key is missing".to_owned(),
+            format!("x.toml:5:5: upstream[0].servers[1].adress: unknown key {SERVER_KEYS}"),
+            "x.toml:5:38: upstream[0].servers[1].weight: 0 is out of range 1..=1000".to_owned(),
+            "x.toml:7:1: upstream[0].balanse: unknown key (expected one of: name, servers, \
+             balance, connect_timeout, read_timeout, write_timeout, idle_timeout, max_idle, \
+             max_fails, fail_timeout)"
+                .to_owned(),
+            "x.toml:8:12: upstream[0].max_idle: -1 is out of range 0..=10000".to_owned(),
+            // A wrong type stops its upstream (like a route), not the next one.
+            r#"x.toml:12:12: upstream[1].servers[0]: wrong type: expected a table, found string "127.0.0.1:3""#
+                .to_owned(),
+            r#"x.toml:17:57: upstream[2].servers[0].max_connections: wrong type: expected an integer, found string "lots""#
+                .to_owned(),
+        ]
+    );
+    check_table(&[
+        (
+            "[upstream]\nname = \"a\"\n",
+            &["x.toml:1:1: upstream: wrong type: expected an array, found a table"],
+        ),
+        (
+            "upstream = 5\n",
+            &["x.toml:1:12: upstream: wrong type: expected an array, found integer `5`"],
+        ),
+        (
+            "[[upstream]]\nname = \"a\"\nservers = { address = \"127.0.0.1:1\" }\n",
+            &["x.toml:3:11: upstream[0].servers: wrong type: expected an array, found a table"],
         ),
     ]);
 }
@@ -590,9 +650,9 @@ fn validation_errors_are_located() {
             ],
         ),
         (
-            "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"proxy\"\nstatus = 700\n",
+            "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"fastcgi\"\nstatus = 700\n",
             &[
-                r#"x.toml:4:11: route[0].handler: unknown handler "proxy" (known: respond, echo, static, upload, redirect)"#,
+                r#"x.toml:4:11: route[0].handler: unknown handler "fastcgi" (known: respond, echo, static, upload, redirect, proxy)"#,
                 "x.toml:5:10: route[0].status: 700 is out of range 200..=599",
             ],
         ),

@@ -1,6 +1,7 @@
 //! Unit tests of `model`: the known-key lists stay in step with the serde structs.
 use serde::de::DeserializeOwned;
 
+use super::upstream::{UPSTREAM_KEYS, UPSTREAM_SERVER_KEYS};
 use super::*;
 
 /// Deserialize `text` as one section of type `T`; serde's error message on failure.
@@ -41,4 +42,6 @@ fn known_key_lists_match_the_structs_serde_fields() {
     check::<RawAdmin>(ADMIN_KEYS);
     check::<RawDefaults>(DEFAULTS_KEYS);
     check::<RawRoute>(ROUTE_KEYS);
+    check::<RawUpstream>(UPSTREAM_KEYS);
+    check::<RawUpstreamServer>(UPSTREAM_SERVER_KEYS);
 }

@@ -3,8 +3,9 @@
 //! static root (an existing, readable directory) and an upload directory (an existing,
 //! writable one, probed by creating and removing an empty file).
 //!
-//! The filesystem checks are the only I/O of validation; they must never change anything
-//! they find (the probe file is removed at once), and their errors carry the OS's words.
+//! The filesystem checks are validation's only filesystem I/O; they must never change anything
+//! they find (the probe file is removed at once), and their errors carry the OS's words. The
+//! proxy's settings are `upstream.rs`'s.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ const RESPOND: &str = "\"respond\"";
 const STATIC: &str = "\"static\"";
 const UPLOAD: &str = "\"upload\"";
 const REDIRECT: &str = "\"redirect\"";
+const PROXY: &str = "\"proxy\"";
 const RESPOND_REDIRECT: &str = "\"respond\" and \"redirect\"";
 
 impl Validator<'_> {
@@ -42,7 +44,7 @@ impl Validator<'_> {
             let _: u16 = self.int(&raw.status, &key("status"), STATUS);
             return None;
         };
-        let known = ["respond", "echo", "static", "upload", "redirect"];
+        let known = ["respond", "echo", "static", "upload", "redirect", "proxy"];
         let Some(&name) = known.iter().find(|&&k| k == handler.get_ref()) else {
             let kind = ConfigErrorKind::UnknownHandler {
                 value: handler.get_ref().clone(),
@@ -57,7 +59,8 @@ impl Validator<'_> {
             "echo" => Some(HandlerSpec::Echo),
             "static" => self.static_files(prefix, at, raw),
             "upload" => self.upload(prefix, at, raw),
-            _ => self.redirect(prefix, at, raw),
+            "redirect" => self.redirect(prefix, at, raw),
+            _ => self.proxy(prefix, at, raw),
         }
     }
 
@@ -66,7 +69,7 @@ impl Validator<'_> {
         let string = |f: &Option<Spanned<String>>| f.as_ref().map(|f| f.span().start);
         let boolean = |f: &Option<Spanned<bool>>| f.as_ref().map(|f| f.span().start);
         let list = |f: &Option<RawList>| f.as_ref().map(|f| f.span().start);
-        let settings: [(&'static str, Option<usize>, &'static str); 11] = [
+        let settings: [(&'static str, Option<usize>, &'static str); 13] = [
             (
                 "status",
                 raw.status.as_ref().map(|f| f.span().start),
@@ -86,6 +89,8 @@ impl Validator<'_> {
             ("to", string(&raw.to), REDIRECT),
             ("keep_path", boolean(&raw.keep_path), REDIRECT),
             ("keep_query", boolean(&raw.keep_query), REDIRECT),
+            ("upstream", string(&raw.upstream), PROXY),
+            ("proxy_host", string(&raw.proxy_host), PROXY),
         ];
         let quoted = format!("\"{handler}\"");
         for (name, offset, only) in settings {

@@ -114,7 +114,7 @@ impl Validator<'_> {
 
     /// A string that must be one of the comma-separated `allowed` words; `None` when absent
     /// or wrong (the error recorded).
-    fn choice<'r>(
+    pub(super) fn choice<'r>(
         &mut self,
         field: &'r Option<Spanned<String>>,
         key: &str,

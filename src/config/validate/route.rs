@@ -18,7 +18,7 @@ use super::super::{
 use super::{IntRange, MAX_BODY_BYTES, Validator};
 use crate::http1::encode::{is_valid_header_name, is_valid_header_value};
 
-const MAX_ROUTE_NAME: usize = 64;
+const MAX_NAME: usize = 64;
 /// Headers whose value only the server can know (framing, connection management, clock);
 /// letting a route set them would produce contradictory or duplicated framing on the wire.
 const RESERVED_HEADERS: [&str; 4] = ["Content-Length", "Transfer-Encoding", "Connection", "Date"];
@@ -195,14 +195,7 @@ impl Validator<'_> {
             return None;
         };
         let (value, offset) = (name.get_ref(), name.span().start);
-        // Names become metrics labels and log fields: keep them to a charset that needs no
-        // quoting anywhere.
-        let valid = !value.is_empty()
-            && value.len() <= MAX_ROUTE_NAME
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !valid {
+        if !valid_name(value) {
             let kind = ConfigErrorKind::InvalidRouteName {
                 value: value.clone(),
             };
@@ -407,9 +400,19 @@ fn merge_headers(
     merged
 }
 
+/// A route or upstream name: `[A-Za-z0-9_.-]{1,64}`. Names become metrics labels and log
+/// fields: keep them to a charset that needs no quoting anywhere.
+pub(super) fn valid_name(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_NAME
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
 /// A DNS name or IPv4 address, lower-cased: dot-separated labels of letters, digits, '-' and
 /// '_', each 1 to 63 bytes, at most 253 in all.
-fn host_name(name: &str) -> Result<(), &'static str> {
+pub(super) fn host_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("must not be empty (leave `host` out, or write \"*\", for any host)");
     }
@@ -439,7 +442,8 @@ fn host_name(name: &str) -> Result<(), &'static str> {
 /// The response headers a handler writes itself, which a route may not add again.
 fn handler_owned_headers(handler: &HandlerSpec) -> &'static [&'static str] {
     match handler {
-        HandlerSpec::Respond { .. } | HandlerSpec::Echo => &[],
+        // The proxy relays the upstream's headers and adds none of its own.
+        HandlerSpec::Respond { .. } | HandlerSpec::Echo | HandlerSpec::Proxy { .. } => &[],
         HandlerSpec::Static { .. } => &["ETag", "Last-Modified", "Content-Range", "Accept-Ranges"],
         HandlerSpec::Upload { .. } => &["Location", "Content-Type"],
         HandlerSpec::Redirect { .. } => &["Location"],
@@ -453,5 +457,6 @@ fn handler_name(handler: &HandlerSpec) -> &'static str {
         HandlerSpec::Static { .. } => "static",
         HandlerSpec::Upload { .. } => "upload",
         HandlerSpec::Redirect { .. } => "redirect",
+        HandlerSpec::Proxy { .. } => "proxy",
     }
 }

@@ -332,9 +332,9 @@ fn handler_settings_are_checked() {
     let d = dir.str();
     let cases: Vec<(String, Vec<String>)> = vec![
         (
-            route("a", "path = \"/\"\nhandler = \"proxy\""),
+            route("a", "path = \"/\"\nhandler = \"fastcgi\""),
             vec![
-                r#"x.toml:4:11: route[0].handler: unknown handler "proxy" (known: respond, echo, static, upload, redirect)"#.into(),
+                r#"x.toml:4:11: route[0].handler: unknown handler "fastcgi" (known: respond, echo, static, upload, redirect, proxy)"#.into(),
             ],
         ),
         // Missing required settings are reported at the route's header.
@@ -355,7 +355,8 @@ fn handler_settings_are_checked() {
                 &format!(
                     "path = \"/\"\nhandler = \"echo\"\nstatus = 200\nbody = \"x\"\nroot = \"{d}\"\n\
                      index = []\nlisting = true\nfollow_symlinks_outside_root = true\ndir = \"{d}\"\n\
-                     fsync = true\nto = \"/\"\nkeep_path = true\nkeep_query = true"
+                     fsync = true\nto = \"/\"\nkeep_path = true\nkeep_query = true\n\
+                     upstream = \"app\"\nproxy_host = \"keep\""
                 ),
             ),
             [
@@ -370,6 +371,8 @@ fn handler_settings_are_checked() {
                 (13, 6, "to", r#""redirect""#),
                 (14, 13, "keep_path", r#""redirect""#),
                 (15, 14, "keep_query", r#""redirect""#),
+                (16, 12, "upstream", r#""proxy""#),
+                (17, 14, "proxy_host", r#""proxy""#),
             ]
             .iter()
             .map(|(line, col, key, only)| {
@@ -655,7 +658,12 @@ fn documented_examples_validate_when_uncommented() {
         );
     let cfg = load_str(&text, EMBEDDED_NAME).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let kinds: Vec<&str> = cfg.routes.iter().map(|r| r.handler.kind()).collect();
-    assert_eq!(kinds, ["respond", "echo", "static", "upload", "redirect"]);
+    assert_eq!(
+        kinds,
+        ["respond", "echo", "static", "upload", "redirect", "proxy"]
+    );
+    assert_eq!(cfg.upstreams.len(), 1);
+    assert_eq!(cfg.upstreams[0].servers.len(), 2);
     assert_eq!(
         cfg.routes[0].headers[0],
         ("X-Served-By".to_owned(), "asycamore".to_owned())

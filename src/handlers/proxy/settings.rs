@@ -53,8 +53,8 @@ pub struct ServerSettings {
     pub address: UpstreamAddress,
     /// Its share of requests relative to the group's other servers (1..=1000).
     pub weight: u32,
-    /// The most connections to it a worker opens at once (0: no limit); a request finding
-    /// every server at its limit is answered 503.
+    /// The most requests in flight to it at once, over all workers (0: no limit); a request
+    /// finding every server at its limit is answered 503.
     pub max_connections: usize,
 }
 

@@ -56,6 +56,11 @@ struct Slot {
     established: bool,
     /// The pool key the exchange gave it.
     key: u64,
+    /// Readiness the poller reported and no call has used up since (edge-triggered: a read
+    /// or write that would block clears it, the next event sets it): an exchange that asks
+    /// when nothing has changed is told `WouldBlock` without a system call.
+    readable: bool,
+    writable: bool,
 }
 
 /// The reactor target of one outbound connection.
@@ -85,9 +90,8 @@ impl Outbounds {
             .filter(|slot| slot.generation == at.generation)
     }
 
-    fn stream(&mut self, id: OutboundId) -> io::Result<&mut Stream> {
+    fn slot_of(&mut self, id: OutboundId) -> io::Result<&mut Slot> {
         self.slot(OutboundRef::of(id))
-            .and_then(|slot| slot.stream.as_mut())
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
@@ -211,8 +215,16 @@ impl OutboundRef {
             set.slots.remove(self.index);
             return Next::Remove;
         }
+        let (could_read, could_write) = (slot.readable, slot.writable);
+        slot.readable |= readiness.readable || readiness.read_closed || readiness.error;
+        slot.writable |= readiness.writable || readiness.error;
         if let Some(owner) = slot.owner {
-            cx.wake(owner);
+            // Only news wakes the exchange: it reads and writes until told `WouldBlock` (or
+            // stops for reasons of its own that bring it back), so readiness it already had
+            // changes nothing; an acknowledged send's writable edge costs no dispatch.
+            if (slot.readable && !could_read) || (slot.writable && !could_write) {
+                cx.wake(owner);
+            }
             return Next::Keep;
         }
         let set = &mut cx.shared.outbounds;
@@ -299,6 +311,10 @@ impl Outbound for OutboundAccess<'_> {
             epoch: set.epoch,
             established: false,
             key,
+            // Nothing to read yet, and nothing can be written before the connect completes:
+            // the first event says when.
+            readable: false,
+            writable: false,
         });
         let at = OutboundRef { index, generation };
         set.to_spawn.push(at);
@@ -357,18 +373,33 @@ impl Outbound for OutboundAccess<'_> {
     }
 
     fn read(&mut self, id: OutboundId, buf: &mut [u8]) -> io::Result<usize> {
-        self.set.stream(id)?.read(buf)
+        let slot = self.set.slot_of(id)?;
+        if !slot.readable {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let stream = slot.stream.as_mut().ok_or(io::ErrorKind::NotConnected)?;
+        let result = stream.read(buf);
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            slot.readable = false;
+        }
+        result
     }
 
     fn write(&mut self, id: OutboundId, data: &[u8]) -> io::Result<usize> {
-        self.set.stream(id)?.write(data)
+        let slot = self.set.slot_of(id)?;
+        if !slot.writable {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let stream = slot.stream.as_mut().ok_or(io::ErrorKind::NotConnected)?;
+        let result = stream.write(data);
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            slot.writable = false;
+        }
+        result
     }
 
     fn established(&mut self, id: OutboundId) -> io::Result<bool> {
-        let slot = self
-            .set
-            .slot(OutboundRef::of(id))
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let slot = self.set.slot_of(id)?;
         if slot.established {
             return Ok(true);
         }

@@ -22,6 +22,8 @@ mod packaging;
 mod packaging_man;
 mod pipeline;
 mod profile;
+mod proxy;
+mod proxy_failures;
 mod redirect;
 mod reload;
 mod routes;

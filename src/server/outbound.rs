@@ -21,7 +21,10 @@ use mio::net::{TcpStream, UnixStream};
 use slab::Slab;
 
 use crate::reactor::{BufPool, Context, Next, Readiness, Token};
-use crate::service::{Destination, Handler, Outbound, OutboundId, Parking};
+use crate::service::{Destination, Handler, Outbound, OutboundId, Parking, READ_BUFFER_LEN};
+
+/// Read buffers kept for reuse per worker (beyond: freed).
+const CACHED_READ_BUFFERS: usize = 64;
 
 use super::stats::OutboundStats;
 use super::stream::Stream;
@@ -40,6 +43,8 @@ pub(super) struct Outbounds {
     to_wake: Vec<Token>,
     /// Bumped when the handler changes: connections opened before are not parked again.
     epoch: u64,
+    /// Read buffers exchanges gave back, still initialized (zeroed once, when made).
+    read_buffers: Vec<Vec<u8>>,
 }
 
 struct Slot {
@@ -414,12 +419,25 @@ impl Outbound for OutboundAccess<'_> {
         Ok(slot.established)
     }
 
-    fn take_buffer(&mut self) -> Vec<u8> {
+    fn take_write_buffer(&mut self) -> Vec<u8> {
         self.pool.take_write()
     }
 
-    fn give_buffer(&mut self, buffer: Vec<u8>) {
+    fn give_write_buffer(&mut self, buffer: Vec<u8>) {
         self.pool.give_write(buffer);
+    }
+
+    fn take_read_buffer(&mut self) -> Vec<u8> {
+        match self.set.read_buffers.pop() {
+            Some(buffer) => buffer,
+            None => vec![0; READ_BUFFER_LEN],
+        }
+    }
+
+    fn give_read_buffer(&mut self, buffer: Vec<u8>) {
+        if buffer.len() == READ_BUFFER_LEN && self.set.read_buffers.len() < CACHED_READ_BUFFERS {
+            self.set.read_buffers.push(buffer);
+        }
     }
 }
 

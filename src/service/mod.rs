@@ -17,7 +17,7 @@ mod response;
 
 pub use crate::http1::{BodyKind, Header, Version};
 pub use fixed::FixedResponse;
-pub use outbound::{Destination, Outbound, OutboundId, Parking};
+pub use outbound::{Destination, Outbound, OutboundId, Parking, READ_BUFFER_LEN};
 pub use response::{
     BodyState, ExchangeWaker, FileBody, Framing, Reply, ResponseContext, ResponseError,
     ResponseState, ResponseWriter, Wake, WakeRef,

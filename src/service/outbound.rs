@@ -16,6 +16,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+/// The length of a buffer from [`Outbound::take_read_buffer`].
+pub const READ_BUFFER_LEN: usize = 64 * 1024;
+
 /// One outbound connection lent to an exchange. Meaningless to anyone but the worker that
 /// lent it; stale once closed or parked (operations on it then fail with `NotConnected`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -88,10 +91,19 @@ pub trait Outbound {
     /// the connect failed.
     fn established(&mut self, id: OutboundId) -> io::Result<bool>;
 
-    /// An empty buffer from the worker's pool, to read into (give it back with
-    /// [`give_buffer`](Self::give_buffer) so the next exchange need not allocate).
-    fn take_buffer(&mut self) -> Vec<u8>;
+    /// An empty buffer from the worker's pool, to collect bytes to write in (give it back
+    /// with [`give_write_buffer`](Self::give_write_buffer) so the next exchange need not
+    /// allocate).
+    fn take_write_buffer(&mut self) -> Vec<u8>;
 
-    /// Returns a buffer from [`take_buffer`](Self::take_buffer).
-    fn give_buffer(&mut self, buffer: Vec<u8>);
+    /// Returns a buffer from [`take_write_buffer`](Self::take_write_buffer).
+    fn give_write_buffer(&mut self, buffer: Vec<u8>);
+
+    /// A buffer to read into: [`READ_BUFFER_LEN`] initialized bytes, whose contents are
+    /// leftovers of earlier use (the worker zeroes a buffer once, when it first makes it,
+    /// not on every loan). Give it back with [`give_read_buffer`](Self::give_read_buffer).
+    fn take_read_buffer(&mut self) -> Vec<u8>;
+
+    /// Returns a buffer from [`take_read_buffer`](Self::take_read_buffer).
+    fn give_read_buffer(&mut self, buffer: Vec<u8>);
 }

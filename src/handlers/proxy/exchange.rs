@@ -32,8 +32,6 @@ const HOLD_AT: usize = 256 * 1024;
 const RELEASE_AT: usize = 64 * 1024;
 /// Fields accepted in an upstream's response head.
 const MAX_RESPONSE_FIELDS: usize = 128;
-/// The read buffer; also the largest response head accepted.
-const READ_BUFFER: usize = 64 * 1024;
 
 /// How the request body is re-framed upstream.
 #[derive(Copy, Clone, Debug)]
@@ -350,10 +348,11 @@ impl ProxyExchange {
                 ),
                 _ => io.close(conn),
             }
-            for buffer in [input, out] {
-                if buffer.capacity() > 0 {
-                    io.give_buffer(buffer);
-                }
+            if !input.is_empty() {
+                io.give_read_buffer(input);
+            }
+            if out.capacity() > 0 {
+                io.give_write_buffer(out);
             }
         }
         self.claim = None;

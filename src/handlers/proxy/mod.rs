@@ -132,7 +132,7 @@ impl Proxy {
             response.complete(502, &[], b"no outbound connections here\n");
             return Start::Complete;
         };
-        let mut out = io.take_buffer();
+        let mut out = io.take_write_buffer();
         let upstream_host;
         let host = match &self.host {
             ProxyHost::Keep if request.header("host").is_some() => HostValue::Client,

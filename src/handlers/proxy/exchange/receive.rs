@@ -8,10 +8,10 @@ use std::mem::MaybeUninit;
 use crate::http1::chunked::{self, Chunk, ChunkedDecoder};
 use crate::http1::response::{ResponseBody, ResponseError, parse_response};
 use crate::http1::{ChunkedLimits, HeadLimits, Header};
-use crate::service::{Framing, OutboundId, ResponseWriter};
+use crate::service::{Framing, OutboundId, READ_BUFFER_LEN, ResponseWriter};
 
 use super::super::forward::relays_response_field;
-use super::{BodyRelay, Failure, MAX_RESPONSE_FIELDS, ProxyExchange, READ_BUFFER, Relay};
+use super::{BodyRelay, Failure, MAX_RESPONSE_FIELDS, ProxyExchange, Relay};
 
 impl ProxyExchange {
     /// Reads from the upstream while the client can take more, relaying what arrives.
@@ -34,8 +34,7 @@ impl ProxyExchange {
                 let Some(io) = response.outbound() else {
                     return Ok(progress);
                 };
-                self.input = io.take_buffer();
-                self.input.resize(READ_BUFFER, 0);
+                self.input = io.take_read_buffer();
             }
             if self.start > 0 && self.start == self.end {
                 (self.start, self.end) = (0, 0);
@@ -138,7 +137,8 @@ impl ProxyExchange {
     fn relay_head(&mut self, response: &mut ResponseWriter<'_>) -> Result<bool, Failure> {
         let mut storage = [const { MaybeUninit::<Header<'_>>::uninit() }; MAX_RESPONSE_FIELDS];
         let limits = HeadLimits {
-            max_head_bytes: READ_BUFFER,
+            // The read buffer is also the largest response head accepted.
+            max_head_bytes: READ_BUFFER_LEN,
             max_headers: MAX_RESPONSE_FIELDS,
         };
         let buffered = &self.input[self.start..self.end];

@@ -99,6 +99,9 @@ pub struct ProxyExchange {
     sending: Sending,
     /// The client's body has ended (or there was none).
     body_complete: bool,
+    /// The upstream stopped taking the request after answering it early: the rest of the
+    /// body is dropped.
+    send_failed: bool,
     /// Upstream bytes read and not yet relayed: `input[start..end]`.
     input: Vec<u8>,
     start: usize,
@@ -146,6 +149,7 @@ impl ProxyExchange {
                 Sending::Plain
             },
             body_complete: false,
+            send_failed: false,
             input: Vec::new(),
             start: 0,
             end: 0,
@@ -159,7 +163,7 @@ impl ProxyExchange {
 
     /// A piece of the client's body: queued for the upstream, re-framed as it came.
     pub fn on_body(&mut self, event: BodyEvent<'_>, response: &mut ResponseWriter<'_>) {
-        if matches!(self.relay, Relay::Failed | Relay::Done) {
+        if matches!(self.relay, Relay::Failed | Relay::Done) || self.send_failed {
             // Nobody to send it to any more; the server reads the rest and drops it.
             self.body_complete |= matches!(event, BodyEvent::End);
             return;
@@ -234,7 +238,11 @@ impl ProxyExchange {
             )));
         };
         let conn = self.conn.ok_or(Failure::NoServer(NoServer::AllTried))?;
-        let mut progress = self.send(io, conn)?;
+        let mut progress = match self.send(io, conn) {
+            Ok(progress) => progress,
+            Err(Failure::Send(error)) => self.answered_early(response, conn, error)?,
+            Err(failure) => return Err(failure),
+        };
         if !self.established && (progress || self.received) {
             self.established = true;
         }
@@ -246,6 +254,28 @@ impl ProxyExchange {
             self.complete(response);
         }
         Ok(progress)
+    }
+
+    /// Sending failed: the upstream may have answered before reading the whole request
+    /// (a 413, a 401) and closed. Its answer is relayed rather than the send error, and the
+    /// rest of the request is dropped (the connection is not reused); without one, the send
+    /// error stands.
+    fn answered_early(
+        &mut self,
+        response: &mut ResponseWriter<'_>,
+        conn: OutboundId,
+        error: io::Error,
+    ) -> Result<bool, Failure> {
+        let answered =
+            self.receive(response, conn).is_ok() && !matches!(self.relay, Relay::AwaitingHead);
+        if !answered {
+            return Err(Failure::Send(error));
+        }
+        self.send_failed = true;
+        self.replayable = false;
+        self.out.clear();
+        self.sent = 0;
+        Ok(true)
     }
 
     /// Picks a server and gets a connection to it: a parked one, or a new one.
@@ -330,6 +360,7 @@ impl ProxyExchange {
     /// the exchange ended cleanly, else it is closed.
     fn complete(&mut self, response: &mut ResponseWriter<'_>) {
         let reusable = self.upstream_keep_alive
+            && !self.send_failed
             && self.body_complete
             && self.sent == self.out.len()
             && self.start == self.end;

@@ -13,15 +13,18 @@
 
 mod fixed;
 mod outbound;
+mod reply;
 mod response;
+mod waker;
 
 pub use crate::http1::{BodyKind, Header, Version};
 pub use fixed::FixedResponse;
 pub use outbound::{Destination, Outbound, OutboundId, Parking, READ_BUFFER_LEN};
-pub use response::{
-    BodyState, ExchangeWaker, FileBody, Framing, Reply, ResponseContext, ResponseError,
-    ResponseState, ResponseWriter, Wake, WakeRef,
+pub use reply::{
+    BodyState, FileBody, Framing, Reply, ResponseContext, ResponseError, ResponseState,
 };
+pub use response::ResponseWriter;
+pub use waker::{ExchangeWaker, Wake, WakeRef};
 
 /// A parsed request head, borrowed from the connection's read buffer for the duration of
 /// [`Handler::start`]. Copy what you need to keep.

@@ -1,4 +1,5 @@
-//! The response side of the service model: [`ResponseWriter`] and the framing state it keeps.
+//! The response side of the service model: [`ResponseWriter`], which writes a response into
+//! the connection's output and keeps its framing state (a [`Reply`], in `reply.rs`).
 //!
 //! The writer owns HTTP/1.1 message framing so a handler cannot produce a malformed
 //! response: it picks Content-Length, chunked or close-delimited framing from the request's
@@ -8,199 +9,10 @@
 
 use super::FixedResponse;
 use super::outbound::Outbound;
+use super::reply::{BodyState, FileBody, Framing, Reply, ResponseError, ResponseState};
+use super::waker::{ExchangeWaker, WakeRef};
 use crate::http1::Version;
 use crate::http1::encode;
-
-/// How a response body is delimited, chosen when the head is written.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// Exactly this many bytes (`Content-Length`).
-    Length(u64),
-    /// Length not known up front: chunked for HTTP/1.1 clients, close-delimited for HTTP/1.0.
-    Chunked,
-}
-
-/// A handler broke the framing contract; the server closes the connection.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ResponseError {
-    /// A second head was written.
-    #[error("response head written twice")]
-    HeadTwice,
-    /// Body bytes or `finish` before the head.
-    #[error("response body written before the head")]
-    NoHead,
-    /// More bytes than the declared Content-Length (or the declared chunk size).
-    #[error("response body longer than declared")]
-    TooLong,
-    /// `finish` before all declared bytes were written.
-    #[error("response body shorter than declared")]
-    TooShort,
-    /// Writing after `finish`.
-    #[error("response written after it was finished")]
-    AfterFinish,
-    /// `begin_chunk` while a chunk is still open, or with a zero size.
-    #[error("invalid chunk boundary")]
-    BadChunk,
-    /// A status code that does not fit the call (a final status below 200, a 1xx above 199).
-    #[error("status code not valid here")]
-    BadStatus,
-    /// `send_file` without a `Framing::Length` head declaring exactly the file's bytes.
-    #[error("a file body needs a Content-Length head declaring its length")]
-    FileNeedsLength,
-    /// The handler gave up on a response it had begun ([`ResponseWriter::abandon`]): its
-    /// source failed. Not a bug; the handler says why in its own log line.
-    #[error("response abandoned by its handler")]
-    Abandoned,
-}
-
-/// Where the response of the current request stands. Owned by the connection, so it
-/// survives between handler calls.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum ResponseState {
-    /// No head written yet.
-    Head,
-    /// The head is out; the body is being written.
-    Body(BodyState),
-    /// The response is complete.
-    Done,
-    /// The handler broke the framing contract.
-    Broken(ResponseError),
-}
-
-/// The body-writing sub-state.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum BodyState {
-    /// Content-Length framing with this many bytes still due.
-    Length {
-        /// Bytes still to write.
-        remaining: u64,
-    },
-    /// Chunked framing; `open` bytes of an explicitly begun chunk are still due.
-    Chunked {
-        /// Bytes still due in the current explicit chunk (0: between chunks).
-        open: u64,
-    },
-    /// Close-delimited (HTTP/1.0 client, unknown length): the connection closes after.
-    UntilClose,
-    /// The body is counted but not sent (HEAD, 204, 304); `remaining` as declared, if known.
-    Suppressed {
-        /// Declared bytes still due, when a length was declared.
-        remaining: Option<u64>,
-    },
-}
-
-/// What the writer needs to know about the request it answers. Set by the server.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct ResponseContext {
-    /// The request's version (decides chunked vs close-delimited, 1xx, keep-alive header).
-    pub version: Version,
-    /// A HEAD request: no body bytes go out.
-    pub head_request: bool,
-    /// The connection closes after this response (client asked, limit reached, draining).
-    pub close: bool,
-    /// The client sent `Expect: 100-continue` and has not been answered `100` yet: a final
-    /// head written now must announce close unless the server sends `100` first.
-    pub expect_pending: bool,
-}
-
-/// A file region sent as a response body by the connection, with sendfile(2): the bytes
-/// never pass through user space and the file is never read into memory.
-#[derive(Debug)]
-pub struct FileBody {
-    /// The open file (closed when the body is sent or the connection ends).
-    pub file: std::fs::File,
-    /// Where the next byte to send is.
-    pub offset: u64,
-    /// Bytes still to send.
-    pub remaining: u64,
-}
-
-/// Everything about one response that lives between handler calls: owned by the
-/// connection, lent to each [`ResponseWriter`].
-#[derive(Debug)]
-pub struct Reply {
-    /// Where the response stands.
-    pub state: ResponseState,
-    /// What the writer must know about the request.
-    pub cx: ResponseContext,
-    /// A file the connection sends after the buffered bytes.
-    pub file: Option<FileBody>,
-    /// The largest request body accepted for this request (413 beyond).
-    pub body_limit: u64,
-    /// The status of the final head, once written (0 before).
-    pub status: u16,
-    /// Body bytes sent (or, for a file, to be sent); not framing, and 0 for a HEAD request.
-    pub body_bytes: u64,
-    /// The route that served the request, as its handler noted it (for the metrics).
-    pub route: Option<u32>,
-    /// The exchange paused body events ([`ResponseWriter::hold_body`]).
-    pub body_held: bool,
-    /// When the exchange wants to be offered room even if nothing happens
-    /// ([`ResponseWriter::wake_at`]).
-    pub wake_at: Option<std::time::Instant>,
-}
-
-impl Reply {
-    /// A reply to a request described by `cx`, accepting bodies up to `body_limit`.
-    pub fn new(cx: ResponseContext, body_limit: u64) -> Self {
-        Reply {
-            state: ResponseState::Head,
-            cx,
-            file: None,
-            body_limit,
-            status: 0,
-            body_bytes: 0,
-            route: None,
-            body_held: false,
-            wake_at: None,
-        }
-    }
-}
-
-/// Schedules work on a connection from another thread; the server implements it.
-pub trait Wake: Send + Sync {
-    /// Asks the connection behind `token` to offer room to the exchange of request number
-    /// `request` (ignored if that request has finished).
-    fn wake(&self, token: usize, request: u64);
-}
-
-/// What a writer needs to hand out [`ExchangeWaker`]s: borrowed, so serving a request that
-/// never asks for one costs nothing.
-#[derive(Copy, Clone)]
-pub struct WakeRef<'a> {
-    /// The worker's wake channel.
-    pub target: &'a std::sync::Arc<dyn Wake>,
-    /// The connection.
-    pub token: usize,
-    /// The request's number on that connection.
-    pub request: u64,
-}
-
-/// Wakes one exchange from any thread: [`Exchange::on_writable`](super::Exchange::on_writable)
-/// runs on its connection's loop soon after [`wake`](Self::wake), unless the request has
-/// finished. How an exchange waits on another thread's result without blocking its loop.
-#[derive(Clone)]
-pub struct ExchangeWaker {
-    target: std::sync::Arc<dyn Wake>,
-    token: usize,
-    request: u64,
-}
-
-impl ExchangeWaker {
-    /// Schedules the exchange.
-    pub fn wake(&self) {
-        self.target.wake(self.token, self.request);
-    }
-}
-
-impl std::fmt::Debug for ExchangeWaker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExchangeWaker")
-            .field("token", &self.token)
-            .field("request", &self.request)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Writes one response into the connection's output buffer, enforcing HTTP/1.1 framing.
 ///
@@ -265,11 +77,7 @@ impl<'a> ResponseWriter<'a> {
     /// A waker for this request's exchange, to call from another thread when the exchange
     /// can make progress; `None` when the writer is not served by a connection.
     pub fn waker(&self) -> Option<ExchangeWaker> {
-        self.wake.map(|wake| ExchangeWaker {
-            target: std::sync::Arc::clone(wake.target),
-            token: wake.token,
-            request: wake.request,
-        })
+        self.wake.map(ExchangeWaker::of)
     }
 
     /// Bytes the handler may write before the output is over its mark (0: wait for
@@ -518,7 +326,8 @@ impl<'a> ResponseWriter<'a> {
     }
 
     /// Completes the response, sending `trailers` when the body is chunked (they are
-    /// dropped otherwise, as RFC 9110 allows).
+    /// dropped otherwise, as RFC 9110 allows). Every declared byte must have been written,
+    /// except in the answer to a HEAD request, which sends none of them.
     pub fn finish_with_trailers(&mut self, trailers: &[(&str, &[u8])]) {
         match self.reply.state {
             ResponseState::Head => self.broken(ResponseError::NoHead),
@@ -530,6 +339,11 @@ impl<'a> ResponseWriter<'a> {
                 | BodyState::Suppressed {
                     remaining: None | Some(0),
                 } => self.reply.state = ResponseState::Done,
+                // A HEAD response declares its GET's length and sends none of it: a handler
+                // that relays one (a proxy) has no bytes to count against it.
+                BodyState::Suppressed { remaining: Some(_) } if self.reply.cx.head_request => {
+                    self.reply.state = ResponseState::Done;
+                }
                 BodyState::Chunked { open: 0 } => {
                     self.out.extend_from_slice(encode::LAST_CHUNK);
                     for (name, value) in trailers {

@@ -735,8 +735,6 @@ fn proxy_host_is_kept_rewritten_to_the_upstream_or_literal() {
 /// `proxy_host = "upstream"` with two servers: each request's Host is the address of the
 /// server it was sent to (the one whose echo answers), not always the first one's.
 #[test]
-#[ignore = "proxy bug: proxy_host = \"upstream\" sends the group's first server's address \
-            to every server (docs: the chosen server's)"]
 fn proxy_host_upstream_names_the_chosen_server() {
     let echo_app = |tag: &str| {
         Node::app(&format!(
@@ -878,9 +876,6 @@ fn proxy_in_front_of_python_http_server() {
 /// body follows (the next response on the connection parses from its first byte), and the
 /// client connection stays open.
 #[test]
-#[ignore = "proxy bug: after relaying a HEAD response with its Content-Length the proxy logs \
-            'handler broke the response framing: response body shorter than declared; closing \
-            the connection' and closes the client connection"]
 fn proxy_relays_head_responses_from_python_http_server() {
     let file = Noise::bytes(7, 300_000);
     let python = PythonServer::start(&[("file.bin", &file)]);

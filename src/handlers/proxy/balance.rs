@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::report::ServerCounters;
-use super::settings::{Balance, ServerSettings, UpstreamSettings};
+use super::settings::{Balance, ServerSettings, UpstreamAddress, UpstreamSettings};
 
 /// The longest round-robin schedule built: weights are scaled down past it, so a group of
 /// many heavy servers keeps its proportions without a huge table.
@@ -21,6 +21,8 @@ const MAX_SCHEDULE: usize = 4096;
 #[derive(Debug)]
 pub(super) struct ServerState {
     pub(super) settings: ServerSettings,
+    /// `Host: <address>\r\n`, for `proxy_host = "upstream"` (`localhost` for a Unix socket).
+    pub(super) host_line: Box<str>,
     in_flight: AtomicUsize,
     /// Failures counted in the window that began at `window_start`.
     fails: AtomicU32,
@@ -79,6 +81,10 @@ impl Balancer {
             .servers
             .iter()
             .map(|server| ServerState {
+                host_line: match &server.address {
+                    UpstreamAddress::Tcp(addr) => format!("Host: {addr}\r\n").into(),
+                    UpstreamAddress::Unix(_) => "Host: localhost\r\n".into(),
+                },
                 settings: server.clone(),
                 in_flight: AtomicUsize::new(0),
                 fails: AtomicU32::new(0),
@@ -250,7 +256,6 @@ fn smooth_schedule(weights: &[u32]) -> Vec<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handlers::proxy::settings::UpstreamAddress;
 
     fn group(weights: &[u32], balance: Balance, max_fails: u32) -> Arc<Balancer> {
         let servers = weights

@@ -102,6 +102,9 @@ pub struct ProxyExchange {
     /// The upstream stopped taking the request after answering it early: the rest of the
     /// body is dropped.
     send_failed: bool,
+    /// Where in `out` the `Host` line naming the chosen server goes, and how long the one
+    /// there now is (`proxy_host = "upstream"`; rewritten when a retry changes server).
+    host_line: Option<(usize, usize)>,
     /// Upstream bytes read and not yet relayed: `input[start..end]`.
     input: Vec<u8>,
     start: usize,
@@ -124,6 +127,7 @@ impl ProxyExchange {
         method: &str,
         out: Vec<u8>,
         chunked: bool,
+        host_at: Option<usize>,
     ) -> Self {
         ProxyExchange {
             upstream,
@@ -150,6 +154,7 @@ impl ProxyExchange {
             },
             body_complete: false,
             send_failed: false,
+            host_line: host_at.map(|at| (at, 0)),
             input: Vec::new(),
             start: 0,
             end: 0,
@@ -294,6 +299,12 @@ impl ProxyExchange {
         self.tried |= 1 << server.min(63);
         self.claim = Some(claim);
         let key = self.upstream.pool_key(server);
+        if let Some((at, len)) = self.host_line {
+            // Nothing of `out` has been sent on this attempt: the head can still change.
+            let line = self.upstream.balancer.server(server).host_line.as_bytes();
+            self.out.splice(at..at + len, line.iter().copied());
+            self.host_line = Some((at, line.len()));
+        }
         let Some(io) = response.outbound() else {
             return Err(Failure::Connect(io::Error::other(
                 "no outbound connections here",

@@ -38,22 +38,31 @@ pub(super) fn is_hop_by_hop(name: &str, headers: &[Header<'_>]) -> bool {
 pub(super) enum HostValue<'a> {
     /// The client's, as sent.
     Client,
-    /// This value (the upstream's address, or a configured name).
+    /// This value (a configured name).
     Given(&'a str),
+    /// The address of the server the request goes to, known only once one is chosen: left
+    /// out here, and put in at the offset `write_request_head` returns.
+    Server,
 }
 
 /// Writes the request head to send upstream: the method and target as the client sent
 /// them (an absolute-form target in origin form), HTTP/1.1, the end-to-end fields in their
-/// order, then `Host`, the forwarding fields, and the body's framing.
-pub(super) fn write_request_head(out: &mut Vec<u8>, request: &Request<'_>, host: HostValue<'_>) {
+/// order, then `Host`, the forwarding fields, and the body's framing. Returns where the
+/// `Host` line goes for [`HostValue::Server`].
+pub(super) fn write_request_head(
+    out: &mut Vec<u8>,
+    request: &Request<'_>,
+    host: HostValue<'_>,
+) -> usize {
     out.extend_from_slice(request.method.as_bytes());
     out.push(b' ');
     write_origin_form(out, request.target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    let host_at = out.len();
     let client_host = request.header("host");
     match (host, client_host) {
         (HostValue::Client, Some(value)) => encode::write_header(out, b"Host", value),
-        (HostValue::Client, None) => {}
+        (HostValue::Client, None) | (HostValue::Server, _) => {}
         (HostValue::Given(value), _) => encode::write_header(out, b"Host", value.as_bytes()),
     }
     let mut forwarded_for: Option<&[u8]> = None;
@@ -84,6 +93,7 @@ pub(super) fn write_request_head(out: &mut Vec<u8>, request: &Request<'_>, host:
         BodyKind::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
     }
     out.extend_from_slice(encode::CRLF);
+    host_at
 }
 
 /// `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded` (RFC 7239) for a client at `peer`
@@ -164,7 +174,8 @@ mod tests {
 
     fn head_of(request: &Request<'_>, host: HostValue<'_>) -> String {
         let mut out = Vec::new();
-        write_request_head(&mut out, request, host);
+        let host_at = write_request_head(&mut out, request, host);
+        assert!(out[..host_at].ends_with(b" HTTP/1.1\r\n"));
         String::from_utf8(out).unwrap()
     }
 

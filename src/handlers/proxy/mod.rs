@@ -133,39 +133,24 @@ impl Proxy {
             return Start::Complete;
         };
         let mut out = io.take_write_buffer();
-        let upstream_host;
         let host = match &self.host {
             ProxyHost::Keep if request.header("host").is_some() => HostValue::Client,
             ProxyHost::Literal(value) => HostValue::Given(value),
-            ProxyHost::Keep | ProxyHost::Upstream => {
-                upstream_host = host_of(&self.upstream);
-                HostValue::Given(&upstream_host)
-            }
+            ProxyHost::Keep | ProxyHost::Upstream => HostValue::Server,
         };
-        forward::write_request_head(&mut out, request, host);
+        let server_host = matches!(host, HostValue::Server);
+        let host_at = forward::write_request_head(&mut out, request, host);
         let exchange = ProxyExchange::new(
             Arc::clone(&self.upstream),
             Arc::clone(&self.header_lines),
             request.method,
             out,
             request.body == BodyKind::Chunked,
+            server_host.then_some(host_at),
         );
         Start::Continue {
             body: BodyMode::Stream,
             exchange,
         }
-    }
-}
-
-/// A `Host` value naming the group's first server (`localhost` for a Unix socket).
-fn host_of(upstream: &Upstream) -> String {
-    match upstream
-        .settings
-        .servers
-        .first()
-        .map(|server| &server.address)
-    {
-        Some(UpstreamAddress::Tcp(addr)) => addr.to_string(),
-        _ => "localhost".to_owned(),
     }
 }

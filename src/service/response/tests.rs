@@ -1,5 +1,6 @@
 //! Unit tests of the response writer: framing, HEAD, HTTP/1.0, 1xx and misuse.
 use super::*;
+use crate::service::ResponseContext;
 
 const DATE: &[u8] = b"Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n";
 
@@ -93,6 +94,19 @@ fn head_request_gets_length_but_no_body() {
     let (text, state, _) = write(cx, |w| w.complete(200, &[], b"hello"));
     assert!(text.ends_with("Content-Length: 5\r\n\r\n"), "{text}");
     assert_eq!(state, ResponseState::Done);
+    // A relayed HEAD answer declares its GET's length and writes none of it.
+    let (text, state, _) = write(cx, |w| {
+        w.head(200, &[], Framing::Length(300_000));
+        w.finish();
+    });
+    assert!(text.ends_with("Content-Length: 300000\r\n\r\n"), "{text}");
+    assert_eq!(state, ResponseState::Done);
+    // A GET answer must still write what it declared.
+    let (_, state, _) = write(http11(), |w| {
+        w.head(200, &[], Framing::Length(5));
+        w.finish();
+    });
+    assert_eq!(state, ResponseState::Broken(ResponseError::TooShort));
 }
 
 #[test]

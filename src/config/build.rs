@@ -60,12 +60,24 @@ pub fn server_config(config: &Config) -> ServerConfig {
 /// `Upstream`, shared by every proxy route naming it (its balancing and health are the
 /// group's, not a route's); a new generation gets new groups.
 pub fn route_table(config: &Config, generation: u64) -> RouteTable<Builtin> {
+    route_table_after(config, generation, &[])
+}
+
+/// Like [`route_table`], replacing the groups of the table before (`previous`, as
+/// [`upstreams_of`] lists them): a group of the same name carries its counters over (see
+/// `Upstream::succeeding`), so a reload does not reset the upstream metrics.
+pub fn route_table_after(
+    config: &Config,
+    generation: u64,
+    previous: &[Arc<Upstream>],
+) -> RouteTable<Builtin> {
     let upstreams: HashMap<&str, Arc<Upstream>> = config
         .upstreams
         .iter()
         .map(|settings| {
-            let upstream = Arc::new(Upstream::new(settings.clone()));
-            (settings.name.as_str(), upstream)
+            let before = previous.iter().find(|up| up.name() == settings.name);
+            let upstream = Upstream::succeeding(settings.clone(), before.map(|up| &**up));
+            (settings.name.as_str(), Arc::new(upstream))
         })
         .collect();
     let routes = config
@@ -74,6 +86,21 @@ pub fn route_table(config: &Config, generation: u64) -> RouteTable<Builtin> {
         .map(|spec| route(spec, handler(spec, &upstreams)))
         .collect();
     RouteTable::new(routes, generation)
+}
+
+/// The upstream groups `table`'s proxy routes forward to, each once, in route order.
+pub fn upstreams_of(table: &RouteTable<Builtin>) -> Vec<Arc<Upstream>> {
+    let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
+    for upstream in table
+        .routes()
+        .iter()
+        .filter_map(|route| route.handler.upstream())
+    {
+        if !upstreams.iter().any(|known| Arc::ptr_eq(known, upstream)) {
+            upstreams.push(Arc::clone(upstream));
+        }
+    }
+    upstreams
 }
 
 /// The routes of `config` in the order lookup tries them (the route table's order).

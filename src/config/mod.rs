@@ -23,7 +23,7 @@ pub use crate::handlers::proxy::{
     Balance, ProxyHost, ServerSettings, UpstreamAddress, UpstreamSettings,
 };
 pub use crate::server::{HostPattern, PathPattern};
-pub use build::{precedence, route_table, server_config};
+pub use build::{precedence, route_table, route_table_after, server_config, upstreams_of};
 pub use lifecycle::{
     AccessFormatSpec, AccessLogConfig, LogConfig, LogTarget, reload_restart_keys,
     with_restart_keys_kept,

@@ -14,9 +14,8 @@ use sha2::{Digest, Sha256};
 use super::control::Event;
 use crate::admin::{Admin, AdminState, Readiness, ReloadOutcome, Running};
 use crate::config::{self, Config};
-use crate::handlers::Builtin;
 use crate::handlers::proxy::Upstream;
-use crate::server::{self, Limits, RouteTable, ServerConfig, ServerHandle, StatsHandle};
+use crate::server::{self, Limits, ServerConfig, ServerHandle, StatsHandle};
 
 /// Connections the admin port holds at once.
 const MAX_CONNECTIONS: usize = 64;
@@ -148,19 +147,9 @@ impl AdminPort {
         self.state.set_readiness(Readiness::Draining);
     }
 
-    /// `table` serves now: its proxy routes' upstream groups are what `/metrics` and
+    /// `upstreams` (the groups of the route table now serving) are what `/metrics` and
     /// `/debug/connections` report.
-    pub(super) fn serving(&self, table: &RouteTable<Builtin>) {
-        let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
-        for upstream in table
-            .routes()
-            .iter()
-            .filter_map(|route| route.handler.upstream())
-        {
-            if !upstreams.iter().any(|known| Arc::ptr_eq(known, upstream)) {
-                upstreams.push(Arc::clone(upstream));
-            }
-        }
+    pub(super) fn serving(&self, upstreams: Vec<Arc<Upstream>>) {
         self.state.set_upstreams(upstreams);
     }
 

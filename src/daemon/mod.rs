@@ -159,6 +159,9 @@ pub(crate) struct Daemon {
     events: control::Events,
     /// The admin port, and its view of the daemon.
     admin: admin_glue::AdminPort,
+    /// The proxy's upstream groups in the route table serving (a reload's new groups carry
+    /// their counters over).
+    upstreams: Vec<Arc<crate::handlers::proxy::Upstream>>,
 }
 
 /// Whether stderr is not where the error log goes (set once the logger is installed).
@@ -237,7 +240,8 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
             return Err(err);
         }
     };
-    admin.serving(&table);
+    let upstreams = config::upstreams_of(&table);
+    admin.serving(upstreams.clone());
     drop(table);
     if let Err(err) = process::drop_privileges(config.user.as_deref(), config.group.as_deref()) {
         handle.shutdown();
@@ -284,6 +288,7 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         notifier,
         events,
         admin,
+        upstreams,
     })
 }
 

@@ -112,8 +112,13 @@ impl Daemon {
             self.handle.set_access_log(access_log);
         }
         self.generation += 1;
-        let table = Arc::new(config::route_table(&new, self.generation));
-        self.admin.serving(&table);
+        let table = Arc::new(config::route_table_after(
+            &new,
+            self.generation,
+            &self.upstreams,
+        ));
+        self.upstreams = config::upstreams_of(&table);
+        self.admin.serving(self.upstreams.clone());
         self.handle.set_handler(table);
         // The outcome reported to the operator means "applied everywhere": every worker has
         // switched before it is written, so the next request on any connection is served

@@ -466,7 +466,7 @@ fn reload_routes(a: &Node, b: Option<&Node>) -> String {
 /// in a loop on one keep-alive connection while the config is rewritten without group
 /// "two" (its route now to "one") and SIGHUP applies it. Every request gets 200; once the
 /// reload line is logged, `/two` is served by app A; afterwards app B has no connection
-/// from the proxy left open.
+/// from the proxy left open, and A's response counter went on from where it was.
 #[test]
 fn proxy_reload_removing_an_upstream_under_load() {
     const SERVER_KEYS: &str = "workers = 2";
@@ -514,6 +514,10 @@ fn proxy_reload_removing_an_upstream_under_load() {
         b.metric(open, &[]) >= 1.0,
         "no connection from the proxy to B"
     );
+    let a_address = a.data.to_string();
+    let a_labels = [("upstream", "one"), ("server", a_address.as_str())];
+    let responses = "asycamore_upstream_responses_total";
+    let a_before = proxy.metric(responses, &a_labels);
     std::fs::write(
         &proxy.process.config,
         node_config(SERVER_KEYS, "", &reload_routes(&a, None)),
@@ -526,6 +530,10 @@ fn proxy_reload_removing_an_upstream_under_load() {
         .join()
         .expect("traffic thread (see its panic above)");
     assert!(sent >= 220, "only {sent} requests");
+    // Group "one" was replaced by the reload; its server's counters went on from where
+    // they were (the 200 requests after it all went to A).
+    let a_after = proxy.metric(responses, &a_labels);
+    assert!(a_after >= a_before + 200.0, "{a_before} then {a_after}");
     wait_until("app B's connections from the proxy to close", || {
         b.metric(open, &[]) == 0.0
     });

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::report::ServerCounters;
+use super::report::{GroupCounters, ServerCounters};
 use super::settings::{Balance, ServerSettings, UpstreamAddress, UpstreamSettings};
 
 /// The longest round-robin schedule built: weights are scaled down past it, so a group of
@@ -29,8 +29,9 @@ pub(super) struct ServerState {
     window_start: AtomicU64,
     /// Down until this time (nanoseconds after the group's `epoch`); 0: up.
     down_until: AtomicU64,
-    /// What happened to the requests sent to it.
-    pub(super) counters: ServerCounters,
+    /// What happened to the requests sent to it (carried over to the next configuration's
+    /// group when it keeps this server, so the metrics count on across a reload).
+    pub(super) counters: Arc<ServerCounters>,
 }
 
 /// Why no server could be chosen.
@@ -54,10 +55,8 @@ pub(super) struct Balancer {
     max_fails: u32,
     fail_timeout: Duration,
     epoch: Instant,
-    /// Requests refused because every server was at its limit.
-    pub(super) unavailable: AtomicU64,
-    /// Attempts made again after a failure.
-    pub(super) retries: AtomicU64,
+    /// The group's own counters (carried over like the servers').
+    pub(super) counters: Arc<GroupCounters>,
 }
 
 /// A request's claim on a server: counted in flight until dropped.
@@ -76,7 +75,19 @@ impl Drop for Claim {
 }
 
 impl Balancer {
-    pub(super) fn new(settings: &UpstreamSettings) -> Self {
+    /// The balancing state of `settings`, every server up; the counters of `previous` (the
+    /// same group in the configuration before) continue, for each server it still has.
+    pub(super) fn new(settings: &UpstreamSettings, previous: Option<&Balancer>) -> Self {
+        let counters_of = |address: &UpstreamAddress| {
+            previous
+                .and_then(|previous| {
+                    previous
+                        .servers
+                        .iter()
+                        .find(|server| server.settings.address == *address)
+                })
+                .map_or_else(Arc::default, |server| Arc::clone(&server.counters))
+        };
         let servers = settings
             .servers
             .iter()
@@ -90,7 +101,7 @@ impl Balancer {
                 fails: AtomicU32::new(0),
                 window_start: AtomicU64::new(0),
                 down_until: AtomicU64::new(0),
-                counters: ServerCounters::default(),
+                counters: counters_of(&server.address),
             })
             .collect::<Vec<_>>();
         let weights: Vec<u32> = settings.servers.iter().map(|s| s.weight.max(1)).collect();
@@ -102,8 +113,7 @@ impl Balancer {
             max_fails: settings.max_fails,
             fail_timeout: settings.fail_timeout,
             epoch: Instant::now(),
-            unavailable: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
+            counters: previous.map_or_else(Arc::default, |previous| Arc::clone(&previous.counters)),
         }
     }
 
@@ -267,18 +277,64 @@ mod tests {
                 max_connections: 0,
             })
             .collect();
-        Arc::new(Balancer::new(&UpstreamSettings {
+        Arc::new(Balancer::new(
+            &UpstreamSettings {
+                name: "t".into(),
+                servers,
+                balance,
+                connect_timeout: Duration::from_secs(1),
+                read_timeout: Duration::from_secs(1),
+                write_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::from_secs(1),
+                max_idle: 1,
+                max_fails,
+                fail_timeout: Duration::from_secs(60),
+            },
+            None,
+        ))
+    }
+
+    #[test]
+    fn a_reloaded_group_keeps_the_counters_of_the_servers_it_keeps() {
+        let before = group(&[1, 1], Balance::RoundRobin, 1);
+        before.server(0).counters.reused();
+        before.server(1).counters.reused();
+        before.counters.retries.fetch_add(3, Ordering::Relaxed);
+        before.failed(0);
+        assert!(before.is_down(0));
+        // The next configuration keeps server 0 (port 9000), drops 9001, adds 9002.
+        let mut settings = UpstreamSettings {
+            servers: Vec::new(),
+            ..before_settings()
+        };
+        for port in [9002, 9000] {
+            settings.servers.push(ServerSettings {
+                address: UpstreamAddress::Tcp(([127, 0, 0, 1], port).into()),
+                weight: 1,
+                max_connections: 0,
+            });
+        }
+        let after = Balancer::new(&settings, Some(&before));
+        let reused = |b: &Balancer, i: usize| b.server(i).counters.report().1;
+        assert_eq!((reused(&after, 0), reused(&after, 1)), (0, 1));
+        assert_eq!(after.counters.retries.load(Ordering::Relaxed), 3);
+        // Health starts afresh.
+        assert!(!after.is_down(1));
+    }
+
+    fn before_settings() -> UpstreamSettings {
+        UpstreamSettings {
             name: "t".into(),
-            servers,
-            balance,
+            servers: Vec::new(),
+            balance: Balance::RoundRobin,
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),
             write_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
             max_idle: 1,
-            max_fails,
+            max_fails: 1,
             fail_timeout: Duration::from_secs(60),
-        }))
+        }
     }
 
     #[test]

@@ -289,6 +289,7 @@ impl ProxyExchange {
             if none == NoServer::AllBusy {
                 self.upstream
                     .balancer
+                    .counters
                     .unavailable
                     .fetch_add(1, Ordering::Relaxed);
             }

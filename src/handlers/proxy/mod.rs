@@ -42,8 +42,19 @@ pub struct Upstream {
 impl Upstream {
     /// The group `settings` describes, every server up.
     pub fn new(settings: UpstreamSettings) -> Self {
+        Upstream::succeeding(settings, None)
+    }
+
+    /// The group `settings` describes, replacing `previous` (the group of the same name in
+    /// the configuration before a reload): fresh balancing and health, but the counters of
+    /// every server it keeps (same address) and of the group go on, so the metrics do not
+    /// start again from zero at each reload.
+    pub fn succeeding(settings: UpstreamSettings, previous: Option<&Upstream>) -> Self {
         Upstream {
-            balancer: Arc::new(Balancer::new(&settings)),
+            balancer: Arc::new(Balancer::new(
+                &settings,
+                previous.map(|previous| &*previous.balancer),
+            )),
             settings,
             group: NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
         }
@@ -65,8 +76,8 @@ impl Upstream {
         UpstreamReport {
             name: self.settings.name.clone(),
             balance: self.settings.balance.as_str(),
-            unavailable: balancer.unavailable.load(Ordering::Relaxed),
-            retries: balancer.retries.load(Ordering::Relaxed),
+            unavailable: balancer.counters.unavailable.load(Ordering::Relaxed),
+            retries: balancer.counters.retries.load(Ordering::Relaxed),
             servers: (0..balancer.len())
                 .map(|index| {
                     let server = balancer.server(index);

@@ -62,6 +62,15 @@ impl ErrorKind {
     }
 }
 
+/// A group's own counters (not any one server's).
+#[derive(Debug, Default)]
+pub(super) struct GroupCounters {
+    /// Requests refused because every server was at its limit.
+    pub(super) unavailable: AtomicU64,
+    /// Attempts made again after a failure.
+    pub(super) retries: AtomicU64,
+}
+
 /// One server's counters.
 #[derive(Debug, Default)]
 pub(super) struct ServerCounters {

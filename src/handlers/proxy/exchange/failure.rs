@@ -105,6 +105,7 @@ impl ProxyExchange {
         if !head_sent && self.retry(&failure, stale_pooled, server) {
             self.upstream
                 .balancer
+                .counters
                 .retries
                 .fetch_add(1, Ordering::Relaxed);
             log::warn!(

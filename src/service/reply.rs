@@ -44,7 +44,7 @@ pub enum ResponseError {
     /// `send_file` without a `Framing::Length` head declaring exactly the file's bytes.
     #[error("a file body needs a Content-Length head declaring its length")]
     FileNeedsLength,
-    /// The handler gave up on a response it had begun ([`ResponseWriter::abandon`]): its
+    /// The handler gave up on a response it had begun ([`ResponseWriter::abandon`](super::ResponseWriter::abandon)): its
     /// source failed. Not a bug; the handler says why in its own log line.
     #[error("response abandoned by its handler")]
     Abandoned,
@@ -113,7 +113,7 @@ pub struct FileBody {
 }
 
 /// Everything about one response that lives between handler calls: owned by the
-/// connection, lent to each [`ResponseWriter`].
+/// connection, lent to each [`ResponseWriter`](super::ResponseWriter).
 #[derive(Debug)]
 pub struct Reply {
     /// Where the response stands.
@@ -130,10 +130,10 @@ pub struct Reply {
     pub body_bytes: u64,
     /// The route that served the request, as its handler noted it (for the metrics).
     pub route: Option<u32>,
-    /// The exchange paused body events ([`ResponseWriter::hold_body`]).
+    /// The exchange paused body events ([`ResponseWriter::hold_body`](super::ResponseWriter::hold_body)).
     pub body_held: bool,
     /// When the exchange wants to be offered room even if nothing happens
-    /// ([`ResponseWriter::wake_at`]).
+    /// ([`ResponseWriter::wake_at`](super::ResponseWriter::wake_at)).
     pub wake_at: Option<std::time::Instant>,
 }
 

@@ -384,8 +384,12 @@ impl Outbound for OutboundAccess<'_> {
         }
         let stream = slot.stream.as_mut().ok_or(io::ErrorKind::NotConnected)?;
         let result = stream.read(buf);
-        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            slot.readable = false;
+        // A short read drained the socket as surely as `WouldBlock` says so (the next bytes
+        // to arrive bring a new edge): no need to spend a system call to hear it.
+        match &result {
+            Ok(n) if *n > 0 && *n < buf.len() => slot.readable = false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => slot.readable = false,
+            _ => {}
         }
         result
     }
@@ -397,8 +401,11 @@ impl Outbound for OutboundAccess<'_> {
         }
         let stream = slot.stream.as_mut().ok_or(io::ErrorKind::NotConnected)?;
         let result = stream.write(data);
-        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            slot.writable = false;
+        // Likewise a short write: the send buffer is full.
+        match &result {
+            Ok(n) if *n < data.len() => slot.writable = false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => slot.writable = false,
+            _ => {}
         }
         result
     }

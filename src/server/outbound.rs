@@ -66,6 +66,8 @@ struct Slot {
     /// when nothing has changed is told `WouldBlock` without a system call.
     readable: bool,
     writable: bool,
+    /// The poller reported the peer's close (or an error).
+    peer_closed: bool,
 }
 
 /// The reactor target of one outbound connection.
@@ -221,6 +223,7 @@ impl OutboundRef {
             return Next::Remove;
         }
         let (could_read, could_write) = (slot.readable, slot.writable);
+        slot.peer_closed |= readiness.read_closed || readiness.error;
         slot.readable |= readiness.readable || readiness.read_closed || readiness.error;
         slot.writable |= readiness.writable || readiness.error;
         if let Some(owner) = slot.owner {
@@ -320,6 +323,7 @@ impl Outbound for OutboundAccess<'_> {
             // the first event says when.
             readable: false,
             writable: false,
+            peer_closed: false,
         });
         let at = OutboundRef { index, generation };
         set.to_spawn.push(at);
@@ -386,8 +390,10 @@ impl Outbound for OutboundAccess<'_> {
         let result = stream.read(buf);
         // A short read drained the socket as surely as `WouldBlock` says so (the next bytes
         // to arrive bring a new edge): no need to spend a system call to hear it.
+        // Not once the peer's close was reported: its edge has come and gone, and the read
+        // that sees the end of stream is still to be made.
         match &result {
-            Ok(n) if *n > 0 && *n < buf.len() => slot.readable = false,
+            Ok(n) if *n > 0 && *n < buf.len() && !slot.peer_closed => slot.readable = false,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => slot.readable = false,
             _ => {}
         }

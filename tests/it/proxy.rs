@@ -626,6 +626,62 @@ fn proxy_reuses_one_pooled_connection_for_sequential_requests() {
     );
 }
 
+/// The admin port shows the group on `/debug/connections` (JSON and text) with the pooled
+/// connection idle and the responses counted, and the response-head latency histogram counts
+/// every response.
+#[test]
+fn proxy_upstreams_show_on_debug_connections_and_in_the_latency_histogram() {
+    let app = respond_app("seen");
+    let proxy = proxy_to(&[server(app.data, "")], "");
+    for _ in 0..3 {
+        assert_eq!(proxy.request(&get("/")).status, 200);
+    }
+    let admin_get = |target: &str| {
+        let mut client = Client::connect(proxy.admin);
+        client.send(
+            format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        client.read_response()
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&admin_get("/debug/connections").text()).expect("JSON");
+    let group = &json["upstreams"][0];
+    assert_eq!(group["name"], "app", "{json}");
+    assert_eq!(group["balance"], "round_robin", "{json}");
+    let entry = &group["servers"][0];
+    assert_eq!(entry["address"], app.data.to_string(), "{json}");
+    assert_eq!(entry["up"], true, "{json}");
+    assert_eq!(entry["responses"], 3, "{json}");
+    assert_eq!(entry["reused"], 2, "{json}");
+    assert_eq!(
+        (entry["idle"].clone(), entry["active"].clone()),
+        (1.into(), 0.into()),
+        "{json}"
+    );
+    let text = admin_get("/debug/connections?format=text").text();
+    assert!(
+        text.contains(&format!(
+            "  server={} up in_flight=0 active=0 idle=1 responses=3 reused=2 errors=0\n",
+            app.data
+        )),
+        "{text}"
+    );
+    let address = app.data.to_string();
+    let labels = [("upstream", "app"), ("server", address.as_str())];
+    assert_eq!(
+        proxy.metric("asycamore_upstream_response_head_seconds_count", &labels),
+        3.0
+    );
+    assert_eq!(
+        proxy.metric(
+            "asycamore_upstream_connections",
+            &[labels[0], labels[1], ("state", "idle")]
+        ),
+        1.0
+    );
+}
+
 /// An app echoing every path, behind a proxy with three routes to it: `/keep` (the client's
 /// Host), `/up` (the server's address) and `/lit` (a literal Host).
 fn host_rewriting_pair() -> (Node, Node) {

@@ -356,6 +356,45 @@ fn proxy_connect_refused_is_502_with_a_log_line() {
     assert!(line.contains(&dead.to_string()), "{line}");
 }
 
+/// A server whose accept queue is full never completes the handshake (Linux drops the
+/// SYN), with `connect_timeout = "300ms"`: 504, counted as `connect_timeout`.
+#[test]
+fn proxy_connect_timeout_is_504() {
+    // A listener with the smallest backlog that never accepts, its queue filled: further
+    // connection attempts get no answer at all. The queue is full when a handshake on
+    // loopback has not completed in a second (it takes microseconds when there is room).
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    socket.listen(0).expect("listen");
+    let full: SocketAddr = socket
+        .local_addr()
+        .expect("address")
+        .as_socket()
+        .expect("inet");
+    let mut fillers = Vec::new();
+    while let Ok(filler) = TcpStream::connect_timeout(&full, std::time::Duration::from_secs(1)) {
+        fillers.push(filler);
+        assert!(fillers.len() < 64, "the accept queue never filled");
+    }
+    let proxy = proxy_to(&[server(full, "")], "connect_timeout = \"300ms\"");
+    let response = proxy.request(&get("/"));
+    assert_eq!(response.status, 504, "{}", response.text());
+    let label = full.to_string();
+    let labels = [
+        ("upstream", "app"),
+        ("server", label.as_str()),
+        ("kind", "connect_timeout"),
+    ];
+    assert_eq!(
+        proxy.metric("asycamore_upstream_errors_total", &labels),
+        1.0
+    );
+    drop(fillers);
+}
+
 /// An upstream that accepts and reads the request but never answers, with
 /// `read_timeout = "300ms"`: 504.
 #[test]

@@ -150,11 +150,18 @@ impl Outbounds {
 
     /// Hands the loop what exchanges asked of it during a dispatch: targets for new
     /// connections, and wakes for parked and closed ones.
+    #[inline]
     pub(super) fn settle<H: Handler>(cx: &mut Context<'_, WorkerTarget<H>>) {
-        let set = &mut cx.shared.outbounds;
-        if set.to_spawn.is_empty() && set.to_wake.is_empty() {
-            return;
+        let set = &cx.shared.outbounds;
+        if !set.to_spawn.is_empty() || !set.to_wake.is_empty() {
+            Self::hand_over(cx);
         }
+    }
+
+    /// `settle`'s work, apart so the check every dispatch makes stays a few instructions.
+    #[cold]
+    fn hand_over<H: Handler>(cx: &mut Context<'_, WorkerTarget<H>>) {
+        let set = &mut cx.shared.outbounds;
         let mut spawn = std::mem::take(&mut set.to_spawn);
         let mut wake = std::mem::take(&mut set.to_wake);
         for at in spawn.drain(..) {

@@ -412,6 +412,43 @@ fn proxy_pipelined_requests_are_answered_in_order_on_one_connection() {
     assert!(client.still_serves(), "the client connection was closed");
 }
 
+/// Chunk boundaries and trailers cross the proxy both ways: a chunked POST with a trailer
+/// to the app's echo, sent to the app directly and through the proxy, comes back with the
+/// same chunk sizes, the same body after the echoed head, and the trailer (which the app
+/// saw, so the proxy forwarded it, and which the client got, so the proxy relayed it).
+#[test]
+fn proxy_keeps_chunk_boundaries_and_trailers_both_ways() {
+    let app = Node::app("[[route]]\nname = \"echo\"\npath = \"/echo\"\nhandler = \"echo\"\n");
+    let proxy = proxy_to(&[server(app.data, "")], "");
+    let request = b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\
+                    Trailer: X-Checksum\r\n\r\n\
+                    5\r\nhello\r\n3\r\nabc\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n\
+                    0\r\nX-Checksum: 42\r\n\r\n";
+    let mut direct = app.connect();
+    direct.send(request);
+    let direct = direct.read_response();
+    let mut proxied = proxy.connect();
+    proxied.send(request);
+    let proxied = proxied.read_response();
+    assert_eq!(proxied.status, 200);
+    // The echoed heads differ (the proxy adds its fields); what follows them does not.
+    let chunk_sizes = |response: &Response| response.chunks[1..].to_vec();
+    assert_eq!(chunk_sizes(&proxied), [5, 3, 26]);
+    assert_eq!(chunk_sizes(&proxied), chunk_sizes(&direct));
+    assert!(
+        proxied
+            .body
+            .ends_with(b"helloabcabcdefghijklmnopqrstuvwxyz")
+    );
+    assert_eq!(
+        proxied.trailers,
+        [("X-Checksum".to_owned(), "42".to_owned())],
+        "{:?}",
+        proxied.trailers
+    );
+    assert_eq!(proxied.trailers, direct.trailers);
+}
+
 /// The largest peak resident set the proxy may reach relaying 256 MiB: its own buffers are
 /// bounded (256 KiB of request bytes held for the upstream, a 64 KiB read buffer, the
 /// client's 64 KiB output mark) over a baseline of a few MiB; a proxy that buffered a

@@ -208,27 +208,15 @@ impl<E: Exchange> Conn<E> {
         self.close(cx.shared)
     }
 
-    /// An exchange's waker fired: offer it room, if it is still the request being served.
+    /// An exchange's waker fired (`request`: the request it was made for), or an outbound
+    /// connection its exchange uses turned ready (`None`): offer the exchange room, if that
+    /// request is still the one being served.
     pub(super) fn on_wake<H: Handler<Exchange = E>>(
         &mut self,
-        request: u64,
+        request: Option<u64>,
         cx: &mut Context<'_, WorkerTarget<H>>,
     ) -> Next {
-        if !matches!(self.phase, Phase::Serving) || self.requests != request {
-            return Next::Keep;
-        }
-        if let Some(active) = &mut self.active {
-            active.poke = true;
-        }
-        self.drive(cx)
-    }
-
-    /// An outbound connection the exchange uses turned ready: offer it room.
-    pub(super) fn on_outbound_ready<H: Handler<Exchange = E>>(
-        &mut self,
-        cx: &mut Context<'_, WorkerTarget<H>>,
-    ) -> Next {
-        if !matches!(self.phase, Phase::Serving) {
+        if !matches!(self.phase, Phase::Serving) || request.is_some_and(|r| r != self.requests) {
             return Next::Keep;
         }
         if let Some(active) = &mut self.active {

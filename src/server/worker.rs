@@ -230,7 +230,7 @@ impl<H: Handler> Target for WorkerTarget<H> {
     fn on_wake(&mut self, cx: &mut Context<'_, Self>) -> Next {
         let next = match self {
             WorkerTarget::Listener(_) => Next::Keep,
-            WorkerTarget::Connection(conn) => conn.on_outbound_ready(cx),
+            WorkerTarget::Connection(conn) => conn.on_wake(None, cx),
             WorkerTarget::Outbound(outbound) => outbound.on_wake(cx),
         };
         Outbounds::settle(cx);
@@ -487,7 +487,7 @@ impl<H: Handler> Worker<H> {
                     self.reactor
                         .with_target(&mut self.shared, token, |target, cx| {
                             let next = match target {
-                                WorkerTarget::Connection(conn) => conn.on_wake(request, cx),
+                                WorkerTarget::Connection(conn) => conn.on_wake(Some(request), cx),
                                 WorkerTarget::Listener(_) | WorkerTarget::Outbound(_) => Next::Keep,
                             };
                             Outbounds::settle(cx);

@@ -96,7 +96,13 @@ impl Validator<'_> {
             let at = route.span().start;
             let raw = route.get_ref();
             let prefix = format!("route[{i}]");
-            let name = self.route_name(&prefix, at, raw.name.as_ref(), &mut names);
+            let name = self.unique_name(
+                (&prefix, at),
+                raw.name.as_ref(),
+                &mut names,
+                |value| ConfigErrorKind::InvalidRouteName { value },
+                |name, first_line| ConfigErrorKind::DuplicateRouteName { name, first_line },
+            );
             let host = self.host(&prefix, raw.host.as_ref());
             let path = self.route_path(&prefix, at, raw);
             let methods = self.methods(&prefix, raw.methods.as_ref());
@@ -182,12 +188,16 @@ impl Validator<'_> {
         self.error(this.offset, key, kind);
     }
 
-    fn route_name(
+    /// A route's or an upstream's `name`: present, `[A-Za-z0-9_.-]{1,64}`, and not taken by
+    /// an earlier one in `names` (name to offset), where it is recorded. `invalid` and
+    /// `duplicate` make the error of the section's kind.
+    pub(super) fn unique_name(
         &mut self,
-        prefix: &str,
-        at: usize,
+        (prefix, at): (&str, usize),
         name: Option<&Spanned<String>>,
         names: &mut HashMap<String, usize>,
+        invalid: fn(String) -> ConfigErrorKind,
+        duplicate: fn(String, usize) -> ConfigErrorKind,
     ) -> Option<String> {
         let key = format!("{prefix}.name");
         let Some(name) = name else {
@@ -196,17 +206,11 @@ impl Validator<'_> {
         };
         let (value, offset) = (name.get_ref(), name.span().start);
         if !valid_name(value) {
-            let kind = ConfigErrorKind::InvalidRouteName {
-                value: value.clone(),
-            };
-            self.error(offset, key, kind);
+            self.error(offset, key, invalid(value.clone()));
             return None;
         }
         if let Some(&first) = names.get(value) {
-            let kind = ConfigErrorKind::DuplicateRouteName {
-                name: value.clone(),
-                first_line: self.line_of(first),
-            };
+            let kind = duplicate(value.clone(), self.line_of(first));
             self.error(offset, key, kind);
             return None;
         }

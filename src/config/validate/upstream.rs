@@ -21,7 +21,7 @@ use super::super::{
     Balance, ConfigErrorKind, HandlerSpec, ProxyHost, ServerSettings, UpstreamAddress,
     UpstreamSettings,
 };
-use super::route::{host_name, valid_name};
+use super::route::host_name;
 use super::{IntRange, Validator};
 
 const WEIGHT: (i64, IntRange) = (1, IntRange::new(1, 1000));
@@ -67,7 +67,13 @@ impl Validator<'_> {
             let raw = upstream.get_ref();
             let prefix = format!("upstream[{i}]");
             let key = |name: &str| format!("{prefix}.{name}");
-            let name = self.upstream_name(&prefix, at, raw.name.as_ref(), &mut names);
+            let name = self.unique_name(
+                (&prefix, at),
+                raw.name.as_ref(),
+                &mut names,
+                |value| ConfigErrorKind::InvalidUpstreamName { value },
+                |name, first_line| ConfigErrorKind::DuplicateUpstreamName { name, first_line },
+            );
             // Known: a valid name (given twice, it is still known); unknown: a missing or an
             // invalid one.
             all_named &= raw
@@ -109,38 +115,6 @@ impl Validator<'_> {
             self.upstream_names = Some(known.into_iter().map(|(name, _)| name).collect());
         }
         out
-    }
-
-    fn upstream_name(
-        &mut self,
-        prefix: &str,
-        at: usize,
-        name: Option<&Spanned<String>>,
-        names: &mut HashMap<String, usize>,
-    ) -> Option<String> {
-        let key = format!("{prefix}.name");
-        let Some(name) = name else {
-            self.error(at, key, ConfigErrorKind::Missing);
-            return None;
-        };
-        let (value, offset) = (name.get_ref(), name.span().start);
-        if !valid_name(value) {
-            let kind = ConfigErrorKind::InvalidUpstreamName {
-                value: value.clone(),
-            };
-            self.error(offset, key, kind);
-            return None;
-        }
-        if let Some(&first) = names.get(value) {
-            let kind = ConfigErrorKind::DuplicateUpstreamName {
-                name: value.clone(),
-                first_line: self.line_of(first),
-            };
-            self.error(offset, key, kind);
-            return None;
-        }
-        names.insert(value.clone(), offset);
-        Some(value.clone())
     }
 
     /// `servers`: at least one, each address resolved, no address twice.

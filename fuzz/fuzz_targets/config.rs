@@ -1,6 +1,6 @@
 //! Fuzz target `config`: arbitrary text as a configuration file.
 //!
-//! `config::load_str(text, "fuzz.toml")` must never panic, and every error it reports must
+//! `config::load_str_with(text, "fuzz.toml", loopback_resolver)` must never panic, and every error it reports must
 //! point into the text: named `fuzz.toml`, a line from 1 to the number of lines, a column
 //! from 1 to one past the last char of that line, and a message that displays. A
 //! configuration it accepts must build (`server_config`, `route_table`, `precedence`) without
@@ -26,7 +26,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match config::load_str(text, FILE) {
+    // Names are resolved by the loopback resolver: fuzzing must not query a name server.
+    match config::load_str_with(text, FILE, config::loopback_resolver) {
         Ok(config) => {
             let _ = config::server_config(&config);
             let table = config::route_table(&config, 1);

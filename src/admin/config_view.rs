@@ -281,7 +281,12 @@ fn path(value: Option<&Path>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{EMBEDDED_DEFAULT, EMBEDDED_NAME, load_str};
+    use crate::config::{ConfigErrors, EMBEDDED_DEFAULT, EMBEDDED_NAME, load_str_with};
+
+    /// Host names resolved by the loopback resolver: these tests ask no name server.
+    fn load_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+        load_str_with(text, file, crate::config::loopback_resolver)
+    }
 
     fn running(text: &str) -> Running {
         Running {

@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-use super::{Config, ConfigError, ConfigErrorKind, ConfigErrors, model, validate};
+use super::validate::{Resolver, system_resolver, validate_with};
+use super::{Config, ConfigError, ConfigErrorKind, ConfigErrors, model};
 
 /// The documented example, compiled in. In the main crate this points at `etc/asycamore.toml`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../etc/asycamore.toml");
@@ -31,10 +32,21 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// Parse and validate `text`; `file_name` is only used to label errors.
+/// Parse and validate `text`; `file_name` is only used to label errors. Upstream host names
+/// go to the system resolver.
 pub fn load_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
+    load_str_with(text, file_name, system_resolver)
+}
+
+/// [`load_str`] with upstream host names resolved by `resolve` (tests and fuzzing pass
+/// `loopback_resolver`, so that nothing reaches a name server).
+pub fn load_str_with(
+    text: &str,
+    file_name: &str,
+    resolve: Resolver,
+) -> Result<Config, ConfigErrors> {
     let raw = model::parse(text, file_name)?;
-    validate(&raw, text, file_name)
+    validate_with(&raw, text, file_name, resolve)
 }
 
 #[cfg(test)]

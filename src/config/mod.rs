@@ -28,8 +28,8 @@ pub use lifecycle::{
     AccessFormatSpec, AccessLogConfig, LogConfig, LogTarget, reload_restart_keys,
     with_restart_keys_kept,
 };
-pub use load::{EMBEDDED_DEFAULT, EMBEDDED_NAME, load_file, load_str};
-pub use validate::validate;
+pub use load::{EMBEDDED_DEFAULT, EMBEDDED_NAME, load_file, load_str, load_str_with};
+pub use validate::{Resolver, loopback_resolver, system_resolver, validate, validate_with};
 
 /// The largest `admin.profile_max_seconds` accepted.
 pub const PROFILE_MAX_SECONDS_LIMIT: u64 = 600;

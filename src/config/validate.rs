@@ -56,15 +56,48 @@ const TIMEOUT_IDLE: Duration = Duration::from_secs(60);
 const TIMEOUT_WRITE: Duration = Duration::from_secs(30);
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How validation turns an upstream server's host name and port into addresses.
+pub type Resolver = fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>>;
+
+/// The system resolver (`/etc/hosts`, then DNS): what the daemon and `--check` use.
+pub fn system_resolver(host: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(Iterator::collect)
+}
+
+/// A resolver that asks nobody: `localhost` is 127.0.0.1 and ::1, every other name fails.
+/// For tests and fuzzing, which must send nothing to a name server.
+pub fn loopback_resolver(host: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    if host.eq_ignore_ascii_case("localhost") {
+        let v4 = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+        let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+        return Ok(vec![v4, v6]);
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "not looked up (this resolver knows localhost only)",
+    ))
+}
+
 /// Check `raw` (parsed from `text`, the contents of `file_name`) and build the runtime `Config`,
 /// or return every problem found (the deserializer's and the semantic ones together), sorted
-/// into file order.
+/// into file order. Upstream host names go to the system resolver.
 pub fn validate(raw: &RawConfig, text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
+    validate_with(raw, text, file_name, system_resolver)
+}
+
+/// [`validate`] with upstream host names resolved by `resolve`.
+pub fn validate_with(
+    raw: &RawConfig,
+    text: &str,
+    file_name: &str,
+    resolve: Resolver,
+) -> Result<Config, ConfigErrors> {
     let mut v = Validator {
         text,
         file: file_name,
         errors: raw.unknown.clone(),
         upstream_names: None,
+        resolve,
     };
     let server = v
         .parsed(&raw.server)
@@ -173,6 +206,8 @@ struct Validator<'a> {
     /// deserialized and validly named); `None` before, or when some are not, and then a
     /// proxy route's `upstream` is not checked against them (the cause is reported already).
     upstream_names: Option<Vec<String>>,
+    /// Turns an upstream server's host name into addresses.
+    resolve: Resolver,
 }
 
 impl Validator<'_> {

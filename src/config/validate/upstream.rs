@@ -3,14 +3,15 @@
 //! `proxy_host`).
 //!
 //! Resolving a server's host name is validation's one network-adjacent step: the name goes to
-//! `std::net::ToSocketAddrs`, which reads /etc/hosts or asks the system resolver, and opens no
-//! connection. Each address the name gives becomes one server (same weight and limit), so the
+//! the validator's `Resolver` (for the daemon `system_resolver`: `std::net::ToSocketAddrs`,
+//! which reads /etc/hosts or asks the system's name server, and opens no connection; tests and
+//! fuzzing use `loopback_resolver`, which asks nobody). Each address the name gives becomes one server (same weight and limit), so the
 //! runtime sees IP addresses only; a name that does not resolve is an error, like a static
 //! root that does not exist. IP literals and `unix:` paths are taken as written, without
 //! asking anyone.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -183,9 +184,9 @@ impl Validator<'_> {
         let (value, offset) = (field.get_ref(), field.span().start);
         let kind = match written_address(value) {
             Ok(Written::Final(address)) => return vec![address],
-            Ok(Written::Name(host, port)) => match (host, port).to_socket_addrs() {
+            Ok(Written::Name(host, port)) => match (self.resolve)(host, port) {
                 Ok(found) => {
-                    let found: Vec<_> = found.map(UpstreamAddress::Tcp).collect();
+                    let found: Vec<_> = found.into_iter().map(UpstreamAddress::Tcp).collect();
                     if !found.is_empty() {
                         return found;
                     }

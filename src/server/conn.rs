@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::http1::head::{self, MAX_HEADERS_LIMIT};
 use crate::http1::{BodyKind, Header, framing};
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
-use crate::service::{Exchange, Handler, OutboundId, ResponseError, ResponseState, WakeRef};
+use crate::service::{Exchange, Handler, ResponseError, ResponseState, WakeRef};
 
 use super::access::Pending;
 use super::exchange::{Active, BeginContext, BodyReader, LogStart, Sink};
@@ -118,7 +118,7 @@ pub(super) struct Conn<E> {
     /// or the exchange holding it (see `track_body_stall`).
     body_stalled: bool,
     /// Outbound connections lent to the current request's exchange (closed when it ends).
-    lent: Vec<OutboundId>,
+    lent: u32,
 }
 
 impl<E: Exchange> Conn<E> {
@@ -145,7 +145,7 @@ impl<E: Exchange> Conn<E> {
             close_reason: CloseReason::Peer,
             batch: 0,
             body_stalled: false,
-            lent: Vec::new(),
+            lent: 0,
         }
     }
 
@@ -177,9 +177,23 @@ impl<E: Exchange> Conn<E> {
         readiness: Readiness,
         cx: &mut Context<'_, WorkerTarget<H>>,
     ) -> Next {
+        if readiness.error && matches!(self.phase, Phase::Serving) {
+            // The client reset the connection while its request was being served: nothing
+            // more can reach it. Serving reads only when it needs input and writes only when
+            // the handler has output, so without this a handler waiting on something else
+            // (an upstream that is slow to answer) would hold its resources until its own
+            // timeout; the exchange and what it holds go now.
+            return self.close_for(CloseReason::Error, cx.shared);
+        }
         self.readable |= readiness.readable || readiness.read_closed || readiness.error;
         self.writable |= readiness.writable || readiness.error;
         self.hangup_seen |= readiness.read_closed;
+        if readiness.read_closed
+            && matches!(self.phase, Phase::Serving)
+            && self.client_gone(cx.shared, cx.now()).is_err()
+        {
+            return self.close_for(CloseReason::Error, cx.shared);
+        }
         self.drive(cx)
     }
 
@@ -407,7 +421,7 @@ impl<E: Exchange> Conn<E> {
             }
             Err(answer) => {
                 recycle(shared, slot);
-                shared.outbounds.close_lent(&mut self.lent);
+                shared.outbounds.close_lent(self.token, &mut self.lent);
                 self.fail(shared, now, answer)
             }
         }
@@ -548,9 +562,7 @@ impl<E: Exchange> Conn<E> {
         if let Some(active) = self.active.take() {
             recycle(shared, active);
         }
-        if !self.lent.is_empty() {
-            shared.outbounds.close_lent(&mut self.lent);
-        }
+        shared.outbounds.close_lent(self.token, &mut self.lent);
     }
 }
 

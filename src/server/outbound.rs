@@ -9,7 +9,8 @@
 //! parked. Nothing here parses HTTP; nothing here blocks.
 //!
 //! Ownership: a connection is lent to the request whose exchange opened or checked it out
-//! (its connection keeps the list, and closes what is still lent when the request ends);
+//! (the slot names the client connection as its owner, which counts what it holds and, if
+//! anything is left when the request ends, closes every slot it owns);
 //! parked, it belongs to the pool, which drops it when the peer closes it, when it has been
 //! idle too long, or when the handler changes (a reload: its upstreams may be gone).
 
@@ -175,10 +176,29 @@ impl Outbounds {
         set.to_wake = wake;
     }
 
-    /// Closes what a finished request still holds.
-    pub(super) fn close_lent(&mut self, lent: &mut Vec<OutboundId>) {
-        for id in lent.drain(..) {
-            self.close(OutboundRef::of(id));
+    /// Closes what a finished request of the client connection `owner` still holds (`lent`
+    /// of them). Only an exchange dropped with connections in hand leaves any (its client
+    /// went away, an error), so the scan of every slot is off the path of a normal request.
+    #[inline]
+    pub(super) fn close_lent(&mut self, owner: Token, lent: &mut u32) {
+        if std::mem::take(lent) != 0 {
+            self.close_owned_by(owner);
+        }
+    }
+
+    #[cold]
+    fn close_owned_by(&mut self, owner: Token) {
+        let held: Vec<OutboundRef> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| slot.owner == Some(owner))
+            .map(|(index, slot)| OutboundRef {
+                index,
+                generation: slot.generation,
+            })
+            .collect();
+        for at in held {
+            self.close(at);
         }
     }
 
@@ -287,8 +307,8 @@ impl OutboundRef {
 /// The server's [`Outbound`], lent to one exchange for one callback.
 pub(super) struct OutboundAccess<'a> {
     pub(super) set: &'a mut Outbounds,
-    /// What the request holds (closed by its connection when the request ends).
-    pub(super) lent: &'a mut Vec<OutboundId>,
+    /// How many connections the request holds (its connection closes them when it ends).
+    pub(super) lent: &'a mut u32,
     /// The client connection to wake.
     pub(super) owner: Token,
     pub(super) pool: &'a mut BufPool,
@@ -296,9 +316,14 @@ pub(super) struct OutboundAccess<'a> {
 }
 
 impl OutboundAccess<'_> {
+    /// `id` is given back (parked or closed): no longer counted as the request's.
     fn forget(&mut self, id: OutboundId) {
-        if let Some(at) = self.lent.iter().position(|&lent| lent == id) {
-            self.lent.swap_remove(at);
+        let owned = self
+            .set
+            .slot(OutboundRef::of(id))
+            .is_some_and(|slot| slot.owner == Some(self.owner));
+        if owned {
+            *self.lent = self.lent.saturating_sub(1);
         }
     }
 }
@@ -334,7 +359,7 @@ impl Outbound for OutboundAccess<'_> {
         });
         let at = OutboundRef { index, generation };
         set.to_spawn.push(at);
-        self.lent.push(at.id());
+        *self.lent += 1;
         Ok(at.id())
     }
 
@@ -352,7 +377,7 @@ impl Outbound for OutboundAccess<'_> {
             }
             slot.owner = Some(self.owner);
             slot.idle_until = None;
-            self.lent.push(at.id());
+            *self.lent += 1;
             return Some(at.id());
         }
         None

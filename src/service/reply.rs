@@ -132,6 +132,9 @@ pub struct Reply {
     pub route: Option<u32>,
     /// The exchange paused body events ([`ResponseWriter::hold_body`](super::ResponseWriter::hold_body)).
     pub body_held: bool,
+    /// The client closed the connection with nothing left unread while the request was
+    /// served ([`ResponseWriter::client_gone`](super::ResponseWriter::client_gone)).
+    pub client_gone: bool,
     /// When the exchange wants to be offered room even if nothing happens
     /// ([`ResponseWriter::wake_at`](super::ResponseWriter::wake_at)).
     pub wake_at: Option<std::time::Instant>,
@@ -149,6 +152,7 @@ impl Reply {
             body_bytes: 0,
             route: None,
             body_held: false,
+            client_gone: false,
             wake_at: None,
         }
     }

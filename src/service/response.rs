@@ -315,6 +315,16 @@ impl<'a> ResponseWriter<'a> {
         self.reply.body_held = false;
     }
 
+    /// Whether the client has closed the connection with nothing more to send (its request
+    /// complete, no pipelined request behind it): a client that only half-closed may still
+    /// read the response, but most have gone, and an exchange waiting on something slow (an
+    /// upstream) may give up rather than finish a response nobody reads. The exchange is
+    /// offered room when this turns true. (A client that resets the connection is not asked:
+    /// the server closes it at once.)
+    pub fn client_gone(&self) -> bool {
+        self.reply.client_gone
+    }
+
     /// Whether body events are paused ([`hold_body`](Self::hold_body)).
     pub fn body_held(&self) -> bool {
         self.reply.body_held

@@ -268,6 +268,48 @@ fn proxy_upstream_closing_mid_body_cuts_the_client_response_short() {
     assert_eq!(raw.accepted(), 1);
 }
 
+/// A client that goes away mid-response takes the upstream connection with it: the proxy
+/// closes the connection its dropped exchange held (never parks it half-read), so the
+/// upstream, which keeps sending, reads the end of the stream.
+#[test]
+fn proxy_client_gone_mid_response_closes_the_upstream_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let upstream_addr = listener.local_addr().expect("addr");
+    let (closed_tx, closed) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        stream.set_read_timeout(Some(IO_LIMIT)).expect("timeout");
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+            line.clear();
+        }
+        let mut stream = reader.into_inner();
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+            .and_then(|()| stream.write_all(&[b'x'; 1000]));
+        // Whatever the proxy does next, the stream must end, not stall: read until it does.
+        let mut sink = [0u8; 1024];
+        let ended = loop {
+            match stream.read(&mut sink) {
+                Ok(0) => break true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false,
+            }
+        };
+        let _ = closed_tx.send(ended);
+    });
+    let proxy = proxy_to(&[server(upstream_addr, "")], "");
+    let mut client = proxy.connect();
+    client.send(&get("/big"));
+    let (status, _) = client.read_head();
+    assert_eq!(status, 200);
+    drop(client);
+    let ended = closed.recv_timeout(IO_LIMIT * 2).expect("upstream thread");
+    assert!(ended, "the upstream connection was not closed by the proxy");
+}
+
 /// kill -9 of the upstream asycamore while it streams a 64 MiB static file through the
 /// proxy: the client's response ends (the connection closes) short of its Content-Length.
 #[test]

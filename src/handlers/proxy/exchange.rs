@@ -213,6 +213,11 @@ impl ProxyExchange {
         if matches!(self.relay, Relay::Done | Relay::Failed) {
             return;
         }
+        if response.client_gone() {
+            // Nobody will read the rest (as nginx, which ends the upstream request when its
+            // client closes): the upstream connection goes now, not at the read timeout.
+            return self.give_up(response);
+        }
         let now = Instant::now();
         if let Some((wait, at)) = self.timer {
             if now >= at {
@@ -402,6 +407,19 @@ impl ProxyExchange {
         if response.body_held() {
             response.release_body();
         }
+    }
+
+    /// The client is gone: the upstream connection is closed (it may be mid-response, so
+    /// never parked) and the response abandoned.
+    fn give_up(&mut self, response: &mut ResponseWriter<'_>) {
+        if let (Some(conn), Some(io)) = (self.conn.take(), response.outbound()) {
+            io.close(conn);
+        }
+        self.claim = None;
+        self.relay = Relay::Failed;
+        self.timer = None;
+        response.wake_at(None);
+        response.abandon();
     }
 
     /// Sets the timer for what the exchange now waits on.

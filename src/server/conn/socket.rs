@@ -69,6 +69,34 @@ impl<E: Exchange> Conn<E> {
         }
     }
 
+    /// The client closed its side while its request is served, the body read: reads what it
+    /// sent before (pipelined requests), and if nothing was left, tells the exchange
+    /// ([`ResponseWriter::client_gone`](crate::service::ResponseWriter::client_gone)): a
+    /// handler waiting on something slow may give up. `Err` if the read failed (a reset).
+    pub(super) fn client_gone<H: Handler<Exchange = E>>(
+        &mut self,
+        shared: &mut Shared<H>,
+        now: Instant,
+    ) -> Result<(), ()> {
+        if !self
+            .active
+            .as_ref()
+            .is_some_and(|a| a.body_finished() && !a.reply.client_gone)
+        {
+            return Ok(());
+        }
+        let gone = match self.fill(shared, now) {
+            Fill::Eof => self.input.as_ref().is_none_or(|input| input.is_empty()),
+            Fill::Got | Fill::Wait => false,
+            Fill::Failed => return Err(()),
+        };
+        if let (true, Some(active)) = (gone, self.active.as_deref_mut()) {
+            active.reply.client_gone = true;
+            active.poke = true;
+        }
+        Ok(())
+    }
+
     pub(super) fn start_linger<H: Handler<Exchange = E>>(
         &mut self,
         shared: &mut Shared<H>,

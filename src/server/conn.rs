@@ -118,7 +118,7 @@ pub(super) struct Conn<E> {
     /// or the exchange holding it (see `track_body_stall`).
     body_stalled: bool,
     /// Outbound connections lent to the current request's exchange (closed when it ends).
-    lent: u32,
+    lent: u16,
 }
 
 impl<E: Exchange> Conn<E> {

@@ -180,7 +180,7 @@ impl Outbounds {
     /// of them). Only an exchange dropped with connections in hand leaves any (its client
     /// went away, an error), so the scan of every slot is off the path of a normal request.
     #[inline]
-    pub(super) fn close_lent(&mut self, owner: Token, lent: &mut u32) {
+    pub(super) fn close_lent(&mut self, owner: Token, lent: &mut u16) {
         if std::mem::take(lent) != 0 {
             self.close_owned_by(owner);
         }
@@ -308,7 +308,7 @@ impl OutboundRef {
 pub(super) struct OutboundAccess<'a> {
     pub(super) set: &'a mut Outbounds,
     /// How many connections the request holds (its connection closes them when it ends).
-    pub(super) lent: &'a mut u32,
+    pub(super) lent: &'a mut u16,
     /// The client connection to wake.
     pub(super) owner: Token,
     pub(super) pool: &'a mut BufPool,
@@ -359,7 +359,7 @@ impl Outbound for OutboundAccess<'_> {
         });
         let at = OutboundRef { index, generation };
         set.to_spawn.push(at);
-        *self.lent += 1;
+        *self.lent = self.lent.saturating_add(1);
         Ok(at.id())
     }
 
@@ -377,7 +377,7 @@ impl Outbound for OutboundAccess<'_> {
             }
             slot.owner = Some(self.owner);
             slot.idle_until = None;
-            *self.lent += 1;
+            *self.lent = self.lent.saturating_add(1);
             return Some(at.id());
         }
         None

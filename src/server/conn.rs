@@ -177,24 +177,34 @@ impl<E: Exchange> Conn<E> {
         readiness: Readiness,
         cx: &mut Context<'_, WorkerTarget<H>>,
     ) -> Next {
-        if readiness.error && matches!(self.phase, Phase::Serving) {
-            // The client reset the connection while its request was being served: nothing
-            // more can reach it. Serving reads only when it needs input and writes only when
-            // the handler has output, so without this a handler waiting on something else
-            // (an upstream that is slow to answer) would hold its resources until its own
-            // timeout; the exchange and what it holds go now.
-            return self.close_for(CloseReason::Error, cx.shared);
-        }
         self.readable |= readiness.readable || readiness.read_closed || readiness.error;
         self.writable |= readiness.writable || readiness.error;
         self.hangup_seen |= readiness.read_closed;
-        if readiness.read_closed
-            && matches!(self.phase, Phase::Serving)
-            && self.client_gone(cx.shared, cx.now()).is_err()
-        {
-            return self.close_for(CloseReason::Error, cx.shared);
+        if (readiness.read_closed || readiness.error) && matches!(self.phase, Phase::Serving) {
+            if let Some(next) = self.closed_while_serving(readiness, cx) {
+                return next;
+            }
         }
         self.drive(cx)
+    }
+
+    /// The client closed or reset the connection while its request is served. Serving reads
+    /// only when it needs input and writes only when the handler has output, so without this
+    /// a handler waiting on something else (an upstream slow to answer) would hold what it
+    /// has until its own timeout. A reset closes the connection now (nothing more can reach
+    /// the client); a close is told to the exchange if nothing was left unread
+    /// (`client_gone`). Out of line: the common event never comes here.
+    #[cold]
+    #[inline(never)]
+    fn closed_while_serving<H: Handler<Exchange = E>>(
+        &mut self,
+        readiness: Readiness,
+        cx: &mut Context<'_, WorkerTarget<H>>,
+    ) -> Option<Next> {
+        if readiness.error || self.client_gone(cx.shared, cx.now()).is_err() {
+            return Some(self.close_for(CloseReason::Error, cx.shared));
+        }
+        None
     }
 
     /// The worker is stopping: an idle connection reads what the client may already have

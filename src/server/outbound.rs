@@ -59,7 +59,6 @@ struct Slot {
     /// While parked: when it is dropped unused.
     idle_until: Option<Instant>,
     epoch: u64,
-    established: bool,
     /// The pool key the exchange gave it.
     key: u64,
     /// Readiness the poller reported and no call has used up since (edge-triggered: a read
@@ -349,7 +348,6 @@ impl Outbound for OutboundAccess<'_> {
             owner: Some(self.owner),
             idle_until: None,
             epoch: set.epoch,
-            established: false,
             key,
             // Nothing to read yet, and nothing can be written before the connect completes:
             // the first event says when.
@@ -446,22 +444,6 @@ impl Outbound for OutboundAccess<'_> {
             _ => {}
         }
         result
-    }
-
-    fn established(&mut self, id: OutboundId) -> io::Result<bool> {
-        let slot = self.set.slot_of(id)?;
-        if slot.established {
-            return Ok(true);
-        }
-        let stream = slot
-            .stream
-            .as_ref()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
-        if let Some(error) = stream.take_error()? {
-            return Err(error);
-        }
-        slot.established = stream.is_connected();
-        Ok(slot.established)
     }
 
     fn take_write_buffer(&mut self) -> Vec<u8> {

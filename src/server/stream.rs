@@ -63,22 +63,6 @@ impl Stream {
         matches!(self, Stream::Tcp(_))
     }
 
-    /// The pending socket error, if any (how a failed non-blocking connect reports).
-    pub(super) fn take_error(&self) -> io::Result<Option<io::Error>> {
-        match self {
-            Stream::Tcp(stream) => stream.take_error(),
-            Stream::Unix(stream) => stream.take_error(),
-        }
-    }
-
-    /// Whether the socket has a peer (a non-blocking connect has completed).
-    pub(super) fn is_connected(&self) -> bool {
-        match self {
-            Stream::Tcp(stream) => stream.peer_addr().is_ok(),
-            Stream::Unix(stream) => stream.peer_addr().is_ok(),
-        }
-    }
-
     pub(super) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
             Stream::Tcp(stream) => stream.shutdown(how),

@@ -63,9 +63,8 @@ pub struct Parking {
 pub trait Outbound {
     /// Starts connecting to `to`, a connection to be pooled under `key` (the same key as
     /// [`Parking::key`]; the server counts connections per key). The connection is usually
-    /// still being established when this returns: write to it and a refused or failed
-    /// connect shows up as that write's (or a read's) error;
-    /// [`established`](Self::established) tells whether it is up.
+    /// still being established when this returns: writes are `WouldBlock` until it is, and a
+    /// refused or failed connect shows up as a write's (or a read's) error.
     fn connect(&mut self, to: Destination<'_>, key: u64) -> io::Result<OutboundId>;
 
     /// A connection parked under `key` the peer has not closed, if any (most recently
@@ -86,10 +85,6 @@ pub trait Outbound {
 
     /// Writes what the connection takes now.
     fn write(&mut self, id: OutboundId, data: &[u8]) -> io::Result<usize>;
-
-    /// Whether the connection is established: `Ok(false)` while connecting, the error when
-    /// the connect failed.
-    fn established(&mut self, id: OutboundId) -> io::Result<bool>;
 
     /// An empty buffer from the worker's pool, to collect bytes to write in (give it back
     /// with [`give_write_buffer`](Self::give_write_buffer) so the next exchange need not

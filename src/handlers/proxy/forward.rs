@@ -4,6 +4,7 @@
 //!
 //! Pure functions over byte slices: no I/O, no state.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 
 use crate::http1::encode;
@@ -111,7 +112,10 @@ fn write_forwarding(
         out.extend_from_slice(b", ");
     }
     match peer {
-        Some(peer) => out.extend_from_slice(peer.ip().to_string().as_bytes()),
+        // Formatted straight into the head: no string per request.
+        Some(peer) => {
+            let _ = write!(out, "{}", peer.ip());
+        }
         None => out.extend_from_slice(b"unknown"),
     }
     out.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\nForwarded: ");
@@ -122,9 +126,11 @@ fn write_forwarding(
     match peer {
         // An IPv6 node is quoted and bracketed (RFC 7239 6).
         Some(SocketAddr::V6(v6)) => {
-            out.extend_from_slice(format!("for=\"[{}]\"", v6.ip()).as_bytes());
+            let _ = write!(out, "for=\"[{}]\"", v6.ip());
         }
-        Some(SocketAddr::V4(v4)) => out.extend_from_slice(format!("for={}", v4.ip()).as_bytes()),
+        Some(SocketAddr::V4(v4)) => {
+            let _ = write!(out, "for={}", v4.ip());
+        }
         None => out.extend_from_slice(b"for=unknown"),
     }
     if let Some(host) = host.filter(|host| is_token(host)) {

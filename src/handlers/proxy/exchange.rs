@@ -242,11 +242,7 @@ impl ProxyExchange {
         if self.conn.is_none() {
             self.open(response)?;
         }
-        let Some(io) = response.outbound() else {
-            return Err(Failure::Connect(io::Error::other(
-                "no outbound connections here",
-            )));
-        };
+        let io = outbound(response)?;
         let conn = self.conn.ok_or(Failure::NoServer(NoServer::AllTried))?;
         let mut progress = match self.send(io, conn) {
             Ok(progress) => progress,
@@ -311,11 +307,7 @@ impl ProxyExchange {
             self.out.splice(at..at + len, line.iter().copied());
             self.host_line = Some((at, line.len()));
         }
-        let Some(io) = response.outbound() else {
-            return Err(Failure::Connect(io::Error::other(
-                "no outbound connections here",
-            )));
-        };
+        let io = outbound(response)?;
         // A request that must not be sent twice only goes on a pooled connection checked
         // with the kernel; one that can be retried finds out by trying.
         let pooled = if self.fresh_only {
@@ -412,14 +404,20 @@ impl ProxyExchange {
     /// The client is gone: the upstream connection is closed (it may be mid-response, so
     /// never parked) and the response abandoned.
     fn give_up(&mut self, response: &mut ResponseWriter<'_>) {
-        if let (Some(conn), Some(io)) = (self.conn.take(), response.outbound()) {
-            io.close(conn);
-        }
-        self.claim = None;
+        self.close_conn(response);
         self.relay = Relay::Failed;
         self.timer = None;
         response.wake_at(None);
         response.abandon();
+    }
+
+    /// Closes the current upstream connection (an attempt that ends without parking it) and
+    /// releases its server.
+    fn close_conn(&mut self, response: &mut ResponseWriter<'_>) {
+        if let (Some(conn), Some(io)) = (self.conn.take(), response.outbound()) {
+            io.close(conn);
+        }
+        self.claim = None;
     }
 
     /// Sets the timer for what the exchange now waits on.
@@ -450,4 +448,14 @@ impl ProxyExchange {
         };
         response.wake_at(self.timer.map(|(_, at)| at));
     }
+}
+
+/// The outbound connections lent to the exchange: always there when it is served by a
+/// connection (`Proxy::start` answers 502 itself when not).
+fn outbound<'r, 'a>(
+    response: &'r mut ResponseWriter<'a>,
+) -> Result<&'r mut (dyn Outbound + 'a), Failure> {
+    response
+        .outbound()
+        .ok_or_else(|| Failure::Connect(io::Error::other("no outbound connections here")))
 }

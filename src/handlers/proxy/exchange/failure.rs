@@ -97,10 +97,7 @@ impl ProxyExchange {
                 self.upstream.balancer.failed(server);
             }
         }
-        if let (Some(conn), Some(io)) = (self.conn.take(), response.outbound()) {
-            io.close(conn);
-        }
-        self.claim = None;
+        self.close_conn(response);
         let head_sent = !matches!(self.relay, Relay::AwaitingHead);
         if !head_sent && self.retry(&failure, stale_pooled, server) {
             self.upstream

@@ -11,7 +11,7 @@ use crate::http1::{ChunkedLimits, HeadLimits, Header};
 use crate::service::{Framing, OutboundId, READ_BUFFER_LEN, ResponseWriter};
 
 use super::super::forward::relays_response_field;
-use super::{BodyRelay, Failure, MAX_RESPONSE_FIELDS, ProxyExchange, Relay};
+use super::{BodyRelay, Failure, MAX_RESPONSE_FIELDS, ProxyExchange, Relay, outbound};
 
 impl ProxyExchange {
     /// Reads from the upstream while the client can take more, relaying what arrives.
@@ -31,10 +31,7 @@ impl ProxyExchange {
                 return Ok(progress);
             }
             if self.input.is_empty() {
-                let Some(io) = response.outbound() else {
-                    return Ok(progress);
-                };
-                self.input = io.take_read_buffer();
+                self.input = outbound(response)?.take_read_buffer();
             }
             if self.start > 0 && self.start == self.end {
                 (self.start, self.end) = (0, 0);
@@ -47,10 +44,7 @@ impl ProxyExchange {
                 self.input.copy_within(self.start..self.end, 0);
                 (self.start, self.end) = (0, self.end - self.start);
             }
-            let Some(io) = response.outbound() else {
-                return Ok(progress);
-            };
-            match io.read(conn, &mut self.input[self.end..]) {
+            match outbound(response)?.read(conn, &mut self.input[self.end..]) {
                 Ok(0) => return self.upstream_ended(response).map(|()| true),
                 Ok(n) => {
                     self.end += n;

@@ -23,9 +23,9 @@ use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
 use crate::service::{Exchange, Handler, ResponseError, ResponseState, WakeRef};
 
 use super::access::Pending;
-use super::exchange::{Active, BeginContext, BodyReader, LogStart, Sink};
+use super::exchange::{Active, BeginContext, LogStart, Sink};
 use super::outbound::OutboundAccess;
-use super::stats::{CloseReason, Finished};
+use super::stats::CloseReason;
 use super::stream::Stream;
 use super::worker::{Shared, WorkerTarget};
 
@@ -34,6 +34,7 @@ mod info;
 mod socket;
 mod timing;
 
+use ending::recycle;
 use socket::Fill;
 
 /// Request states each worker keeps for reuse (beyond these, finished ones are freed).
@@ -252,6 +253,8 @@ impl<E: Exchange> Conn<E> {
     /// Runs the connection until it must wait for the socket or a timer.
     fn drive<H: Handler<Exchange = E>>(&mut self, cx: &mut Context<'_, WorkerTarget<H>>) -> Next {
         let now = cx.now();
+        // Once per turn, not per request: every response of this turn carries this `Date`.
+        cx.shared.refresh_date(now);
         let mut reads = 0;
         let mut next = Next::Keep;
         loop {
@@ -350,7 +353,6 @@ impl<E: Exchange> Conn<E> {
         let Some(input) = self.input.as_mut().filter(|input| !input.is_empty()) else {
             return Need::Input;
         };
-        shared.refresh_date(now);
         let limits = &shared.limits;
         if self
             .output
@@ -423,6 +425,9 @@ impl<E: Exchange> Conn<E> {
         let head_len = parsed.head_len;
         input.consume(head_len);
         match started {
+            // Answered at once with nothing left to read (a `respond` route, a small file):
+            // finished in this step, without a pass through `serve`.
+            Ok(()) if slot.is_finished() => self.finish(shared, slot, now),
             Ok(()) => {
                 self.active = Some(slot);
                 self.phase = Phase::Serving;
@@ -440,7 +445,6 @@ impl<E: Exchange> Conn<E> {
     /// Feeds the request being served its body and output room, and ends it when both
     /// its body and its response are complete.
     fn serve<H: Handler<Exchange = E>>(&mut self, shared: &mut Shared<H>, now: Instant) -> Need {
-        shared.refresh_date(now);
         let mut sink = Sink {
             output: self.output.get_or_insert_with(|| shared.pool.take_write()),
             date_line: shared.date.header_line(),
@@ -504,53 +508,13 @@ impl<E: Exchange> Conn<E> {
             // A file body still on its way holds the next request back (responses leave in
             // order, and its bytes come after what is buffered).
             ResponseState::Done if active.reply.file.is_some() => return Need::Room,
-            ResponseState::Done => {
-                active.exchange = None;
-                let finished = active.reply.cx.close
-                    || matches!(active.body, BodyReader::Abandoned | BodyReader::Done);
-                if finished {
-                    self.requests += 1;
-                    self.batch += 1;
-                    if let (Some(stats), Some(route)) = (&mut shared.stats, active.route_stats) {
-                        stats.finished(&Finished {
-                            route,
-                            method: active.method,
-                            status: active.reply.status,
-                            duration: now.saturating_duration_since(active.started),
-                            request_body_bytes: active.body_received(),
-                            response_body_bytes: active.reply.body_bytes,
-                        });
-                    }
-                    if active.reply.cx.close {
-                        self.close_reason = if shared.draining {
-                            CloseReason::Drain
-                        } else {
-                            CloseReason::Limit
-                        };
-                    }
-                    if let Some(log) = &shared.access_log {
-                        let (status, bytes) = (active.reply.status, active.reply.body_bytes);
-                        self.log_line.finish(
-                            log.format,
-                            now,
-                            status,
-                            bytes,
-                            &mut shared.access_lines,
-                        );
-                    }
-                }
-                if active.reply.cx.close || matches!(active.body, BodyReader::Abandoned) {
-                    return self.abort(now);
-                }
-                if matches!(active.body, BodyReader::Done) {
-                    // Also while stopping: requests pipelined behind this one were sent
-                    // before the stop; `drive` closes once nothing more has arrived.
-                    self.phase = Phase::Idle;
-                    self.release_active(shared);
-                    self.progress_at = now;
-                    return Need::Again;
-                }
+            ResponseState::Done if active.is_finished() => {
+                return match self.active.take() {
+                    Some(active) => self.finish(shared, active, now),
+                    None => Need::Nothing,
+                };
             }
+            ResponseState::Done => active.exchange = None,
             ResponseState::Head | ResponseState::Body(_) => {}
         }
         if need_input {
@@ -564,24 +528,5 @@ impl<E: Exchange> Conn<E> {
         } else {
             Need::Input
         }
-    }
-
-    /// Gives the finished request's state back to the worker's pool, so an idle
-    /// connection holds none (its handler exchange is dropped first).
-    pub(super) fn release_active<H: Handler<Exchange = E>>(&mut self, shared: &mut Shared<H>) {
-        if let Some(active) = self.active.take() {
-            recycle(shared, active);
-        }
-        shared.outbounds.close_lent(self.token, &mut self.lent);
-    }
-}
-
-/// Returns a request's state to the worker's pool, first dropping what the handler held
-/// (its exchange, an open file) so nothing outlives the request.
-fn recycle<H: Handler>(shared: &mut Shared<H>, mut active: Box<Active<H::Exchange>>) {
-    active.exchange = None;
-    active.reply.file = None;
-    if shared.actives.len() < ACTIVE_POOL {
-        shared.actives.push(active);
     }
 }

@@ -308,6 +308,14 @@ impl<E: Exchange> Active<E> {
         self.rate_base = self.body_received;
     }
 
+    /// Whether the request is over: its response complete (no file body still going out)
+    /// and its body read or given up on (or never to be read: the connection closes).
+    pub(super) fn is_finished(&self) -> bool {
+        matches!(self.reply.state, ResponseState::Done)
+            && self.reply.file.is_none()
+            && (self.reply.cx.close || self.body_finished())
+    }
+
     /// Whether the body has been read (or given up on).
     pub(super) fn body_finished(&self) -> bool {
         matches!(self.body, BodyReader::Done | BodyReader::Abandoned)

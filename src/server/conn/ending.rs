@@ -1,14 +1,16 @@
-//! Ending a request early: answering an error in place of a response none of which has left,
-//! taking such a response back, and closing once the output is flushed. The state machine in
-//! `conn.rs` and the timers in `timing.rs` decide when.
+//! Ending a request: finishing one that is over (counting and logging it, giving its state
+//! back), answering an error in place of a response none of which has left, taking such a
+//! response back, and closing once the output is flushed. The state machine in `conn.rs` and
+//! the timers in `timing.rs` decide when.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::reactor::Next;
 use crate::service::{Exchange, Handler, ResponseState};
 
 use super::super::answer::Answer;
-use super::super::stats::CloseReason;
+use super::super::exchange::{Active, BodyReader};
+use super::super::stats::{CloseReason, Finished};
 use super::super::worker::Shared;
 use super::{Conn, Need, Phase};
 
@@ -88,5 +90,77 @@ impl<E: Exchange> Conn<E> {
             self.close_reason = reason;
         }
         self.close(shared)
+    }
+
+    /// The request is over (response complete, body read or given up on): counts and logs
+    /// it, gives its state back, and goes on to the next request or closes.
+    pub(super) fn finish<H: Handler<Exchange = E>>(
+        &mut self,
+        shared: &mut Shared<H>,
+        active: Box<Active<E>>,
+        now: Instant,
+    ) -> Need {
+        self.requests += 1;
+        self.batch += 1;
+        if let (Some(stats), Some(route)) = (&mut shared.stats, active.route_stats) {
+            stats.finished(&Finished {
+                route,
+                method: active.method,
+                status: active.reply.status,
+                // Started in this turn (the clock is read once a turn): no arithmetic.
+                duration: if active.started == now {
+                    Duration::ZERO
+                } else {
+                    now.saturating_duration_since(active.started)
+                },
+                request_body_bytes: active.body_received(),
+                response_body_bytes: active.reply.body_bytes,
+            });
+        }
+        if let Some(log) = &shared.access_log {
+            let (status, bytes) = (active.reply.status, active.reply.body_bytes);
+            self.log_line
+                .finish(log.format, now, status, bytes, &mut shared.access_lines);
+        }
+        let active_close = active.reply.cx.close;
+        let close = active_close || matches!(active.body, BodyReader::Abandoned);
+        recycle(shared, active);
+        shared.outbounds.close_lent(self.token, &mut self.lent);
+        self.progress_at = now;
+        if active_close {
+            self.close_reason = if shared.draining {
+                CloseReason::Drain
+            } else {
+                CloseReason::Limit
+            };
+        }
+        if close {
+            self.phase = Phase::Closing;
+            Need::Nothing
+        } else {
+            // Also while stopping: requests pipelined behind this one were sent before the
+            // stop; `drive` closes once nothing more has arrived.
+            self.phase = Phase::Idle;
+            Need::Again
+        }
+    }
+
+    /// Gives the finished request's state back to the worker's pool, so an idle
+    /// connection holds none (its handler exchange is dropped first).
+    pub(super) fn release_active<H: Handler<Exchange = E>>(&mut self, shared: &mut Shared<H>) {
+        if let Some(active) = self.active.take() {
+            recycle(shared, active);
+        }
+        shared.outbounds.close_lent(self.token, &mut self.lent);
+    }
+}
+
+/// Returns a request's state to the worker's pool, first dropping what the handler held
+/// (its exchange, an open file) so nothing outlives the request.
+pub(super) fn recycle<H: Handler>(shared: &mut Shared<H>, mut active: Box<Active<H::Exchange>>) {
+    active.exchange = None;
+    active.reply.file = None;
+    if shared.actives.len() < super::ACTIVE_POOL {
+        shared.actives.push(active);
     }
 }

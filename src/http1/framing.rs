@@ -50,7 +50,7 @@ pub fn analyze(version: Version, headers: &[Header<'_>]) -> Result<MessageInfo, 
         let name = h.name.as_bytes();
         // The length test first keeps the common case (fields we do not care about) cheap.
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => host(&mut scan, h.value)?,
+            4 if is_host_name(name) => host(&mut scan, h.value)?,
             6 if name.eq_ignore_ascii_case(b"expect") => expect(&mut scan, h.value),
             10 if name.eq_ignore_ascii_case(b"connection") => connection(&mut scan, h.value),
             14 if name.eq_ignore_ascii_case(b"content-length") => {
@@ -174,11 +174,30 @@ fn host(scan: &mut Scan, value: &[u8]) -> Result<(), ParseError> {
     scan.host = true;
     // An empty value is allowed (RFC 9110 7.2, no authority); anything outside the
     // uri-host / port alphabet means a peer and we could disagree on the target.
-    if value.iter().all(|&b| is_host_byte(b)) {
+    if all_host_bytes(value) {
         Ok(())
     } else {
         Err(ParseError::BadHost)
     }
+}
+
+/// Whether a 4-byte field name is `Host` in any case: one word compare (every request has
+/// this field). Setting bit 5 folds each capital onto its small letter; the only bytes it
+/// folds onto a small letter are that letter and its capital, so nothing else matches.
+fn is_host_name(name: &[u8]) -> bool {
+    match <[u8; 4]>::try_from(name) {
+        Ok(bytes) => u32::from_le_bytes(bytes) | 0x2020_2020 == u32::from_le_bytes(*b"host"),
+        Err(_) => false,
+    }
+}
+
+/// Whether every byte is a [`is_host_byte`], eight at a time without a branch per byte.
+fn all_host_bytes(value: &[u8]) -> bool {
+    let mut chunks = value.chunks_exact(8);
+    let whole = chunks
+        .by_ref()
+        .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & is_host_byte(b)));
+    whole && chunks.remainder().iter().all(|&b| is_host_byte(b))
 }
 
 /// `#element` list members (RFC 9110 5.6.1): comma-separated, OWS-trimmed, empties skipped.

@@ -236,9 +236,17 @@ impl<E: Exchange> Active<E> {
         // per-table cache: no second route lookup and no hashing per request.
         let route_stats =
             stats.map(|stats| stats.route_at(self.reply.route, |at| handler.route_name_at(at)));
-        let (exchange, body_mode) = match start {
-            Start::Complete => (None, BodyMode::Ignore),
-            Start::Continue { body, exchange } => (Some(exchange), body),
+        // Stored arm by arm: an answer complete at once writes only `None`, instead of
+        // moving a whole `Option<E>` (mostly bytes the handler never wrote) through the stack.
+        let body_mode = match start {
+            Start::Complete => {
+                self.exchange = None;
+                BodyMode::Ignore
+            }
+            Start::Continue { body, exchange } => {
+                self.exchange = Some(exchange);
+                body
+            }
         };
         if let BodyMode::Buffer { limit } = body_mode {
             self.reply.body_limit = self.reply.body_limit.min(limit);
@@ -269,7 +277,6 @@ impl<E: Exchange> Active<E> {
             BodyKind::Length(remaining) => BodyReader::Length { remaining },
             BodyKind::Chunked => BodyReader::Chunked(ChunkedDecoder::new(limits.chunked)),
         };
-        self.exchange = exchange;
         self.body_mode = body_mode;
         self.body = body;
         self.buffered = Vec::new();

@@ -162,7 +162,10 @@ fn normal_origin_path(target: &str) -> Option<&str> {
         }
         i += 1;
         // Eight unmarked bytes at a time, then byte by byte to the mark.
-        while let Some(word) = bytes.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        while let Some(word) = bytes
+            .get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        {
             if may_hold_mark(u64::from_le_bytes(word)) {
                 break;
             }
@@ -183,7 +186,7 @@ fn normal_origin_path(target: &str) -> Option<&str> {
 fn may_hold_mark(word: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     let has_zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & (ONES * 0x80) != 0;
-    has_zero_byte((word | ONES * 0x10) ^ (ONES * 0x3f))
+    has_zero_byte((word | (ONES * 0x10)) ^ (ONES * 0x3f))
         || has_zero_byte((word & (ONES * 0xf9)) ^ (ONES * 0x21))
 }
 
@@ -315,7 +318,11 @@ mod tests {
                 let mut word = *b"abcdefgh";
                 word[lane] = b;
                 let flagged = may_hold_mark(u64::from_le_bytes(word));
-                assert_eq!(flagged, PATH_MARKS[usize::from(b)] || b == b'!' || b == b'\'', "{b}");
+                assert_eq!(
+                    flagged,
+                    PATH_MARKS[usize::from(b)] || b == b'!' || b == b'\'',
+                    "{b}"
+                );
             }
         }
     }

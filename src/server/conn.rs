@@ -253,7 +253,7 @@ impl<E: Exchange> Conn<E> {
     /// Runs the connection until it must wait for the socket or a timer.
     fn drive<H: Handler<Exchange = E>>(&mut self, cx: &mut Context<'_, WorkerTarget<H>>) -> Next {
         let now = cx.now();
-        // Once per turn, not per request: every response of this turn carries this `Date`.
+        // Once per call, not per request: every response written in this call carries it.
         cx.shared.refresh_date(now);
         let mut reads = 0;
         let mut next = Next::Keep;

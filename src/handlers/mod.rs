@@ -63,6 +63,16 @@ impl Builtin {
 impl Handler for Builtin {
     type Exchange = BuiltinExchange;
 
+    fn methods(&self) -> Option<&'static [&'static str]> {
+        match self {
+            Builtin::Static(files) => files.methods(),
+            Builtin::Upload(upload) => upload.methods(),
+            Builtin::Respond(_) | Builtin::Echo(_) | Builtin::Redirect(_) | Builtin::Proxy(_) => {
+                None
+            }
+        }
+    }
+
     fn start(
         &self,
         request: &Request<'_>,

@@ -296,6 +296,10 @@ impl StaticFiles {
 impl Handler for StaticFiles {
     type Exchange = ();
 
+    fn methods(&self) -> Option<&'static [&'static str]> {
+        Some(&["GET", "HEAD"])
+    }
+
     fn start(&self, request: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
         self.serve(request, response);
         Start::Complete

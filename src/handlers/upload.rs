@@ -101,6 +101,10 @@ impl Upload {
 impl Handler for Upload {
     type Exchange = UploadExchange;
 
+    fn methods(&self) -> Option<&'static [&'static str]> {
+        Some(&["POST", "PUT"])
+    }
+
     fn start(
         &self,
         request: &Request<'_>,

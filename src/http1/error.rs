@@ -29,6 +29,19 @@ pub enum ParseError {
     BadHost,
     /// The request path has an invalid percent escape or climbs above the root with `..`.
     BadTarget,
+    /// The request target is longer than the server will parse (RFC 9112 3: 414): the head
+    /// limit was reached before the request line ended.
+    TargetTooLong,
+    /// An absolute-form target's scheme is neither `http` nor `https`.
+    UnsupportedScheme,
+    /// An absolute-form target carries userinfo (`http://user@host/`), which RFC 9110
+    /// 4.2.4 says to treat as an error.
+    UserinfoInTarget,
+    /// An absolute-form target's authority is empty or not `host [ ":" port ]`.
+    BadTargetAuthority,
+    /// `*` with a method other than OPTIONS, or authority-form with one other than CONNECT
+    /// (RFC 9112 3.2.3-3.2.4).
+    TargetFormNotAllowed,
     /// A `Content-Length` value is not `1*DIGIT` or does not fit in a `u64`.
     BadContentLength,
     /// `Content-Length` values disagree with each other.
@@ -64,6 +77,7 @@ impl ParseError {
     pub fn status(self) -> u16 {
         match self {
             Self::HeadTooLarge | Self::TooManyHeaders => 431,
+            Self::TargetTooLong => 414,
             Self::UnsupportedVersion => 505,
             Self::UnsupportedTransferCoding => 501,
             Self::UnknownExpectation => 417,
@@ -73,6 +87,10 @@ impl ParseError {
             | Self::DuplicateHost
             | Self::BadHost
             | Self::BadTarget
+            | Self::UnsupportedScheme
+            | Self::UserinfoInTarget
+            | Self::BadTargetAuthority
+            | Self::TargetFormNotAllowed
             | Self::BadContentLength
             | Self::ConflictingContentLength
             | Self::ContentLengthWithTransferEncoding
@@ -100,6 +118,11 @@ impl ParseError {
             Self::DuplicateHost => "duplicate_host",
             Self::BadHost => "bad_host",
             Self::BadTarget => "bad_target",
+            Self::TargetTooLong => "target_too_long",
+            Self::UnsupportedScheme => "unsupported_scheme",
+            Self::UserinfoInTarget => "userinfo_in_target",
+            Self::BadTargetAuthority => "bad_target_authority",
+            Self::TargetFormNotAllowed => "target_form_not_allowed",
             Self::BadContentLength => "bad_content_length",
             Self::ConflictingContentLength => "conflicting_content_length",
             Self::ContentLengthWithTransferEncoding => "content_length_with_transfer_encoding",
@@ -129,6 +152,11 @@ impl ParseError {
             Self::DuplicateHost => "more than one Host header",
             Self::BadHost => "invalid Host header",
             Self::BadTarget => "invalid request path",
+            Self::TargetTooLong => "request target too long",
+            Self::UnsupportedScheme => "request target scheme is not http or https",
+            Self::UserinfoInTarget => "userinfo in the request target",
+            Self::BadTargetAuthority => "invalid authority in the request target",
+            Self::TargetFormNotAllowed => "request target form not allowed for the method",
             Self::BadContentLength => "invalid Content-Length value",
             Self::ConflictingContentLength => "conflicting Content-Length values",
             Self::ContentLengthWithTransferEncoding => {
@@ -171,6 +199,11 @@ mod tests {
         DuplicateHost,
         BadHost,
         BadTarget,
+        TargetTooLong,
+        UnsupportedScheme,
+        UserinfoInTarget,
+        BadTargetAuthority,
+        TargetFormNotAllowed,
         BadContentLength,
         ConflictingContentLength,
         ContentLengthWithTransferEncoding,
@@ -192,6 +225,7 @@ mod tests {
         for &e in ALL {
             let want = match e {
                 HeadTooLarge | TooManyHeaders => 431,
+                TargetTooLong => 414,
                 UnsupportedVersion => 505,
                 UnsupportedTransferCoding => 501,
                 UnknownExpectation => 417,

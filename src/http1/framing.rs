@@ -172,9 +172,10 @@ fn host(scan: &mut Scan, value: &[u8]) -> Result<(), ParseError> {
         return Err(ParseError::DuplicateHost);
     }
     scan.host = true;
-    // An empty value is allowed (RFC 9110 7.2, no authority); anything outside the
-    // uri-host / port alphabet means a peer and we could disagree on the target.
-    if all_host_bytes(value) {
+    // An empty value is allowed (RFC 9110 7.2, no authority). The byte table refuses most
+    // bad values eight bytes at a time; the grammar then places `:` and brackets, so a value
+    // a peer could split differently (`[::1`, `a:8x`, a port past 65535) is never routed.
+    if value.is_empty() || (all_host_bytes(value) && super::authority::is_valid(value)) {
         Ok(())
     } else {
         Err(ParseError::BadHost)

@@ -79,9 +79,64 @@ pub fn parse_head<'h, 'b>(
                 head_len,
             }))
         }
-        Ok(Status::Partial) if buf.len() >= limits.max_head_bytes => Err(ParseError::HeadTooLarge),
+        Ok(Status::Partial) if buf.len() >= limits.max_head_bytes => Err(too_large(window)),
         Ok(Status::Partial) => Ok(None),
+        // `HTTP/1.2` with its line end still to come: wait, then answer it as
+        // [`downgrade_minor_version`] says.
+        Err(httparse::Error::Version)
+            if buf.len() < limits.max_head_bytes
+                && newer_minor_version(window).is_some_and(|at| at + 1 == window.len()) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(map_error(e, window)),
+    }
+}
+
+/// RFC 9110 section 2.5: a request of a later HTTP/1 minor version (`HTTP/1.2` to
+/// `HTTP/1.9`) is processed as if it were of the highest minor version the server
+/// supports, HTTP/1.1. httparse knows only 1.0 and 1.1, so a caller whose
+/// [`parse_head`] answered [`ParseError::UnsupportedVersion`] calls this on the same bytes:
+/// it rewrites such a complete request line's version to `HTTP/1.1` in place and returns
+/// true (parse again); any other version is left alone (false: 505 stands).
+pub fn downgrade_minor_version(buf: &mut [u8]) -> bool {
+    match newer_minor_version(buf) {
+        Some(at) if at + 1 < buf.len() => {
+            buf[at] = b'1';
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Where the minor digit is when the request line ends with ` HTTP/1.2` to ` HTTP/1.9`
+/// (at its CR or LF, or at the end of `buf` when the line is not complete yet).
+fn newer_minor_version(buf: &[u8]) -> Option<usize> {
+    let start = leading_empty_lines(buf);
+    let end = buf[start..]
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .map_or(buf.len(), |n| start + n);
+    let line = &buf[start..end];
+    let version = line.get(line.len().checked_sub(9)?..)?;
+    (version.starts_with(b" HTTP/1.") && matches!(version[8], b'2'..=b'9')).then_some(end - 1)
+}
+
+/// Which limit a head that filled the whole window broke: the request target's (414, RFC
+/// 9112 3), when the request line is still inside its target (a method and a space, then no
+/// other space or line end), else the head's (431).
+fn too_large(window: &[u8]) -> ParseError {
+    let line = &window[leading_empty_lines(window)..];
+    let in_target = match line.iter().position(|&b| b == b' ') {
+        Some(space) => !line[space + 1..]
+            .iter()
+            .any(|&b| b == b' ' || b == b'\r' || b == b'\n'),
+        None => false,
+    };
+    if in_target {
+        ParseError::TargetTooLong
+    } else {
+        ParseError::HeadTooLarge
     }
 }
 
@@ -377,6 +432,59 @@ mod tests {
         // Errors beyond the limit are not looked at: the size is the answer.
         big.extend_from_slice(b"\x00\r\n\r\n");
         assert_eq!(run(&big, &HeadLimits::default()), Fail(HeadTooLarge));
+    }
+
+    /// RFC 9112 section 3: a target longer than the server parses is 414; a long header
+    /// section stays 431 (RFC 6585 section 5).
+    #[test]
+    fn a_target_over_the_limit_is_414_a_header_431() {
+        let limits = HeadLimits::default();
+        let mut long_target = b"GET /".to_vec();
+        long_target.resize(16 * 1024, b'a');
+        assert_eq!(run(&long_target, &limits), Fail(TargetTooLong));
+        let mut after_empty_lines = b"\r\n".to_vec();
+        after_empty_lines.extend_from_slice(&long_target);
+        assert_eq!(run(&after_empty_lines, &limits), Fail(TargetTooLong));
+        // The target ended (a space, or the line ended): not a 414.
+        let mut long_version = b"GET /a ".to_vec();
+        long_version.resize(16 * 1024, b'H');
+        assert_eq!(run(&long_version, &limits), Fail(BadRequestLine));
+        let mut long_header = b"GET /a HTTP/1.1\r\nX: ".to_vec();
+        long_header.resize(16 * 1024, b'a');
+        assert_eq!(run(&long_header, &limits), Fail(HeadTooLarge));
+        // No method and space yet: nothing says it is a target.
+        assert_eq!(run(&[b'G'; 16 * 1024], &limits), Fail(HeadTooLarge));
+    }
+
+    /// RFC 9110 section 2.5: HTTP/1.2 to 1.9 are served as HTTP/1.1; other versions stay 505.
+    #[test]
+    fn a_newer_minor_version_is_served_as_http_1_1() {
+        let d = HeadLimits::default();
+        let mut req = b"GET /a HTTP/1.7\r\nHost: a\r\n\r\n".to_vec();
+        assert_eq!(run(&req, &d), Fail(UnsupportedVersion));
+        // Split right after the digit: wait for the line end rather than answer.
+        assert_eq!(run(&req[..15], &d), Incomplete);
+        assert!(downgrade_minor_version(&mut req));
+        assert_eq!(&req[..17], b"GET /a HTTP/1.1\r\n");
+        assert!(matches!(run(&req, &d), Head { version: Http11, .. }));
+        let mut lf_only = b"\r\nGET /a HTTP/1.2\nHost: a\n\n".to_vec();
+        assert!(downgrade_minor_version(&mut lf_only));
+        assert!(matches!(run(&lf_only, &d), Head { version: Http11, .. }));
+        for other in [
+            &b"GET /a HTTP/2.0\r\nHost: a\r\n\r\n"[..],
+            b"GET /a HTTP/1.10\r\nHost: a\r\n\r\n",
+            b"GET /a HTTP/0.9\r\nHost: a\r\n\r\n",
+            b"GET /a HTTP/1.2",
+        ] {
+            let mut copy = other.to_vec();
+            assert!(!downgrade_minor_version(&mut copy), "{other:?}");
+            assert_eq!(copy, other);
+        }
+        // Not `HTTP/` DIGIT "." DIGIT (RFC 9112 2.3): malformed, not another version.
+        assert_eq!(
+            run(b"GET /a HTTP/1.10\r\nHost: a\r\n\r\n", &d),
+            Fail(BadRequestLine)
+        );
     }
 
     #[test]

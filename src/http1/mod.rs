@@ -6,6 +6,7 @@
 //! `SystemTime`), log, use `unsafe`, or allocate on the per-request path. It knows nothing
 //! about connections; the connection layer decides what to do with the answers it gives.
 
+mod authority;
 pub mod chunked;
 pub mod date;
 pub mod encode;

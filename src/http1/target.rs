@@ -60,15 +60,60 @@ pub fn path_of(target: &str) -> &str {
 /// ([`normalize_path`]) when it is one (origin- and absolute-form), else the target itself
 /// (`*`, authority-form). An origin-form target already normal, the common case, is cut and
 /// checked in one pass.
+///
+/// # Errors
+///
+/// An absolute-form target whose scheme is not `http` or `https`, whose authority carries
+/// userinfo (RFC 9110 4.2.4) or is not a valid non-empty `host [ ":" port ]` (RFC 9110
+/// 4.2.1): the server would route by a host it cannot trust. A path that cannot be
+/// normalised ([`normalize_path`]).
 pub fn routing_path<'a>(target: &'a str, scratch: &'a mut String) -> Result<&'a str, ParseError> {
     if let Some(path) = normal_origin_path(target) {
         return Ok(path);
+    }
+    if let Some(authority) = authority_of(target) {
+        check_absolute_form(target, authority)?;
     }
     let path = path_of(target);
     if path.starts_with('/') {
         normalize_path(path, scratch)
     } else {
         Ok(path)
+    }
+}
+
+/// The checks an absolute-form target gets before its authority is taken for the host.
+fn check_absolute_form(target: &str, authority: &str) -> Result<(), ParseError> {
+    let scheme = &target[..target.find("://").unwrap_or(0)];
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return Err(ParseError::UnsupportedScheme);
+    }
+    if authority.contains('@') {
+        return Err(ParseError::UserinfoInTarget);
+    }
+    if !super::authority::is_valid(authority.as_bytes()) {
+        return Err(ParseError::BadTargetAuthority);
+    }
+    Ok(())
+}
+
+/// Checks that a target which is neither origin- nor absolute-form suits the method (RFC
+/// 9112 3.2.3-3.2.4): `*` only with OPTIONS, authority-form only with CONNECT. `path` is
+/// what [`routing_path`] returned; a path starting with `/` passes at once.
+///
+/// # Errors
+///
+/// [`ParseError::TargetFormNotAllowed`] otherwise.
+pub fn check_form(method: &str, path: &str) -> Result<(), ParseError> {
+    let allowed = match path {
+        _ if path.starts_with('/') => true,
+        "*" => method == "OPTIONS",
+        _ => method == "CONNECT",
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ParseError::TargetFormNotAllowed)
     }
 }
 

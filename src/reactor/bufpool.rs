@@ -28,6 +28,11 @@ impl ReadBuf {
         &self.data[self.start..self.end]
     }
 
+    /// The unread bytes, to change in place (a parser that normalises what it read).
+    pub fn unread_mut(&mut self) -> &mut [u8] {
+        &mut self.data[self.start..self.end]
+    }
+
     /// Marks `n` unread bytes as consumed.
     pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.end - self.start);

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::http1::head::{self, MAX_HEADERS_LIMIT};
-use crate::http1::{BodyKind, Header, framing};
+use crate::http1::{BodyKind, Header, ParseError, framing};
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
 use crate::service::{Exchange, Handler, ResponseError, ResponseState, WakeRef};
 
@@ -368,7 +368,7 @@ impl<E: Exchange> Conn<E> {
         let parsed = match head::parse_head(input.unread(), &mut storage, &limits.head) {
             Ok(Some(parsed)) => parsed,
             Ok(None) => return Need::Input,
-            Err(error) => return self.fail(shared, now, error.into()),
+            Err(error) => return self.refuse_head(shared, now, error),
         };
         let info = match framing::analyze(parsed.version, parsed.headers) {
             Ok(info) => info,
@@ -440,6 +440,26 @@ impl<E: Exchange> Conn<E> {
                 self.fail(shared, now, answer)
             }
         }
+    }
+
+    /// Answers a head the codec refused, except a later HTTP/1 minor version, which is
+    /// rewritten to HTTP/1.1 in the buffer and parsed again (RFC 9110 2.5).
+    #[cold]
+    fn refuse_head<H: Handler<Exchange = E>>(
+        &mut self,
+        shared: &mut Shared<H>,
+        now: Instant,
+        error: ParseError,
+    ) -> Need {
+        if error == ParseError::UnsupportedVersion
+            && self
+                .input
+                .as_mut()
+                .is_some_and(|input| head::downgrade_minor_version(input.unread_mut()))
+        {
+            return Need::Again;
+        }
+        self.fail(shared, now, error.into())
     }
 
     /// Feeds the request being served its body and output room, and ends it when both

@@ -195,6 +195,9 @@ impl<E: Exchange> Active<E> {
             }
         }
         let path = target::routing_path(head.target, path_scratch)?;
+        if !path.starts_with('/') {
+            target::check_form(head.method, path)?;
+        }
         let request = Request {
             method: head.method,
             target: head.target,

@@ -5,6 +5,8 @@
 //! with it. The table is itself a [`Handler`]: it lowers the request body limit to the
 //! route's, then passes the request to the route's handler; it answers 404 when no route
 //! matches the host and path, and 405 with `Allow` when routes match but none takes the method.
+//! `OPTIONS *` asks about the server as a whole (RFC 9110 9.3.7): the table answers it
+//! itself, 200 with the methods its routes take in `Allow`.
 //!
 //! Precedence (independent of the order routes are given in):
 //! 1. host: an exact host beats wildcards (the longest suffix first) beat any-host routes; a
@@ -19,6 +21,7 @@
 use std::cmp::Reverse;
 use std::fmt;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use crate::service::{BodyKind, Handler, Request, ResponseWriter, Start};
 
@@ -187,7 +190,15 @@ pub struct RouteTable<H> {
     /// Whether any route names a host: if none does, a request's host is never looked at
     /// (the common single-site table skips finding and parsing it per request).
     uses_host: bool,
+    /// The `Allow` value of the answer to `OPTIONS *`, built at its first use (building it
+    /// asks the handlers, which `new` does not require to be handlers).
+    options_allow: OnceLock<String>,
 }
+
+/// What `OPTIONS *` lists for a route that takes any method: the methods of RFC 9110 and
+/// RFC 5789 the server can serve. CONNECT (no tunnels) and TRACE (never answered as such)
+/// are left out.
+const ANY_METHOD: &[&str] = &["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
 
 impl<H> RouteTable<H> {
     /// A table for `routes` (in any order) at config `generation`. Routes that tie on
@@ -226,6 +237,7 @@ impl<H> RouteTable<H> {
             groups,
             generation,
             uses_host,
+            options_allow: OnceLock::new(),
         }
     }
 
@@ -322,6 +334,12 @@ impl<H: Handler> Handler for RouteTable<H> {
         response: &mut ResponseWriter<'_>,
     ) -> Start<Self::Exchange> {
         const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
+        if request.path == "*" {
+            // The server core lets `*` through only with OPTIONS.
+            let allow = self.options_allow.get_or_init(|| self.allow_any_route());
+            response.complete(200, &[("Allow", allow.as_bytes())], b"");
+            return Start::Complete;
+        }
         match self.locate(self.host_of(request), request.path(), request.method) {
             Located::Found(index) => {
                 let route = &self.routes[index];
@@ -344,6 +362,23 @@ impl<H: Handler> Handler for RouteTable<H> {
                 Start::Complete
             }
         }
+    }
+}
+
+impl<H: Handler> RouteTable<H> {
+    /// Every method some route takes, sorted, OPTIONS included (the table answers it).
+    fn allow_any_route(&self) -> String {
+        let mut methods: Vec<&str> = vec!["OPTIONS"];
+        for route in &self.routes {
+            match (route.methods.is_empty(), route.handler.methods()) {
+                (false, _) => methods.extend(route.methods.iter().map(String::as_str)),
+                (true, Some(taken)) => methods.extend_from_slice(taken),
+                (true, None) => methods.extend_from_slice(ANY_METHOD),
+            }
+        }
+        methods.sort_unstable();
+        methods.dedup();
+        methods.join(", ")
     }
 }
 

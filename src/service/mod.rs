@@ -190,6 +190,12 @@ pub trait Handler: Send + Sync + 'static {
     fn route_name_at(&self, _index: u32) -> &str {
         ""
     }
+
+    /// The methods this handler answers with anything but 405, for the `Allow` of an
+    /// `OPTIONS *` answer (RFC 9110 9.3.7); `None` when it takes any method.
+    fn methods(&self) -> Option<&'static [&'static str]> {
+        None
+    }
 }
 
 /// The per-request half of a handler. Calls never overlap and never block.
@@ -226,6 +232,10 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
 
     fn route_name_at(&self, index: u32) -> &str {
         (**self).route_name_at(index)
+    }
+
+    fn methods(&self) -> Option<&'static [&'static str]> {
+        (**self).methods()
     }
 }
 

@@ -434,7 +434,10 @@ impl<'a> ResponseWriter<'a> {
         let body_allowed = encode::status_allows_body(status);
         let body = if !body_allowed || self.reply.cx.head_request {
             if let Framing::Length(len) = framing {
-                if status != 204 {
+                // A HEAD answer declares its GET's length. A 204 has no content to measure,
+                // and a 304's length would describe the selected representation (RFC 9110
+                // 8.6), which this writer does not know: 0 would be a lie.
+                if body_allowed {
                     encode::write_content_length(self.out, len);
                 }
             } else if body_allowed && self.reply.cx.version == Version::Http11 {

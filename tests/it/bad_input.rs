@@ -42,6 +42,7 @@ fn cases() -> Vec<Case> {
         many_headers.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
     }
     many_headers.extend_from_slice(b"\r\n");
+    let long_target = [&b"GET /"[..], &vec![b'a'; 17 * 1024], b" HTTP/1.1\r\nHost: test\r\n\r\n"].concat();
     let long_extension = [
         &b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n1;ext="[..],
         &vec![b'e'; 5000],
@@ -116,6 +117,30 @@ fn cases() -> Vec<Case> {
         case("HTTP/1.1 without Host", b"GET / HTTP/1.1\r\nX-A: b\r\n\r\n", 400, false, "host"),
         case("two Host fields", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, false, "host"),
         case("HTTP/2.0 version", b"GET / HTTP/2.0\r\nHost: test\r\n\r\n", 505, false, "version"),
+        // RFC 9112 3: a target longer than the server parses is 414, not 431.
+        Case {
+            name: "RFC 9112 3: request target over the head limit",
+            request: long_target,
+            status: 414,
+            must_close: true,
+            names: "target",
+        },
+        // RFC 9112 3.2 and RFC 3986 3.2.2-3.2.3: Host must follow the authority grammar.
+        case("RFC 9112 3.2: Host [::1 unclosed", b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, true, "host"),
+        case("RFC 9112 3.2: Host port a:8x", b"GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", 400, true, "host"),
+        case("RFC 9112 3.2: Host :a without host", b"GET / HTTP/1.1\r\nHost: :a\r\n\r\n", 400, true, "host"),
+        case("RFC 9112 3.2: Host port 65536", b"GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", 400, true, "host"),
+        // RFC 9112 3.2.4: the asterisk form is for OPTIONS only.
+        case("RFC 9112 3.2.4: GET *", b"GET * HTTP/1.1\r\nHost: test\r\n\r\n", 400, true, "target"),
+        // RFC 9112 3.2.3: the authority form is for CONNECT only.
+        case("RFC 9112 3.2.3: GET in authority form", b"GET test:80 HTTP/1.1\r\nHost: test\r\n\r\n", 400, true, "target"),
+        // RFC 9110 4.2.4: userinfo in an http(s) URI is an error.
+        case("RFC 9110 4.2.4: userinfo in absolute form", b"GET http://u:p@test/ HTTP/1.1\r\nHost: test\r\n\r\n", 400, true, "userinfo"),
+        case("RFC 9110 4.2.4: user only in absolute form", b"GET http://u@test/ HTTP/1.1\r\nHost: test\r\n\r\n", 400, true, "userinfo"),
+        // RFC 9110 4.2.1: an http URI with an empty or invalid host is invalid.
+        case("RFC 9110 4.2.1: empty host in absolute form", b"GET http:///x HTTP/1.1\r\nHost: test\r\n\r\n", 400, true, "authority"),
+        case("RFC 9110 4.2.1: bad port in absolute form", b"GET http://test:99999/ HTTP/1.1\r\nHost: test\r\n\r\n", 400, true, "authority"),
+        case("RFC 9112 3.2.2: absolute form of another scheme", b"GET ftp://test/ HTTP/1.1\r\nHost: test\r\n\r\n", 400, true, "scheme"),
         case(
             "chunk size zz",
             b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",

@@ -14,6 +14,7 @@ mod check;
 mod chunked;
 mod cli;
 mod concurrency;
+mod conformance;
 mod daemon;
 mod keepalive;
 mod limits;

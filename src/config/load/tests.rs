@@ -675,6 +675,11 @@ fn validation_errors_are_located() {
                 "x.toml:12:8: route[1].body: a 304 response cannot have a body (set status to one that allows content)",
             ],
         ),
+        // RFC 9110 15.3.6: a server MUST NOT generate content in a 205 response.
+        (
+            "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"respond\"\nstatus = 205\nbody = \"x\"\n",
+            &["x.toml:6:8: route[0].body: a 205 response cannot have a body (set status to one that allows content)"],
+        ),
         // --- headers
         (
             "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"echo\"\n[route.headers]\n\

@@ -111,10 +111,10 @@ impl Validator<'_> {
     fn respond(&mut self, prefix: &str, raw: &RawRoute) -> Option<HandlerSpec> {
         let status: u16 = self.int(&raw.status, &format!("{prefix}.status"), STATUS);
         let body = raw.body.as_ref();
-        // RFC 9110: 204 and 304 responses never carry content; the server would have to drop
-        // the body silently, so say so now instead.
+        // RFC 9110 15.3.5, 15.3.6 and 15.4.5: 204, 205 and 304 responses never carry
+        // content; the server would have to drop the body silently, so say so now instead.
         if let Some(b) = body.filter(|b| !b.get_ref().is_empty()) {
-            if status == 204 || status == 304 {
+            if matches!(status, 204 | 205 | 304) {
                 let kind = ConfigErrorKind::BodyNotAllowed { status };
                 self.error(b.span().start, format!("{prefix}.body"), kind);
             }

@@ -379,6 +379,12 @@ fn analyze_table() {
         (Http11, &[("Host", b"a b")], Err(BadHost)),
         (Http11, &[("Host", b"a/b")], Err(BadHost)),
         (Http11, &[("Host", b"user@a")], Err(BadHost)),
+        // RFC 9112 3.2 with RFC 3986 3.2.2-3.2.3: the authority grammar, not only its bytes.
+        (Http11, &[("Host", b"[::1")], Err(BadHost)),
+        (Http11, &[("Host", b"a:8x")], Err(BadHost)),
+        (Http11, &[("Host", b":a")], Err(BadHost)),
+        (Http11, &[("Host", b"a:65536")], Err(BadHost)),
+        (Http11, &[("Host", b"a:65535")], Ok(PLAIN)),
         // Framing outranks a missing Host.
         (Http11, &[("Content-Length", b"x")], Err(BadContentLength)),
         (

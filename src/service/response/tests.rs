@@ -109,6 +109,31 @@ fn head_request_gets_length_but_no_body() {
     assert_eq!(state, ResponseState::Broken(ResponseError::TooShort));
 }
 
+/// RFC 9110 8.6 and 15.4.5: a 304's Content-Length would describe the selected
+/// representation, which the writer does not know, so none is sent (not `0`); a 204 sends none
+/// either (RFC 9110 8.6: MUST NOT). HEAD answers keep their GET's length.
+#[test]
+fn no_content_length_on_204_or_304() {
+    for head_request in [false, true] {
+        let cx = ResponseContext {
+            head_request,
+            ..http11()
+        };
+        for status in [204, 304] {
+            let (text, state, _) = write(cx, |w| w.complete(status, &[], b""));
+            assert!(!text.contains("Content-Length"), "{status}: {text}");
+            assert!(text.ends_with("\r\n\r\n"), "{text}");
+            assert_eq!(state, ResponseState::Done);
+        }
+    }
+    let fixed = FixedResponse::new(304, b"ETag: \"x\"\r\n".to_vec(), Vec::new());
+    let (text, _, _) = write(http11(), |w| w.complete_fixed(&fixed));
+    assert_eq!(
+        text,
+        "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n"
+    );
+}
+
 #[test]
 fn pending_expectation_forces_close() {
     let cx = ResponseContext {

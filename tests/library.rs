@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use asycamore::server::{self, Limits, ServerConfig, ServerHandle, Timeouts};
 use asycamore::service::{
-    BodyEvent, BodyMode, Exchange, Framing, Handler, Request, ResponseWriter, Start,
+    BodyEvent, BodyMode, Exchange, Framing, Handler, Request, ResponseError, ResponseWriter, Start,
 };
 
 fn serve<H: Handler>(handler: H, limits: Limits) -> ServerHandle<H> {
@@ -58,7 +58,7 @@ impl Handler for Pattern {
     type Exchange = PatternExchange;
 
     fn start(&self, _: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<PatternExchange> {
-        response.head(200, &[], Framing::Chunked);
+        response.head(200, &[], Framing::Chunked).unwrap();
         Start::Continue {
             body: BodyMode::Ignore,
             exchange: PatternExchange {
@@ -190,7 +190,7 @@ impl Exchange for Collected {
         });
         if let BodyEvent::End = event {
             let text = self.events.join(";");
-            response.complete(200, &[], text.as_bytes());
+            response.complete(200, &[], text.as_bytes()).unwrap();
         }
     }
 
@@ -261,7 +261,9 @@ impl Handler for FileHandler {
             .and_then(|q| q.strip_prefix("skip="))
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
-        response.head(200, &[], Framing::Length(len - skip));
+        response
+            .head(200, &[], Framing::Length(len - skip))
+            .unwrap();
         response.send_file(file, skip, len - skip);
         Start::Complete
     }
@@ -314,7 +316,7 @@ impl Handler for Fixed {
     type Exchange = ();
 
     fn start(&self, _: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
-        response.complete(200, &[], self.0);
+        response.complete(200, &[], self.0).unwrap();
         Start::Complete
     }
 }
@@ -464,10 +466,10 @@ impl Handler for Mixed {
         response: &mut ResponseWriter<'_>,
     ) -> Start<PatternExchange> {
         if request.path() != "/big" {
-            response.complete(200, &[], b"ok");
+            response.complete(200, &[], b"ok").unwrap();
             return Start::Complete;
         }
-        response.head(200, &[], Framing::Chunked);
+        response.head(200, &[], Framing::Chunked).unwrap();
         Start::Continue {
             body: BodyMode::Ignore,
             exchange: PatternExchange {
@@ -547,7 +549,7 @@ impl Exchange for DeferredExchange {
     fn on_writable(&mut self, response: &mut ResponseWriter<'_>) {
         if self.ready.load(Ordering::Acquire) && !self.started {
             self.started = true;
-            response.complete(200, &[], b"later");
+            response.complete(200, &[], b"later").unwrap();
         }
     }
 }
@@ -646,7 +648,7 @@ impl Handler for Transport {
         if request.path() == "/file" {
             let file = std::fs::File::open(&self.file).expect("open");
             let len = file.metadata().expect("stat").len();
-            response.head(200, &[], Framing::Length(len));
+            response.head(200, &[], Framing::Length(len)).unwrap();
             response.send_file(file, 0, len);
         } else {
             let body: &[u8] = if request.peer.is_none() {
@@ -654,7 +656,7 @@ impl Handler for Transport {
             } else {
                 b"tcp"
             };
-            response.complete(200, &[], body);
+            response.complete(200, &[], body).unwrap();
         }
         Start::Complete
     }
@@ -804,7 +806,7 @@ impl Exchange for HoldingExchange {
         }
         if self.ended && !response.head_written() {
             let text = format!("{} bytes", self.received);
-            response.complete(200, &[], text.as_bytes());
+            response.complete(200, &[], text.as_bytes()).unwrap();
         }
     }
 }
@@ -932,6 +934,104 @@ fn a_body_held_and_released_at_once_is_answered() {
         let (head, body) = read_one(&mut stream);
         assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
         assert_eq!(body, b"10 bytes");
+    }
+    server.shutdown();
+}
+
+/// Puts the request's query, decoded as a handler naively would, into a header (or, under
+/// `/trailer`, a trailer; under `/name`, a header with a bad name): a value with CR or LF would
+/// split the response. RFC 9110 5.5 (field values exclude CR, LF and NUL; names are tokens)
+/// and RFC 9112 2.2: the writer refuses such fields in every build, release included, writes
+/// nothing of them, and the handler hears why and answers otherwise.
+struct Reflect {
+    refused: Arc<AtomicUsize>,
+}
+
+impl Handler for Reflect {
+    type Exchange = ();
+
+    fn start(&self, request: &Request<'_>, response: &mut ResponseWriter<'_>) -> Start<()> {
+        let value = request
+            .query()
+            .unwrap_or("")
+            .replace("%0D", "\r")
+            .replace("%0A", "\n");
+        let (name, in_header, in_trailer): (&str, &[u8], &[u8]) = match request.path() {
+            "/name" => ("X Bad", b"v", b"v"),
+            "/trailer" => ("X-Echo", b"v", value.as_bytes()),
+            _ => ("X-Echo", value.as_bytes(), b"v"),
+        };
+        match response.head(200, &[(name, in_header)], Framing::Chunked) {
+            Ok(()) => {
+                response.write(b"body");
+                if let Err(error) = response.finish_with_trailers(&[("X-Trailer", in_trailer)]) {
+                    assert_eq!(error, ResponseError::InvalidField);
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    response.finish();
+                }
+            }
+            Err(error) => {
+                assert_eq!(error, ResponseError::InvalidField);
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                response
+                    .complete(500, &[], b"refused a header field\n")
+                    .unwrap();
+            }
+        }
+        Start::Complete
+    }
+}
+
+#[test]
+fn header_fields_that_would_split_the_response_are_refused_in_every_build() {
+    let refused = Arc::new(AtomicUsize::new(0));
+    let server = serve(
+        Reflect {
+            refused: Arc::clone(&refused),
+        },
+        Limits::default(),
+    );
+    let addr = server.local_addrs()[0];
+    // (target, status, what the body ends with)
+    let cases = [
+        (
+            "/?a%0D%0ASet-Cookie:%20pwned=1",
+            500,
+            "refused a header field\n",
+        ),
+        ("/?a%0Ab", 500, "refused a header field\n"),
+        ("/?a%0Db", 500, "refused a header field\n"),
+        ("/name?x", 500, "refused a header field\n"),
+        (
+            "/trailer?a%0D%0ASet-Cookie:%20pwned=1",
+            200,
+            "body\r\n0\r\n\r\n",
+        ),
+        ("/?fine", 200, "body\r\n0\r\nX-Trailer: v\r\n\r\n"),
+        ("/trailer?fine", 200, "body\r\n0\r\nX-Trailer: fine\r\n\r\n"),
+    ];
+    for (target, status, body_end) in cases {
+        let before = refused.load(Ordering::Relaxed);
+        let mut stream = connect(addr);
+        write!(
+            stream,
+            "GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let text = String::from_utf8_lossy(&read_all(&mut stream)).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").expect("a whole head");
+        assert!(!text.contains("pwned"), "{target}: {text:?}");
+        // Every line of the head is the status line or `Name: value`: nothing was split.
+        for line in head.lines().skip(1) {
+            assert!(line.contains(": "), "{target}: split head line {line:?}");
+        }
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{target}: {text:?}"
+        );
+        assert!(body.ends_with(body_end), "{target}: {body:?}");
+        let refusals = refused.load(Ordering::Relaxed) - before;
+        assert_eq!(refusals, usize::from(!target.contains("fine")), "{target}");
     }
     server.shutdown();
 }

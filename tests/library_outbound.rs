@@ -65,7 +65,7 @@ impl Exchange for AskExchange {
             if let (Some(conn), Some(io)) = (self.conn.take(), response.outbound()) {
                 io.close(conn);
             }
-            return response.complete(504, &[], b"service timed out\n");
+            return response.complete(504, &[], b"service timed out\n").unwrap();
         }
         let io = response.outbound().expect("served by a connection");
         let conn = *self.conn.get_or_insert_with(|| {
@@ -102,7 +102,7 @@ impl Exchange for AskExchange {
             );
             self.conn = None;
             let answer = std::mem::take(&mut self.answer);
-            response.complete(200, &[], &answer);
+            response.complete(200, &[], &answer).unwrap();
             response.wake_at(None);
         } else {
             // Offered room again when the service's socket turns ready, or at the deadline.

@@ -314,7 +314,8 @@ fn request() -> impl Strategy<Value = RequestSpec> {
         prop::collection::vec(extension_field("X-"), 0..4),
         field(
             any::<u64>().prop_map(|bits| vary_case("host", bits)),
-            "[a-z0-9.-]{0,12}(:[0-9]{1,5})?",
+            // Empty, or `host[:port]` (RFC 9112 3.2; a port of at most 65535).
+            "([a-z0-9.-]{1,12}(:[0-9]{1,4})?)?",
         ),
         any::<(Index, Index, u64, u64)>(),
         body(),
@@ -713,7 +714,7 @@ fn encode_with_writer(chunks: &[(Bytes, bool, Vec<Index>)], trailers: &[(&str, &
         b"Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
         usize::MAX,
     );
-    writer.head(200, &[], Framing::Chunked);
+    writer.head(200, &[], Framing::Chunked).unwrap();
     for (data, explicit, points) in chunks {
         if *explicit {
             writer.begin_chunk(data.0.len() as u64);
@@ -728,7 +729,7 @@ fn encode_with_writer(chunks: &[(Bytes, bool, Vec<Index>)], trailers: &[(&str, &
             writer.write(&data.0);
         }
     }
-    writer.finish_with_trailers(trailers);
+    writer.finish_with_trailers(trailers).unwrap();
     assert_eq!(reply.state, ResponseState::Done);
     let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert!(out[..head_end].ends_with(b"Transfer-Encoding: chunked\r\n\r\n"));
@@ -981,7 +982,8 @@ fn the_server_answers_any_split_of_a_pipelined_stream() {
         access_log: None,
         metrics: false,
     };
-    let server = server::start(config, Arc::new(Echo::new(Vec::new()))).expect("server starts");
+    let server =
+        server::start(config, Arc::new(Echo::new(Default::default()))).expect("server starts");
     let addr = server.local_addrs()[0];
     let mut runner = TestRunner::new(Config {
         cases: 64,

@@ -183,7 +183,7 @@ impl Admin {
         let upstreams = self.state.upstream_reports();
         let body = metrics::render(&stats, &upstreams, &daemon, Some(&self.process));
         let content_type = metrics::CONTENT_TYPE.as_bytes();
-        response.complete(200, &[("Content-Type", content_type)], body.as_bytes());
+        let _ = response.complete(200, &[("Content-Type", content_type)], body.as_bytes());
     }
 
     fn connections(&self, request: &Request<'_>, response: &mut ResponseWriter<'_>) {
@@ -198,7 +198,7 @@ impl Admin {
             self.state.stats.stats(STATS_TIMEOUT).outbound
         };
         let body = connections::render(list, &upstreams, &outbound, format);
-        response.complete(
+        let _ = response.complete(
             200,
             &[("Content-Type", format.content_type())],
             body.as_bytes(),
@@ -265,7 +265,7 @@ impl Handler for Admin {
         let path = request.path();
         if !matches!(path, "/healthz" | "/readyz") {
             if let Err(challenge) = self.authorized(request) {
-                response.complete(
+                let _ = response.complete(
                     401,
                     &[("WWW-Authenticate", challenge), ("Content-Type", TEXT)],
                     b"a bearer token is required\n",
@@ -294,7 +294,7 @@ impl Handler for Admin {
             _ => matches!(request.method, "GET" | "HEAD"),
         };
         if !method_ok {
-            response.complete(
+            let _ = response.complete(
                 405,
                 &[("Allow", methods.as_bytes()), ("Content-Type", TEXT)],
                 format!("{path} takes {methods} only\n").as_bytes(),
@@ -311,7 +311,7 @@ impl Handler for Admin {
             "/metrics" => self.metrics(response),
             "/config" => {
                 let body = self.state.with_running(Running::render);
-                response.complete(
+                let _ = response.complete(
                     200,
                     &[("Content-Type", b"application/toml; charset=utf-8")],
                     body.as_bytes(),
@@ -350,7 +350,7 @@ impl Exchange for AdminExchange {
 }
 
 fn text(response: &mut ResponseWriter<'_>, status: u16, body: &str) {
-    response.complete(status, &[("Content-Type", TEXT)], body.as_bytes());
+    let _ = response.complete(status, &[("Content-Type", TEXT)], body.as_bytes());
 }
 
 /// `localhost`, a name under `.localhost` (RFC 6761), or a loopback address literal.

@@ -130,7 +130,7 @@ impl Profiling {
 
     fn state(&self, response: &mut ResponseWriter<'_>) -> Start<ProfileExchange> {
         let body = state_json(slot().as_ref(), self.max);
-        response.complete(
+        let _ = response.complete(
             200,
             &[("Content-Type", b"application/json")],
             body.as_bytes(),
@@ -294,7 +294,7 @@ fn seconds(query: &str, max: Duration) -> Result<Duration, String> {
 
 fn text(response: &mut ResponseWriter<'_>, status: u16, message: &str) -> Start<ProfileExchange> {
     let body = format!("{message}\n");
-    response.complete(
+    let _ = response.complete(
         status,
         &[("Content-Type", b"text/plain; charset=utf-8")],
         body.as_bytes(),
@@ -304,7 +304,7 @@ fn text(response: &mut ResponseWriter<'_>, status: u16, message: &str) -> Start<
 
 fn not_allowed(response: &mut ResponseWriter<'_>, allow: &str) -> Start<ProfileExchange> {
     let body = format!("method not allowed: use {allow}\n");
-    response.complete(
+    let _ = response.complete(
         405,
         &[
             ("Allow", allow.as_bytes()),

@@ -145,7 +145,7 @@ impl Exchange for ReloadExchange {
             .clone();
         if let Some(outcome) = outcome {
             let (status, body) = outcome.response();
-            response.complete(
+            let _ = response.complete(
                 status,
                 &[("Content-Type", b"text/plain; charset=utf-8")],
                 body.as_bytes(),

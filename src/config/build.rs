@@ -12,10 +12,11 @@ use std::sync::Arc;
 use crate::handlers::proxy::{Proxy, ProxySettings, Upstream};
 use crate::handlers::{
     Builtin, Echo, Redirect, RedirectSettings, Respond, StaticFiles, StaticSettings, Upload,
-    UploadSettings, encode_header_lines,
+    UploadSettings,
 };
 use crate::http1::{ChunkedLimits, HeadLimits};
 use crate::server::{self, Route, RouteTable, ServerConfig};
+use crate::service::HeaderLines;
 
 use super::{Config, HandlerSpec, RouteSpec};
 
@@ -124,12 +125,14 @@ fn route<H>(spec: &RouteSpec, handler: H) -> Route<H> {
 }
 
 fn handler(spec: &RouteSpec, upstreams: &HashMap<&str, Arc<Upstream>>) -> Builtin {
-    let header_lines = encode_header_lines(&spec.headers);
+    // Validation refused every field `HeaderLines` would; a hand-built `Config` with one
+    // gets no route headers rather than a response split in two.
+    let header_lines = HeaderLines::new(&spec.headers).unwrap_or_default();
     let prefix = spec.path.as_str().to_owned();
     match &spec.handler {
         HandlerSpec::Respond { status, body } => Builtin::Respond(Respond::new(
             *status,
-            header_lines,
+            &header_lines,
             body.as_bytes().to_vec(),
         )),
         HandlerSpec::Echo => Builtin::Echo(Echo::new(header_lines)),
@@ -173,7 +176,7 @@ fn handler(spec: &RouteSpec, upstreams: &HashMap<&str, Arc<Upstream>>) -> Builti
             })),
             // Validation never lets this happen (a proxy route names an existing upstream);
             // a hand-built `Config` that does gets what a proxy with no server answers.
-            None => Builtin::Respond(Respond::new(502, header_lines, Vec::new())),
+            None => Builtin::Respond(Respond::new(502, &header_lines, Vec::new())),
         },
     }
 }

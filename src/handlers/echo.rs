@@ -6,23 +6,25 @@
 //! chunk first), and its trailers come back as response trailers; a Content-Length request
 //! gets a Content-Length response. Body bytes are relayed as they arrive, never collected.
 
+use std::sync::Arc;
+
 use crate::http1::encode;
 use crate::service::{
-    BodyEvent, BodyKind, BodyMode, Exchange, Framing, Handler, Request, ResponseWriter, Start,
-    Version,
+    BodyEvent, BodyKind, BodyMode, Exchange, Framing, Handler, HeaderLines, Request,
+    ResponseWriter, Start, Version,
 };
 
 /// The echo handler.
 #[derive(Debug, Clone)]
 pub struct Echo {
-    header_lines: Box<[u8]>,
+    header_lines: Arc<HeaderLines>,
 }
 
 impl Echo {
-    /// An echo handler adding `header_lines` (pre-encoded, validated) to each response.
-    pub fn new(header_lines: Vec<u8>) -> Self {
+    /// An echo handler adding `header_lines` to each response.
+    pub fn new(header_lines: HeaderLines) -> Self {
         Echo {
-            header_lines: header_lines.into_boxed_slice(),
+            header_lines: Arc::new(header_lines),
         }
     }
 }
@@ -30,9 +32,10 @@ impl Echo {
 /// One echo in progress.
 #[derive(Debug)]
 pub struct EchoExchange {
-    /// The route's header lines, then the request head text (from `text_start`).
-    prelude: Vec<u8>,
-    text_start: usize,
+    /// The route's header lines.
+    header_lines: Arc<HeaderLines>,
+    /// The request head as text.
+    text: Vec<u8>,
     framing: Framing,
 }
 
@@ -42,9 +45,8 @@ impl EchoExchange {
         if response.head_written() {
             return;
         }
-        let (header_lines, text) = self.prelude.split_at(self.text_start);
-        response.head_encoded(200, header_lines, self.framing);
-        response.write(text);
+        response.head_encoded(200, &self.header_lines, self.framing);
+        response.write(&self.text);
     }
 }
 
@@ -56,21 +58,19 @@ impl Handler for Echo {
         request: &Request<'_>,
         _response: &mut ResponseWriter<'_>,
     ) -> Start<EchoExchange> {
-        let mut prelude = Vec::with_capacity(self.header_lines.len() + 256);
-        prelude.extend_from_slice(&self.header_lines);
-        let text_start = prelude.len();
-        prelude.extend_from_slice(request.method.as_bytes());
-        prelude.push(b' ');
-        prelude.extend_from_slice(request.target.as_bytes());
-        prelude.extend_from_slice(match request.version {
+        let mut text = Vec::with_capacity(256);
+        text.extend_from_slice(request.method.as_bytes());
+        text.push(b' ');
+        text.extend_from_slice(request.target.as_bytes());
+        text.extend_from_slice(match request.version {
             Version::Http10 => b" HTTP/1.0\r\n",
             Version::Http11 => b" HTTP/1.1\r\n",
         });
         for header in request.headers {
-            encode::write_header(&mut prelude, header.name.as_bytes(), header.value);
+            encode::write_header(&mut text, header.name.as_bytes(), header.value);
         }
-        prelude.extend_from_slice(encode::CRLF);
-        let text_len = (prelude.len() - text_start) as u64;
+        text.extend_from_slice(encode::CRLF);
+        let text_len = text.len() as u64;
         let framing = match request.body {
             BodyKind::None => Framing::Length(text_len),
             BodyKind::Length(len) => Framing::Length(text_len + len),
@@ -80,8 +80,8 @@ impl Handler for Echo {
         Start::Continue {
             body: BodyMode::Stream,
             exchange: EchoExchange {
-                prelude,
-                text_start,
+                header_lines: Arc::clone(&self.header_lines),
+                text,
                 framing,
             },
         }
@@ -100,7 +100,9 @@ impl Exchange for EchoExchange {
                 for (pair, trailer) in pairs.iter_mut().zip(trailers) {
                     *pair = (trailer.name, trailer.value);
                 }
-                response.finish_with_trailers(&pairs[..count]);
+                // Refused only for a field that would split the message (the codec parsed
+                // these, so none): the response then stays open and `End` finishes it.
+                let _ = response.finish_with_trailers(&pairs[..count]);
             }
             BodyEvent::End => {
                 if !response.is_complete() {

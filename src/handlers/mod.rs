@@ -118,12 +118,3 @@ impl Exchange for BuiltinExchange {
         }
     }
 }
-
-/// Encodes `(name, value)` pairs as header lines, once, for handlers to send as they are.
-pub fn encode_header_lines(headers: &[(String, String)]) -> Vec<u8> {
-    let mut lines = Vec::new();
-    for (name, value) in headers {
-        crate::http1::encode::write_header(&mut lines, name.as_bytes(), value.as_bytes());
-    }
-    lines
-}

@@ -9,7 +9,7 @@
 //! CR, LF or other control bytes: response splitting), whatever config validation allowed.
 
 use crate::http1::encode;
-use crate::service::{Framing, Handler, Request, ResponseWriter, Start};
+use crate::service::{Framing, Handler, HeaderLines, Request, ResponseWriter, Start};
 
 /// What a `redirect` route is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct RedirectSettings {
     /// Append the request's query string.
     pub keep_query: bool,
     /// The route's extra response headers, pre-encoded.
-    pub header_lines: Vec<u8>,
+    pub header_lines: HeaderLines,
 }
 
 /// The redirect handler.
@@ -34,7 +34,7 @@ pub struct RedirectSettings {
 pub struct Redirect {
     settings: RedirectSettings,
     /// The route's header lines plus a plain-text `Content-Type`.
-    header_lines: Vec<u8>,
+    header_lines: HeaderLines,
     /// The target split once: before its query, its query, its fragment (with `#`).
     base: String,
     query: Option<String>,
@@ -44,12 +44,9 @@ pub struct Redirect {
 impl Redirect {
     /// A handler redirecting as `settings` say.
     pub fn new(settings: RedirectSettings) -> Self {
-        let mut header_lines = settings.header_lines.clone();
-        encode::write_header(
-            &mut header_lines,
-            b"Content-Type",
-            b"text/plain; charset=utf-8",
-        );
+        let header_lines = settings
+            .header_lines
+            .and("Content-Type", b"text/plain; charset=utf-8");
         let (target, fragment) = match settings.to.find('#') {
             Some(hash) => settings.to.split_at(hash),
             None => (settings.to.as_str(), ""),
@@ -132,12 +129,15 @@ impl Handler for Redirect {
         let status = self.settings.status;
         let location = self.location(request.path(), request.query());
         let body = format!("{status} {}: {location}\n", encode::reason_phrase(status));
-        let mut lines = Vec::with_capacity(self.header_lines.len() + location.len() + 16);
-        lines.extend_from_slice(&self.header_lines);
-        encode::write_header(&mut lines, b"Location", location.as_bytes());
-        response.head_encoded(status, &lines, Framing::Length(body.len() as u64));
-        response.write(body.as_bytes());
-        response.finish();
+        let location_field = [("Location", location.as_bytes())];
+        let framing = Framing::Length(body.len() as u64);
+        if response
+            .head_encoded_with(status, &self.header_lines, &location_field, framing)
+            .is_ok()
+        {
+            response.write(body.as_bytes());
+            response.finish();
+        }
         Start::Complete
     }
 }
@@ -153,7 +153,7 @@ mod tests {
             prefix: prefix.to_string(),
             keep_path,
             keep_query,
-            header_lines: Vec::new(),
+            header_lines: HeaderLines::default(),
         })
     }
 

@@ -3,7 +3,7 @@
 //! The hot-path handler: serving it copies pre-encoded bytes into the output (see
 //! [`FixedResponse`]) and allocates nothing.
 
-use crate::service::{FixedResponse, Handler, Request, ResponseWriter, Start};
+use crate::service::{FixedResponse, Handler, HeaderLines, Request, ResponseWriter, Start};
 
 /// A fixed response.
 #[derive(Debug, Clone)]
@@ -12,9 +12,8 @@ pub struct Respond {
 }
 
 impl Respond {
-    /// A handler answering `status` with `header_lines` (pre-encoded `Name: value\r\n`
-    /// lines, validated by the caller) and `body`.
-    pub fn new(status: u16, header_lines: Vec<u8>, body: Vec<u8>) -> Self {
+    /// A handler answering `status` with `header_lines` and `body`.
+    pub fn new(status: u16, header_lines: &HeaderLines, body: Vec<u8>) -> Self {
         Respond {
             response: FixedResponse::new(status, header_lines, body),
         }

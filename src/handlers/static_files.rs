@@ -42,7 +42,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use crate::http1::encode;
-use crate::service::{Framing, Handler, Request, ResponseWriter, Start};
+use crate::service::{Framing, Handler, HeaderLines, Request, ResponseWriter, Start};
 
 use conditional::{Conditions, Precondition, RangeRequest, Validators};
 use path::{PathError, Root};
@@ -62,7 +62,7 @@ pub struct StaticSettings {
     /// Whether symlinks may lead outside `root` (else such a path answers 404).
     pub follow_symlinks_outside_root: bool,
     /// The route's extra response headers, pre-encoded.
-    pub header_lines: Vec<u8>,
+    pub header_lines: HeaderLines,
 }
 
 /// The static-file handler.
@@ -83,6 +83,7 @@ impl StaticFiles {
         let root = Root::open(&settings.root, settings.follow_symlinks_outside_root);
         let route_sets_content_type = settings
             .header_lines
+            .as_bytes()
             .split(|&byte| byte == b'\n')
             .any(|line| line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:"));
         StaticFiles {
@@ -164,13 +165,17 @@ impl StaticFiles {
         }
         match listing::render(&Root::listing_path(&dir), &shown, rel.is_empty()) {
             Ok(page) => {
-                let mut lines = self.settings.header_lines.clone();
-                if !self.route_sets_content_type {
-                    encode::write_header(&mut lines, b"Content-Type", b"text/html; charset=utf-8");
+                let html = [("Content-Type", b"text/html; charset=utf-8".as_slice())];
+                let typed = if self.route_sets_content_type { 0 } else { 1 };
+                let lines = &self.settings.header_lines;
+                let framing = Framing::Length(page.len() as u64);
+                if response
+                    .head_encoded_with(200, lines, &html[..typed], framing)
+                    .is_ok()
+                {
+                    response.write(&page);
+                    response.finish();
                 }
-                response.head_encoded(200, &lines, Framing::Length(page.len() as u64));
-                response.write(&page);
-                response.finish();
             }
             Err(err) => self.plain(response, error_status(&err), &[]),
         }
@@ -204,8 +209,12 @@ impl StaticFiles {
             Precondition::Serve => {}
             Precondition::NotModified => {
                 // No Content-Length: a 304 has no body, and no representation metadata.
-                response.head_encoded_with(304, lines, &validator_headers, Framing::Chunked);
-                response.finish();
+                if response
+                    .head_encoded_with(304, lines, &validator_headers, Framing::Chunked)
+                    .is_ok()
+                {
+                    response.finish();
+                }
                 return;
             }
             Precondition::Failed => return self.plain(response, 412, &[]),
@@ -231,16 +240,25 @@ impl StaticFiles {
         let typed = if self.route_sets_content_type { 3 } else { 4 };
         match range {
             RangeRequest::Full => {
-                response.head_encoded_with(200, lines, &headers[..typed], Framing::Length(len));
-                response.send_file(file, 0, len);
+                let head = &headers[..typed];
+                if response
+                    .head_encoded_with(200, lines, head, Framing::Length(len))
+                    .is_ok()
+                {
+                    response.send_file(file, 0, len);
+                }
             }
             RangeRequest::Partial { first, last } => {
                 let content_range = format!("bytes {first}-{last}/{len}");
                 headers[typed] = ("Content-Range", content_range.as_bytes());
                 let count = last - first + 1;
                 let headers = &headers[..=typed];
-                response.head_encoded_with(206, lines, headers, Framing::Length(count));
-                response.send_file(file, first, count);
+                if response
+                    .head_encoded_with(206, lines, headers, Framing::Length(count))
+                    .is_ok()
+                {
+                    response.send_file(file, first, count);
+                }
             }
             RangeRequest::Unsatisfiable => {
                 let content_range = format!("bytes */{len}");
@@ -255,17 +273,21 @@ impl StaticFiles {
 
     /// A short text/plain response with the route's headers and `extra`.
     fn plain(&self, response: &mut ResponseWriter<'_>, status: u16, extra: &[(&str, &[u8])]) {
-        let mut lines = self.settings.header_lines.clone();
-        for (name, value) in extra {
-            encode::write_header(&mut lines, name.as_bytes(), value);
-        }
-        if !self.route_sets_content_type {
-            encode::write_header(&mut lines, b"Content-Type", b"text/plain; charset=utf-8");
-        }
+        let text = ("Content-Type", b"text/plain; charset=utf-8".as_slice());
+        let fields: Vec<(&str, &[u8])> = extra
+            .iter()
+            .copied()
+            .chain((!self.route_sets_content_type).then_some(text))
+            .collect();
         let body = format!("{status} {}\n", encode::reason_phrase(status));
-        response.head_encoded(status, &lines, Framing::Length(body.len() as u64));
-        response.write(body.as_bytes());
-        response.finish();
+        let framing = Framing::Length(body.len() as u64);
+        if response
+            .head_encoded_with(status, &self.settings.header_lines, &fields, framing)
+            .is_ok()
+        {
+            response.write(body.as_bytes());
+            response.finish();
+        }
     }
 
     /// Where a directory named without its trailing slash lives: the prefix, then the decoded

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http1::encode;
 use crate::service::{
-    BodyEvent, BodyMode, Exchange, Framing, Handler, Request, ResponseWriter, Start,
+    BodyEvent, BodyMode, Exchange, Framing, Handler, HeaderLines, Request, ResponseWriter, Start,
 };
 
 #[cfg(test)]
@@ -47,7 +47,7 @@ pub struct UploadSettings {
     /// Whether to fsync the file (and the directory) before answering 201.
     pub fsync: bool,
     /// The route's extra response headers, pre-encoded.
-    pub header_lines: Vec<u8>,
+    pub header_lines: HeaderLines,
 }
 
 /// Mode bits of stored files (before the umask): owner read-write, group read.
@@ -64,9 +64,9 @@ struct Shared {
     /// `Location` up to and including the `/` before the file name, percent-encoded.
     location_base: String,
     /// The route's header lines plus `Allow: POST, PUT`.
-    allow_lines: Vec<u8>,
+    allow_lines: HeaderLines,
     /// The route's header lines plus a plain-text `Content-Type`.
-    text_lines: Vec<u8>,
+    text_lines: HeaderLines,
 }
 
 /// The upload handler.
@@ -78,14 +78,10 @@ pub struct Upload {
 impl Upload {
     /// A handler storing into `settings.dir`.
     pub fn new(settings: UploadSettings) -> Self {
-        let mut allow_lines = settings.header_lines.clone();
-        encode::write_header(&mut allow_lines, b"Allow", b"POST, PUT");
-        let mut text_lines = settings.header_lines.clone();
-        encode::write_header(
-            &mut text_lines,
-            b"Content-Type",
-            b"text/plain; charset=utf-8",
-        );
+        let allow_lines = settings.header_lines.and("Allow", b"POST, PUT");
+        let text_lines = settings
+            .header_lines
+            .and("Content-Type", b"text/plain; charset=utf-8");
         let location_base = location_base(&settings.prefix);
         Upload {
             shared: Arc::new(Shared {
@@ -268,12 +264,18 @@ impl UploadExchange {
         let location = format!("{}{name}", self.shared.location_base);
         let sha256 = hex(std::mem::take(&mut self.hasher).finalize().as_slice());
         let body = json_body(&name, &location, self.bytes, &sha256, self.chunks);
-        let mut lines = settings.header_lines.clone();
-        encode::write_header(&mut lines, b"Location", location.as_bytes());
-        encode::write_header(&mut lines, b"Content-Type", b"application/json");
-        response.head_encoded(201, &lines, Framing::Length(body.len() as u64));
-        response.write(body.as_bytes());
-        response.finish();
+        let fields = [
+            ("Location", location.as_bytes()),
+            ("Content-Type", b"application/json".as_slice()),
+        ];
+        let framing = Framing::Length(body.len() as u64);
+        if response
+            .head_encoded_with(201, &settings.header_lines, &fields, framing)
+            .is_ok()
+        {
+            response.write(body.as_bytes());
+            response.finish();
+        }
     }
 }
 
@@ -341,7 +343,7 @@ fn failure_status(error: &io::Error) -> u16 {
 }
 
 /// Writes a complete plain-text response: the status and its reason.
-fn answer_text(response: &mut ResponseWriter<'_>, lines: &[u8], status: u16) {
+fn answer_text(response: &mut ResponseWriter<'_>, lines: &HeaderLines, status: u16) {
     let reason = match status {
         // Not in the codec's table (RFC 4918).
         507 => "Insufficient Storage",

@@ -38,10 +38,7 @@ pub(crate) fn is_valid(value: &[u8]) -> bool {
 fn is_port(port: &[u8]) -> bool {
     port.len() <= 5
         && port.iter().all(u8::is_ascii_digit)
-        && port
-            .iter()
-            .fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'))
-            <= 65535
+        && port.iter().fold(0u32, |n, &b| n * 10 + u32::from(b - b'0')) <= 65535
 }
 
 /// `reg-name` (which includes the IPv4 dotted form): unreserved, sub-delims and complete

@@ -466,10 +466,22 @@ mod tests {
         assert_eq!(run(&req[..15], &d), Incomplete);
         assert!(downgrade_minor_version(&mut req));
         assert_eq!(&req[..17], b"GET /a HTTP/1.1\r\n");
-        assert!(matches!(run(&req, &d), Head { version: Http11, .. }));
+        assert!(matches!(
+            run(&req, &d),
+            Head {
+                version: Http11,
+                ..
+            }
+        ));
         let mut lf_only = b"\r\nGET /a HTTP/1.2\nHost: a\n\n".to_vec();
         assert!(downgrade_minor_version(&mut lf_only));
-        assert!(matches!(run(&lf_only, &d), Head { version: Http11, .. }));
+        assert!(matches!(
+            run(&lf_only, &d),
+            Head {
+                version: Http11,
+                ..
+            }
+        ));
         for other in [
             &b"GET /a HTTP/2.0\r\nHost: a\r\n\r\n"[..],
             b"GET /a HTTP/1.10\r\nHost: a\r\n\r\n",

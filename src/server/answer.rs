@@ -57,7 +57,7 @@ impl Answer {
         // "413 Payload Too Large: request body larger than the limit\n"
         let parts: [&str; 6] = [code, " ", reason, ": ", self.detail, "\n"];
         let body_len: usize = parts.iter().map(|part| part.len()).sum();
-        writer.head(
+        let _ = writer.head(
             self.status,
             &[("Content-Type", b"text/plain; charset=utf-8")],
             Framing::Length(body_len as u64),

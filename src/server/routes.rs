@@ -337,7 +337,7 @@ impl<H: Handler> Handler for RouteTable<H> {
         if request.path == "*" {
             // The server core lets `*` through only with OPTIONS.
             let allow = self.options_allow.get_or_init(|| self.allow_any_route());
-            response.complete(200, &[("Allow", allow.as_bytes())], b"");
+            let _ = response.complete(200, &[("Allow", allow.as_bytes())], b"");
             return Start::Complete;
         }
         match self.locate(self.host_of(request), request.path(), request.method) {
@@ -354,11 +354,11 @@ impl<H: Handler> Handler for RouteTable<H> {
             }
             Located::MethodNotAllowed(allow) => {
                 let headers = [("Allow", allow.as_bytes()), TEXT];
-                response.complete(405, &headers, b"405 Method Not Allowed\n");
+                let _ = response.complete(405, &headers, b"405 Method Not Allowed\n");
                 Start::Complete
             }
             Located::NotFound => {
-                response.complete(404, &[TEXT], b"404 Not Found\n");
+                let _ = response.complete(404, &[TEXT], b"404 Not Found\n");
                 Start::Complete
             }
         }

@@ -6,6 +6,7 @@
 //! through the ordinary [`ResponseWriter`](super::ResponseWriter) path, so framing rules
 //! live in one place. This module must not decide framing itself.
 
+use super::HeaderLines;
 use crate::http1::encode;
 
 /// A response fixed when it is built (typically at config load). The bytes are held once:
@@ -26,13 +27,12 @@ pub struct FixedResponse {
 
 impl FixedResponse {
     /// A response with `status` (200-999; one that allows a body, else the general path is
-    /// always taken), `header_lines` already encoded and validated as `Name: value\r\n...`
-    /// (no framing or connection headers), and `body`.
-    pub fn new(status: u16, header_lines: Vec<u8>, body: Vec<u8>) -> Self {
+    /// always taken), `header_lines` (no framing or connection headers), and `body`.
+    pub fn new(status: u16, header_lines: &HeaderLines, body: Vec<u8>) -> Self {
         let mut before_date = Vec::new();
         encode::write_status_line(&mut before_date, status);
         let header_lines_at = before_date.len();
-        before_date.extend_from_slice(&header_lines);
+        before_date.extend_from_slice(header_lines.as_bytes());
         let mut after_date = Vec::new();
         encode::write_content_length(&mut after_date, body.len() as u64);
         after_date.extend_from_slice(encode::CRLF);

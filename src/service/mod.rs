@@ -12,6 +12,7 @@
 //! This module must not know about sockets, the reactor or configuration.
 
 mod fixed;
+mod header_lines;
 mod outbound;
 mod reply;
 mod response;
@@ -19,6 +20,7 @@ mod waker;
 
 pub use crate::http1::{BodyKind, Header, Version};
 pub use fixed::FixedResponse;
+pub use header_lines::HeaderLines;
 pub use outbound::{Destination, Outbound, OutboundId, Parking, READ_BUFFER_LEN};
 pub use reply::{
     BodyState, FileBody, Framing, Reply, ResponseContext, ResponseError, ResponseState,

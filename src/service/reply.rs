@@ -44,6 +44,11 @@ pub enum ResponseError {
     /// `send_file` without a `Framing::Length` head declaring exactly the file's bytes.
     #[error("a file body needs a Content-Length head declaring its length")]
     FileNeedsLength,
+    /// A header or trailer field the handler passed has a name that is not a token or a
+    /// value with CR, LF, NUL or another control byte (it would split the response): the
+    /// call that got it wrote nothing and returned this.
+    #[error("invalid header field name or value")]
+    InvalidField,
     /// The handler gave up on a response it had begun ([`ResponseWriter::abandon`](super::ResponseWriter::abandon)): its
     /// source failed. Not a bug; the handler says why in its own log line.
     #[error("response abandoned by its handler")]

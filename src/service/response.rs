@@ -7,10 +7,11 @@
 //! and counts body bytes against what was declared. It never panics on misuse: it records a
 //! [`ResponseError`] and the server closes the connection. It must not do I/O.
 
-use super::FixedResponse;
+use super::header_lines::write_checked;
 use super::outbound::Outbound;
 use super::reply::{BodyState, FileBody, Framing, Reply, ResponseError, ResponseState};
 use super::waker::{ExchangeWaker, WakeRef};
+use super::{FixedResponse, HeaderLines};
 use crate::http1::Version;
 use crate::http1::encode;
 
@@ -104,76 +105,135 @@ impl<'a> ResponseWriter<'a> {
 
     /// Sends a 1xx informational response (e.g. 103). Not sent to HTTP/1.0 clients, which
     /// cannot receive them.
-    pub fn informational(&mut self, status: u16, headers: &[(&str, &[u8])]) {
+    ///
+    /// # Errors
+    ///
+    /// [`ResponseError::InvalidField`] for a field that would split the response (nothing
+    /// is sent); [`ResponseError::BadStatus`] for a status outside 100-199 or 101 (the
+    /// response is then broken and the connection closes).
+    pub fn informational(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &[u8])],
+    ) -> Result<(), ResponseError> {
         if !(100..200).contains(&status) || status == 101 {
-            return self.broken(ResponseError::BadStatus);
+            return Err(self.break_with(ResponseError::BadStatus));
         }
         if !matches!(self.reply.state, ResponseState::Head)
             || self.reply.cx.version == Version::Http10
         {
-            return;
+            return Ok(());
         }
+        let start = self.out.len();
         encode::write_status_line(self.out, status);
-        for (name, value) in headers {
-            encode::write_header(self.out, name.as_bytes(), value);
-        }
+        self.write_fields(start, headers.iter().copied())?;
         self.out.extend_from_slice(encode::CRLF);
+        Ok(())
     }
 
     /// Writes the final head: status line, `headers`, `Date`, framing and connection headers.
-    pub fn head(&mut self, status: u16, headers: &[(&str, &[u8])], framing: Framing) {
-        if !self.begin_head(status) {
-            return;
-        }
-        for (name, value) in headers {
-            encode::write_header(self.out, name.as_bytes(), value);
-        }
-        self.end_head(status, framing);
+    ///
+    /// # Errors
+    ///
+    /// [`ResponseError::InvalidField`] when a field name is not a token or a value holds CR,
+    /// LF, NUL or another control byte: nothing of the head is written, and the handler may
+    /// write another (an error response, say). A misuse of the writer (a second head, a
+    /// status below 200) breaks the response, is returned too, and closes the connection.
+    pub fn head(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &[u8])],
+        framing: Framing,
+    ) -> Result<(), ResponseError> {
+        self.head_fields(
+            status,
+            &HeaderLines::default(),
+            headers.iter().copied(),
+            framing,
+        )
     }
 
-    /// Like [`head`](Self::head) with header lines pre-encoded as `Name: value\r\n...`
-    /// (validated by the caller, e.g. once at config load).
-    pub fn head_encoded(&mut self, status: u16, header_lines: &[u8], framing: Framing) {
-        self.head_encoded_with(status, header_lines, &[], framing);
+    /// Like [`head`](Self::head) with the fields in lines encoded and checked once
+    /// ([`HeaderLines`], e.g. built at config load): nothing is checked per response.
+    pub fn head_encoded(&mut self, status: u16, header_lines: &HeaderLines, framing: Framing) {
+        let _ = self.head_trusted(status, header_lines.as_bytes(), [], framing);
     }
 
     /// Like [`head_encoded`](Self::head_encoded), followed by per-request `headers` (for
     /// a handler with fixed lines plus a few computed ones, without building them into one
     /// buffer first).
+    ///
+    /// # Errors
+    ///
+    /// As [`head`](Self::head), for `headers`.
     pub fn head_encoded_with(
         &mut self,
         status: u16,
-        header_lines: &[u8],
+        header_lines: &HeaderLines,
         headers: &[(&str, &[u8])],
         framing: Framing,
-    ) {
-        if !self.begin_head(status) {
-            return;
-        }
-        self.out.extend_from_slice(header_lines);
-        for (name, value) in headers {
-            encode::write_header(self.out, name.as_bytes(), value);
-        }
-        self.end_head(status, framing);
+    ) -> Result<(), ResponseError> {
+        self.head_trusted(
+            status,
+            header_lines.as_bytes(),
+            headers.iter().copied(),
+            framing,
+        )
     }
 
     /// Like [`head_encoded_with`](Self::head_encoded_with), with the per-request fields from
-    /// an iterator (e.g. the fields of a relayed response, filtered, with no list built).
+    /// an iterator (e.g. the fields of a relayed response, filtered, with no list built),
+    /// written before `header_lines`.
+    ///
+    /// # Errors
+    ///
+    /// As [`head`](Self::head), for `fields`.
     pub fn head_fields<'h>(
+        &mut self,
+        status: u16,
+        header_lines: &HeaderLines,
+        fields: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        framing: Framing,
+    ) -> Result<(), ResponseError> {
+        let start = self.out.len();
+        self.begin_head(status)?;
+        self.write_fields(start, fields)?;
+        self.out.extend_from_slice(header_lines.as_bytes());
+        self.end_head(status, framing);
+        Ok(())
+    }
+
+    /// A head whose `header_lines` the crate itself encoded and checked, then `fields`.
+    fn head_trusted<'h>(
         &mut self,
         status: u16,
         header_lines: &[u8],
         fields: impl IntoIterator<Item = (&'h str, &'h [u8])>,
         framing: Framing,
-    ) {
-        if !self.begin_head(status) {
-            return;
-        }
-        for (name, value) in fields {
-            encode::write_header(self.out, name.as_bytes(), value);
-        }
+    ) -> Result<(), ResponseError> {
+        let start = self.out.len();
+        self.begin_head(status)?;
         self.out.extend_from_slice(header_lines);
+        self.write_fields(start, fields)?;
         self.end_head(status, framing);
+        Ok(())
+    }
+
+    /// Writes each field checked; at the first invalid one, takes the output back to
+    /// `start` (the head never began) and says so.
+    fn write_fields<'h>(
+        &mut self,
+        start: usize,
+        fields: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+    ) -> Result<(), ResponseError> {
+        for (name, value) in fields {
+            if let Err(error) = write_checked(self.out, name.as_bytes(), value) {
+                self.out.truncate(start);
+                self.reply.status = 0;
+                return Err(error);
+            }
+        }
+        Ok(())
     }
 
     /// Gives up on the response (its source failed after part of it was written): the
@@ -332,37 +392,55 @@ impl<'a> ResponseWriter<'a> {
 
     /// Completes the response.
     pub fn finish(&mut self) {
-        self.finish_with_trailers(&[]);
+        let _ = self.finish_with_trailers(&[]);
     }
 
     /// Completes the response, sending `trailers` when the body is chunked (they are
     /// dropped otherwise, as RFC 9110 allows). Every declared byte must have been written,
     /// except in the answer to a HEAD request, which sends none of them.
-    pub fn finish_with_trailers(&mut self, trailers: &[(&str, &[u8])]) {
+    ///
+    /// # Errors
+    ///
+    /// [`ResponseError::InvalidField`] for a trailer that would split the message: nothing
+    /// is written and the response stays open (finish it again, without that trailer). A
+    /// misuse (finishing twice, too few bytes) breaks the response and is returned too.
+    pub fn finish_with_trailers(
+        &mut self,
+        trailers: &[(&str, &[u8])],
+    ) -> Result<(), ResponseError> {
         match self.reply.state {
-            ResponseState::Head => self.broken(ResponseError::NoHead),
-            ResponseState::Done => self.broken(ResponseError::AfterFinish),
-            ResponseState::Broken(_) => {}
+            ResponseState::Head => Err(self.break_with(ResponseError::NoHead)),
+            ResponseState::Done => Err(self.break_with(ResponseError::AfterFinish)),
+            ResponseState::Broken(error) => Err(error),
             ResponseState::Body(body) => match body {
                 BodyState::Length { remaining: 0 }
                 | BodyState::UntilClose
                 | BodyState::Suppressed {
                     remaining: None | Some(0),
-                } => self.reply.state = ResponseState::Done,
+                } => {
+                    self.reply.state = ResponseState::Done;
+                    Ok(())
+                }
                 // A HEAD response declares its GET's length and sends none of it: a handler
                 // that relays one (a proxy) has no bytes to count against it.
                 BodyState::Suppressed { remaining: Some(_) } if self.reply.cx.head_request => {
                     self.reply.state = ResponseState::Done;
+                    Ok(())
                 }
                 BodyState::Chunked { open: 0 } => {
+                    let start = self.out.len();
                     self.out.extend_from_slice(encode::LAST_CHUNK);
                     for (name, value) in trailers {
-                        encode::write_header(self.out, name.as_bytes(), value);
+                        if let Err(error) = write_checked(self.out, name.as_bytes(), value) {
+                            self.out.truncate(start);
+                            return Err(error);
+                        }
                     }
                     self.out.extend_from_slice(encode::CRLF);
                     self.reply.state = ResponseState::Done;
+                    Ok(())
                 }
-                _ => self.broken(ResponseError::TooShort),
+                _ => Err(self.break_with(ResponseError::TooShort)),
             },
         }
     }
@@ -390,38 +468,55 @@ impl<'a> ResponseWriter<'a> {
             self.reply.state = ResponseState::Done;
             return;
         }
-        self.head_encoded(
-            status,
-            fixed.header_lines(),
-            Framing::Length(body.len() as u64),
-        );
-        self.write(body);
-        self.finish();
+        let framing = Framing::Length(body.len() as u64);
+        if self
+            .head_trusted(status, fixed.header_lines(), [], framing)
+            .is_ok()
+        {
+            self.write(body);
+            self.finish();
+        }
     }
 
     /// Writes a complete response with a fixed body in one call.
-    pub fn complete(&mut self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) {
-        self.head(status, headers, Framing::Length(body.len() as u64));
+    ///
+    /// # Errors
+    ///
+    /// As [`head`](Self::head): on [`ResponseError::InvalidField`] nothing is written.
+    pub fn complete(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> Result<(), ResponseError> {
+        self.head(status, headers, Framing::Length(body.len() as u64))?;
         self.write(body);
         self.finish();
+        Ok(())
     }
 
     fn broken(&mut self, error: ResponseError) {
         self.reply.state = ResponseState::Broken(error);
     }
 
-    fn begin_head(&mut self, status: u16) -> bool {
-        if !matches!(self.reply.state, ResponseState::Head) {
-            self.broken(ResponseError::HeadTwice);
-            return false;
+    /// Marks the response broken and returns `error` for the handler.
+    fn break_with(&mut self, error: ResponseError) -> ResponseError {
+        self.broken(error);
+        error
+    }
+
+    fn begin_head(&mut self, status: u16) -> Result<(), ResponseError> {
+        match self.reply.state {
+            ResponseState::Head => {}
+            ResponseState::Broken(error) => return Err(error),
+            _ => return Err(self.break_with(ResponseError::HeadTwice)),
         }
         if !(200..1000).contains(&status) {
-            self.broken(ResponseError::BadStatus);
-            return false;
+            return Err(self.break_with(ResponseError::BadStatus));
         }
         encode::write_status_line(self.out, status);
         self.reply.status = status;
-        true
+        Ok(())
     }
 
     fn end_head(&mut self, status: u16, framing: Framing) {

@@ -42,7 +42,12 @@ fn cases() -> Vec<Case> {
         many_headers.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
     }
     many_headers.extend_from_slice(b"\r\n");
-    let long_target = [&b"GET /"[..], &vec![b'a'; 17 * 1024], b" HTTP/1.1\r\nHost: test\r\n\r\n"].concat();
+    let long_target = [
+        &b"GET /"[..],
+        &vec![b'a'; 17 * 1024],
+        b" HTTP/1.1\r\nHost: test\r\n\r\n",
+    ]
+    .concat();
     let long_extension = [
         &b"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n1;ext="[..],
         &vec![b'e'; 5000],

@@ -2,7 +2,9 @@
 //! refusals are rows of `bad_input`): later minor versions, `OPTIONS *`, fixed 304s, and
 //! absolute-form targets routed by their own authority. Each test names its section.
 
-use crate::support::{BASE, Client, Process, TestServer, binary, metric_value, scrape, write_config};
+use crate::support::{
+    BASE, Client, Process, TestServer, binary, metric_value, scrape, write_config,
+};
 
 /// RFC 9110 2.5: a request of HTTP/1.2 to 1.9 is processed as HTTP/1.1, the highest minor
 /// version the server supports; HTTP/2.0 stays 505 (`bad_input`).
@@ -89,7 +91,11 @@ fn rfc9110_8_6_a_fixed_304_sends_no_content_length() {
                     && !name.eq_ignore_ascii_case("transfer-encoding")),
             "{headers:?}"
         );
-        assert!(headers.iter().any(|(name, value)| name == "ETag" && value == "\"v1\""));
+        assert!(
+            headers
+                .iter()
+                .any(|(name, value)| name == "ETag" && value == "\"v1\"")
+        );
     }
     // Nothing followed the heads: the next response starts right after them.
     assert!(client.still_serves());

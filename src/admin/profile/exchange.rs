@@ -90,7 +90,7 @@ impl Exchange for ProfileExchange {
                 None => {}
                 Some(Ok(())) => {
                     let body = state_json(slot().as_ref(), *max);
-                    response.complete(
+                    let _ = response.complete(
                         200,
                         &[("Content-Type", b"application/json")],
                         body.as_bytes(),
@@ -115,7 +115,7 @@ impl Exchange for ProfileExchange {
                             ("X-Content-Type-Options", b"nosniff"),
                         ],
                     };
-                    response.head(200, headers, Framing::Length(bytes.len() as u64));
+                    let _ = response.head(200, headers, Framing::Length(bytes.len() as u64));
                     self.sending = Some((profile, *format, 0));
                     self.send(response);
                 }

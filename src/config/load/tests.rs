@@ -678,7 +678,9 @@ fn validation_errors_are_located() {
         // RFC 9110 15.3.6: a server MUST NOT generate content in a 205 response.
         (
             "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"respond\"\nstatus = 205\nbody = \"x\"\n",
-            &["x.toml:6:8: route[0].body: a 205 response cannot have a body (set status to one that allows content)"],
+            &[
+                "x.toml:6:8: route[0].body: a 205 response cannot have a body (set status to one that allows content)",
+            ],
         ),
         // --- headers
         (

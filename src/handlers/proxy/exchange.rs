@@ -15,7 +15,9 @@ use std::time::Instant;
 
 use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::encode;
-use crate::service::{BodyEvent, Destination, Outbound, OutboundId, Parking, ResponseWriter};
+use crate::service::{
+    BodyEvent, Destination, HeaderLines, Outbound, OutboundId, Parking, ResponseWriter,
+};
 
 mod failure;
 mod receive;
@@ -75,7 +77,7 @@ enum Wait {
 pub struct ProxyExchange {
     upstream: Arc<Upstream>,
     /// The route's extra response headers.
-    header_lines: Arc<[u8]>,
+    header_lines: Arc<HeaderLines>,
     /// `HEAD` or another method, as response framing needs it.
     method_for_framing: &'static str,
     /// Safe to send twice (RFC 9110 9.2.2).
@@ -123,7 +125,7 @@ pub struct ProxyExchange {
 impl ProxyExchange {
     pub(super) fn new(
         upstream: Arc<Upstream>,
-        header_lines: Arc<[u8]>,
+        header_lines: Arc<HeaderLines>,
         method: &str,
         out: Vec<u8>,
         chunked: bool,

@@ -20,7 +20,7 @@ pub use settings::{Balance, ProxyHost, ServerSettings, UpstreamAddress, Upstream
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::service::{BodyKind, BodyMode, Request, ResponseWriter, Start};
+use crate::service::{BodyKind, BodyMode, HeaderLines, Request, ResponseWriter, Start};
 
 use balance::Balancer;
 use forward::HostValue;
@@ -106,7 +106,7 @@ pub struct ProxySettings {
     /// What `Host` the upstream sees.
     pub host: ProxyHost,
     /// The route's extra response headers, encoded once.
-    pub header_lines: Vec<u8>,
+    pub header_lines: HeaderLines,
 }
 
 /// The `proxy` handler.
@@ -114,7 +114,7 @@ pub struct ProxySettings {
 pub struct Proxy {
     upstream: Arc<Upstream>,
     host: ProxyHost,
-    header_lines: Arc<[u8]>,
+    header_lines: Arc<HeaderLines>,
 }
 
 impl Proxy {
@@ -123,7 +123,7 @@ impl Proxy {
         Proxy {
             upstream: settings.upstream,
             host: settings.host,
-            header_lines: settings.header_lines.into(),
+            header_lines: Arc::new(settings.header_lines),
         }
     }
 
@@ -140,7 +140,7 @@ impl Proxy {
         response: &mut ResponseWriter<'_>,
     ) -> Start<ProxyExchange> {
         let Some(io) = response.outbound() else {
-            response.complete(502, &[], b"no outbound connections here\n");
+            let _ = response.complete(502, &[], b"no outbound connections here\n");
             return Start::Complete;
         };
         let mut out = io.take_write_buffer();

@@ -50,7 +50,7 @@ fn handler(dir: &Path, prefix: &str, fsync: bool) -> Upload {
         dir: dir.to_path_buf(),
         prefix: prefix.to_string(),
         fsync,
-        header_lines: b"X-Route: up\r\n".to_vec(),
+        header_lines: HeaderLines::new(&[("X-Route", "up")]).unwrap(),
     })
 }
 

@@ -28,6 +28,7 @@ fn http11() -> ResponseContext {
 fn fixed_length_response() {
     let (text, state, close) = write(http11(), |w| {
         w.complete(200, &[("Content-Type", b"text/plain")], b"hi")
+            .unwrap()
     });
     assert_eq!(
         text,
@@ -40,12 +41,12 @@ fn fixed_length_response() {
 #[test]
 fn chunked_keeps_explicit_chunk_boundaries_and_trailers() {
     let (text, state, _) = write(http11(), |w| {
-        w.head(200, &[], Framing::Chunked);
+        w.head(200, &[], Framing::Chunked).unwrap();
         w.begin_chunk(5);
         w.write(b"he");
         w.write(b"llo");
         w.write(b"!");
-        w.finish_with_trailers(&[("X-Sum", b"1")]);
+        w.finish_with_trailers(&[("X-Sum", b"1")]).unwrap();
     });
     assert!(
         text.ends_with(
@@ -63,7 +64,7 @@ fn http10_unknown_length_is_close_delimited() {
         ..http11()
     };
     let (text, state, close) = write(cx, |w| {
-        w.head(200, &[], Framing::Chunked);
+        w.head(200, &[], Framing::Chunked).unwrap();
         w.write(b"abc");
         w.finish();
     });
@@ -79,7 +80,7 @@ fn http10_keep_alive_is_announced() {
         version: Version::Http10,
         ..http11()
     };
-    let (text, _, close) = write(cx, |w| w.complete(204, &[], b""));
+    let (text, _, close) = write(cx, |w| w.complete(204, &[], b"").unwrap());
     assert!(text.ends_with("Connection: keep-alive\r\n\r\n"), "{text}");
     assert!(!text.contains("Content-Length"));
     assert!(!close);
@@ -91,19 +92,19 @@ fn head_request_gets_length_but_no_body() {
         head_request: true,
         ..http11()
     };
-    let (text, state, _) = write(cx, |w| w.complete(200, &[], b"hello"));
+    let (text, state, _) = write(cx, |w| w.complete(200, &[], b"hello").unwrap());
     assert!(text.ends_with("Content-Length: 5\r\n\r\n"), "{text}");
     assert_eq!(state, ResponseState::Done);
     // A relayed HEAD answer declares its GET's length and writes none of it.
     let (text, state, _) = write(cx, |w| {
-        w.head(200, &[], Framing::Length(300_000));
+        w.head(200, &[], Framing::Length(300_000)).unwrap();
         w.finish();
     });
     assert!(text.ends_with("Content-Length: 300000\r\n\r\n"), "{text}");
     assert_eq!(state, ResponseState::Done);
     // A GET answer must still write what it declared.
     let (_, state, _) = write(http11(), |w| {
-        w.head(200, &[], Framing::Length(5));
+        w.head(200, &[], Framing::Length(5)).unwrap();
         w.finish();
     });
     assert_eq!(state, ResponseState::Broken(ResponseError::TooShort));
@@ -120,13 +121,17 @@ fn no_content_length_on_204_or_304() {
             ..http11()
         };
         for status in [204, 304] {
-            let (text, state, _) = write(cx, |w| w.complete(status, &[], b""));
+            let (text, state, _) = write(cx, |w| w.complete(status, &[], b"").unwrap());
             assert!(!text.contains("Content-Length"), "{status}: {text}");
             assert!(text.ends_with("\r\n\r\n"), "{text}");
             assert_eq!(state, ResponseState::Done);
         }
     }
-    let fixed = FixedResponse::new(304, b"ETag: \"x\"\r\n".to_vec(), Vec::new());
+    let fixed = FixedResponse::new(
+        304,
+        &HeaderLines::new(&[("ETag", "\"x\"")]).unwrap(),
+        Vec::new(),
+    );
     let (text, _, _) = write(http11(), |w| w.complete_fixed(&fixed));
     assert_eq!(
         text,
@@ -140,7 +145,7 @@ fn pending_expectation_forces_close() {
         expect_pending: true,
         ..http11()
     };
-    let (text, _, close) = write(cx, |w| w.complete(413, &[], b""));
+    let (text, _, close) = write(cx, |w| w.complete(413, &[], b"").unwrap());
     assert!(text.contains("Connection: close\r\n"));
     assert!(close);
 }
@@ -153,7 +158,7 @@ fn misuse_marks_the_response_broken() {
         (
             "too long",
             |w| {
-                w.head(200, &[], Framing::Length(1));
+                w.head(200, &[], Framing::Length(1)).unwrap();
                 w.write(b"xy");
             },
             ResponseError::TooLong,
@@ -161,7 +166,7 @@ fn misuse_marks_the_response_broken() {
         (
             "too short",
             |w| {
-                w.head(200, &[], Framing::Length(3));
+                w.head(200, &[], Framing::Length(3)).unwrap();
                 w.write(b"xy");
                 w.finish();
             },
@@ -170,15 +175,15 @@ fn misuse_marks_the_response_broken() {
         (
             "two heads",
             |w| {
-                w.head(200, &[], Framing::Length(0));
-                w.head(200, &[], Framing::Length(0));
+                w.head(200, &[], Framing::Length(0)).unwrap();
+                let _ = w.head(200, &[], Framing::Length(0));
             },
             ResponseError::HeadTwice,
         ),
         (
             "chunk overrun",
             |w| {
-                w.head(200, &[], Framing::Chunked);
+                w.head(200, &[], Framing::Chunked).unwrap();
                 w.begin_chunk(1);
                 w.write(b"ab");
             },
@@ -215,7 +220,7 @@ fn a_fixed_response_matches_the_general_path_byte_for_byte() {
             reply.body_bytes,
         )
     }
-    let headers = b"Content-Type: text/plain\r\nX-A: b\r\n";
+    let headers = HeaderLines::new(&[("Content-Type", "text/plain"), ("X-A", "b")]).unwrap();
     for version in [Version::Http10, Version::Http11] {
         for bits in 0..8u8 {
             let cx = ResponseContext {
@@ -225,9 +230,9 @@ fn a_fixed_response_matches_the_general_path_byte_for_byte() {
                 expect_pending: bits & 4 != 0,
             };
             for status in [200, 204, 304, 404, 503] {
-                let fixed = FixedResponse::new(status, headers.to_vec(), b"hello".to_vec());
+                let fixed = FixedResponse::new(status, &headers, b"hello".to_vec());
                 let general = run(cx, |w| {
-                    w.head_encoded(status, headers, Framing::Length(5));
+                    w.head_encoded(status, &headers, Framing::Length(5));
                     w.write(b"hello");
                     w.finish();
                 });

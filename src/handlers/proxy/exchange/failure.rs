@@ -131,7 +131,7 @@ impl ProxyExchange {
                 503 => b"upstream busy\n",
                 _ => b"bad gateway\n",
             };
-            response.complete(status, &[("Content-Type", b"text/plain")], body);
+            let _ = response.complete(status, &[("Content-Type", b"text/plain")], body);
         }
         self.relay = Relay::Failed;
         self.timer = None;

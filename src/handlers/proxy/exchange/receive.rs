@@ -111,7 +111,10 @@ impl ProxyExchange {
                                 .map_err(|_| Failure::BadBody)?;
                             let trailers: Vec<(&str, &[u8])> =
                                 trailers.iter().map(|t| (t.name, t.value)).collect();
-                            response.finish_with_trailers(&trailers);
+                            if response.finish_with_trailers(&trailers).is_err() {
+                                // A trailer that would split the message is not relayed.
+                                response.finish();
+                            }
                             self.relay = Relay::Done;
                         }
                         None => {}
@@ -152,7 +155,9 @@ impl ProxyExchange {
                 // 100 was the proxy's own to send; others (103) go to the client.
                 if head.status != 100 {
                     let fields: Vec<(&str, &[u8])> = relayed.collect();
-                    response.informational(head.status, &fields);
+                    response
+                        .informational(head.status, &fields)
+                        .map_err(|_| Failure::BadHead(ResponseError::Malformed))?;
                 }
                 self.start += head_len;
                 return Ok(true);
@@ -176,7 +181,10 @@ impl ProxyExchange {
             _ => Framing::Chunked,
         };
         self.upstream_keep_alive = head.keep_alive;
-        response.head_fields(head.status, &self.header_lines, relayed, framing);
+        // A field the client's parser could split on is the upstream's fault: 502.
+        response
+            .head_fields(head.status, &self.header_lines, relayed, framing)
+            .map_err(|_| Failure::BadHead(ResponseError::Malformed))?;
         self.start += head_len;
         if let Some(claim) = &self.claim {
             let balancer = &self.upstream.balancer;

@@ -37,7 +37,8 @@ pub(super) fn is_hop_by_hop(name: &str, headers: &[Header<'_>]) -> bool {
 
 /// What the upstream's `Host` field says.
 pub(super) enum HostValue<'a> {
-    /// The client's, as sent.
+    /// The request's authority ([`Request::authority`]): an absolute-form target's, else
+    /// the client's `Host`, as sent.
     Client,
     /// This value (a configured name).
     Given(&'a str),
@@ -60,9 +61,11 @@ pub(super) fn write_request_head(
     write_origin_form(out, request.target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let host_at = out.len();
-    let client_host = request.header("host");
-    match (host, client_host) {
-        (HostValue::Client, Some(value)) => encode::write_header(out, b"Host", value),
+    // The one effective authority: an absolute-form target's, never a `Host` sent beside it
+    // (RFC 9112 3.2.2), so the upstream sees the virtual host the route was chosen for.
+    let authority = request.authority();
+    match (host, authority) {
+        (HostValue::Client, Some(value)) => encode::write_header(out, b"Host", value.as_bytes()),
         (HostValue::Client, None) | (HostValue::Server, _) => {}
         (HostValue::Given(value), _) => encode::write_header(out, b"Host", value.as_bytes()),
     }
@@ -87,7 +90,7 @@ pub(super) fn write_request_head(
         }
         encode::write_header(out, name.as_bytes(), header.value);
     }
-    write_forwarding(out, request.peer, forwarded_for, forwarded, client_host);
+    write_forwarding(out, request.peer, forwarded_for, forwarded, authority);
     match request.body {
         BodyKind::None => {}
         BodyKind::Length(len) => encode::write_content_length(out, len),
@@ -104,7 +107,7 @@ fn write_forwarding(
     peer: Option<SocketAddr>,
     earlier_for: Option<&[u8]>,
     earlier: Option<&[u8]>,
-    host: Option<&[u8]>,
+    host: Option<&str>,
 ) {
     out.extend_from_slice(b"X-Forwarded-For: ");
     if let Some(earlier) = earlier_for {
@@ -133,6 +136,7 @@ fn write_forwarding(
         }
         None => out.extend_from_slice(b"for=unknown"),
     }
+    let host = host.map(str::as_bytes).filter(|host| !host.is_empty());
     if let Some(host) = host.filter(|host| is_token(host)) {
         out.extend_from_slice(b";host=");
         out.extend_from_slice(host);
@@ -246,7 +250,7 @@ mod tests {
              Host: app.internal:9000\r\n\
              X-Forwarded-For: 2001:db8::1\r\n\
              X-Forwarded-Proto: http\r\n\
-             Forwarded: for=\"[2001:db8::1]\";host=a.example;proto=http\r\n\
+             Forwarded: for=\"[2001:db8::1]\";host=\"a.example:8080\";proto=http\r\n\
              Content-Length: 3\r\n\r\n"
         );
         for (target, origin) in [("http://h", "/"), ("http://h?q", "/?q"), ("*", "*")] {
@@ -254,6 +258,30 @@ mod tests {
             write_origin_form(&mut out, target);
             assert_eq!(out, origin.as_bytes(), "{target}");
         }
+    }
+
+    /// RFC 9112 3.2.2: an absolute-form target's authority is the request's host; the
+    /// `Host` the client sent beside it never reaches the upstream, nor `Forwarded`.
+    #[test]
+    fn absolute_form_authority_replaces_the_client_host() {
+        let headers = [header("Host", "admin.test")];
+        let request = Request {
+            method: "GET",
+            target: "http://public.test/x",
+            path: "/x",
+            version: Version::Http11,
+            headers: &headers,
+            body: BodyKind::None,
+            peer: Some(([192, 0, 2, 7], 5555).into()),
+        };
+        assert_eq!(
+            head_of(&request, HostValue::Client),
+            "GET /x HTTP/1.1\r\n\
+             Host: public.test\r\n\
+             X-Forwarded-For: 192.0.2.7\r\n\
+             X-Forwarded-Proto: http\r\n\
+             Forwarded: for=192.0.2.7;host=public.test;proto=http\r\n\r\n"
+        );
     }
 
     #[test]

@@ -145,7 +145,7 @@ impl Proxy {
         };
         let mut out = io.take_write_buffer();
         let host = match &self.host {
-            ProxyHost::Keep if request.header("host").is_some() => HostValue::Client,
+            ProxyHost::Keep if request.authority().is_some() => HostValue::Client,
             ProxyHost::Literal(value) => HostValue::Given(value),
             ProxyHost::Keep | ProxyHost::Upstream => HostValue::Server,
         };

@@ -88,7 +88,8 @@ pub struct UpstreamSettings {
 /// What the `Host` header sent upstream says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ProxyHost {
-    /// The client's `Host`, as sent (the upstream's address when the client sent none).
+    /// The request's authority as sent: an absolute-form target's (RFC 9112 3.2.2), else
+    /// the client's `Host` (the upstream's address when there is neither).
     #[default]
     Keep,
     /// The upstream server's address (`host:port`; `localhost` for a Unix socket).

@@ -228,3 +228,29 @@ fn proxy_absolute_form_forwards_the_target_authority_not_host_rfc9112_3_2_2() {
     assert!(raw.more_seen().is_empty());
 }
 
+/// RFC 9110 5.3: a proxy MUST NOT change the order of field line values. A client's two
+/// `X-Forwarded-For` lines (1.1.1.1 then 2.2.2.2) and two `Forwarded` lines reach the
+/// upstream as one line each, in the order received, with the proxy's entry last.
+#[test]
+fn proxy_combines_repeated_forwarding_lines_in_order_rfc9110_5_3() {
+    let raw = RawUpstream::start(answer_each(OK));
+    let proxy = proxy_with(&raw, "", "", "");
+    let response = proxy.request(
+        b"GET /xff HTTP/1.1\r\nHost: test\r\nX-Forwarded-For: 1.1.1.1\r\n\
+          Forwarded: for=1.1.1.1\r\nAccept: */*\r\nX-Forwarded-For: 2.2.2.2\r\n\
+          Forwarded: for=2.2.2.2;proto=https\r\n\r\n",
+    );
+    assert_eq!(response.status, 200);
+    let head = raw.next_seen();
+    assert_eq!(
+        field_values(&head, "x-forwarded-for"),
+        ["1.1.1.1, 2.2.2.2, 127.0.0.1"],
+        "{head}"
+    );
+    assert_eq!(
+        field_values(&head, "forwarded"),
+        ["for=1.1.1.1, for=2.2.2.2;proto=https, for=127.0.0.1;host=test;proto=http"],
+        "{head}"
+    );
+}
+

@@ -69,28 +69,20 @@ pub(super) fn write_request_head(
         (HostValue::Client, None) | (HostValue::Server, _) => {}
         (HostValue::Given(value), _) => encode::write_header(out, b"Host", value.as_bytes()),
     }
-    let mut forwarded_for: Option<&[u8]> = None;
-    let mut forwarded: Option<&[u8]> = None;
     for header in request.headers {
         let name = header.name;
         if name.eq_ignore_ascii_case("host")
             || name.eq_ignore_ascii_case("x-forwarded-proto")
+            // Earlier proxies' entries go into ours (`write_forwarding`), in their order.
+            || name.eq_ignore_ascii_case("x-forwarded-for")
+            || name.eq_ignore_ascii_case("forwarded")
             || is_hop_by_hop(name, request.headers)
         {
             continue;
         }
-        // Earlier proxies' entries are kept, ours appended (one field line each).
-        if name.eq_ignore_ascii_case("x-forwarded-for") && forwarded_for.is_none() {
-            forwarded_for = Some(header.value);
-            continue;
-        }
-        if name.eq_ignore_ascii_case("forwarded") && forwarded.is_none() {
-            forwarded = Some(header.value);
-            continue;
-        }
         encode::write_header(out, name.as_bytes(), header.value);
     }
-    write_forwarding(out, request.peer, forwarded_for, forwarded, authority);
+    write_forwarding(out, request.peer, request.headers, authority);
     match request.body {
         BodyKind::None => {}
         BodyKind::Length(len) => encode::write_content_length(out, len),
@@ -101,19 +93,18 @@ pub(super) fn write_request_head(
 }
 
 /// `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded` (RFC 7239) for a client at `peer`
-/// (`None`: a Unix socket, which has no address to report).
+/// (`None`: a Unix socket, which has no address to report). Each list keeps the entries of
+/// every line of it the client sent, in the order received, and ends with ours: a proxy
+/// must not reorder field line values (RFC 9110 5.3). The lines are found by walking
+/// `headers` again, so nothing is collected.
 fn write_forwarding(
     out: &mut Vec<u8>,
     peer: Option<SocketAddr>,
-    earlier_for: Option<&[u8]>,
-    earlier: Option<&[u8]>,
+    headers: &[Header<'_>],
     host: Option<&str>,
 ) {
     out.extend_from_slice(b"X-Forwarded-For: ");
-    if let Some(earlier) = earlier_for {
-        out.extend_from_slice(earlier);
-        out.extend_from_slice(b", ");
-    }
+    write_earlier(out, headers, "x-forwarded-for");
     match peer {
         // Formatted straight into the head: no string per request.
         Some(peer) => {
@@ -122,10 +113,7 @@ fn write_forwarding(
         None => out.extend_from_slice(b"unknown"),
     }
     out.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\nForwarded: ");
-    if let Some(earlier) = earlier {
-        out.extend_from_slice(earlier);
-        out.extend_from_slice(b", ");
-    }
+    write_earlier(out, headers, "forwarded");
     match peer {
         // An IPv6 node is quoted and bracketed (RFC 7239 6).
         Some(SocketAddr::V6(v6)) => {
@@ -146,6 +134,18 @@ fn write_forwarding(
         out.push(b'"');
     }
     out.extend_from_slice(b";proto=http\r\n");
+}
+
+/// The values of every `name` line among `headers`, in order, each followed by `, ` (empty
+/// ones skipped): the earlier entries of a list ours ends.
+fn write_earlier(out: &mut Vec<u8>, headers: &[Header<'_>], name: &str) {
+    for header in headers {
+        let value = header.value.trim_ascii();
+        if header.name.eq_ignore_ascii_case(name) && !value.is_empty() {
+            out.extend_from_slice(value);
+            out.extend_from_slice(b", ");
+        }
+    }
 }
 
 /// Whether `value` may stand unquoted in `Forwarded` (an RFC 9110 token).
@@ -258,6 +258,38 @@ mod tests {
             write_origin_form(&mut out, target);
             assert_eq!(out, origin.as_bytes(), "{target}");
         }
+    }
+
+    /// RFC 9110 5.3: repeated `X-Forwarded-For` / `Forwarded` lines are combined in the
+    /// order received, ours last.
+    #[test]
+    fn repeated_forwarding_lines_keep_their_order() {
+        let headers = [
+            header("Host", "h"),
+            header("X-Forwarded-For", "1.1.1.1"),
+            header("Forwarded", "for=1.1.1.1"),
+            header("Accept", "*/*"),
+            header("X-Forwarded-For", "2.2.2.2, 3.3.3.3"),
+            header("Forwarded", "for=2.2.2.2"),
+        ];
+        let request = Request {
+            method: "GET",
+            target: "/",
+            path: "/",
+            version: Version::Http11,
+            headers: &headers,
+            body: BodyKind::None,
+            peer: Some(([127, 0, 0, 1], 1).into()),
+        };
+        assert_eq!(
+            head_of(&request, HostValue::Client),
+            "GET / HTTP/1.1\r\n\
+             Host: h\r\n\
+             Accept: */*\r\n\
+             X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1\r\n\
+             X-Forwarded-Proto: http\r\n\
+             Forwarded: for=1.1.1.1, for=2.2.2.2, for=127.0.0.1;host=h;proto=http\r\n\r\n"
+        );
     }
 
     /// RFC 9112 3.2.2: an absolute-form target's authority is the request's host; the

@@ -209,6 +209,8 @@ fn upstream(settings: &UpstreamSettings) -> Value {
     table.insert("max_idle".into(), int(settings.max_idle as u64));
     table.insert("max_fails".into(), int(u64::from(settings.max_fails)));
     table.insert("fail_timeout".into(), duration(settings.fail_timeout));
+    // The pseudonym in effect (its own, else `server.via`'s); "" when no Via is sent.
+    table.insert("via".into(), str(settings.via.clone().unwrap_or_default()));
     Value::Table(table)
 }
 

@@ -439,6 +439,11 @@ pub enum ConfigErrorKind {
         value: String,
         first_line: usize,
     },
+    #[error(
+        "invalid via pseudonym {value:?} (an RFC 9110 token of 1 to 64 bytes, or \"\" to send \
+         no Via)"
+    )]
+    InvalidVia { value: String },
     #[error("no upstream named {name:?} ({})", known_list(.known))]
     UnknownUpstream { name: String, known: Vec<String> },
 }

@@ -278,9 +278,17 @@ mod tests {
         let cases: [(&str, Option<&[u8]>, Option<&str>); 6] = [
             ("/", Some(b"example.com:8080"), Some("example.com:8080")),
             ("/", None, None),
-            ("http://public.test/x", Some(b"admin.test"), Some("public.test")),
+            (
+                "http://public.test/x",
+                Some(b"admin.test"),
+                Some("public.test"),
+            ),
             ("http://public.test:81/x", None, Some("public.test:81")),
-            ("http://u:p@public.test/", Some(b"admin.test"), Some("public.test")),
+            (
+                "http://u:p@public.test/",
+                Some(b"admin.test"),
+                Some("public.test"),
+            ),
             ("http:///x", Some(b"admin.test"), Some("")),
         ];
         for (target, host, expected) in cases {

@@ -254,3 +254,85 @@ fn proxy_combines_repeated_forwarding_lines_in_order_rfc9110_5_3() {
     );
 }
 
+/// RFC 9110 7.6.3: a proxy MUST send `Via` in forwarded requests and SHOULD in relayed
+/// responses, appended to the list it received (in order), with the received protocol's
+/// version. `[server] via` names it for every group, a group's own `via` overrides that,
+/// and `via = ""` turns it off.
+#[test]
+fn proxy_adds_via_to_requests_and_responses_rfc9110_7_6_3() {
+    const VIA_OK: &[u8] =
+        b"HTTP/1.1 200 OK\r\nVia: 1.0 cache-1\r\nContent-Length: 2\r\nVia: 1.1 cache-2\r\n\r\nok";
+    let raws = [
+        RawUpstream::start(answer_each(VIA_OK)),
+        RawUpstream::start(answer_each(VIA_OK)),
+        RawUpstream::start(answer_each(VIA_OK)),
+    ];
+    let mut routes = String::new();
+    for (i, (name, keys)) in [
+        ("own", "via = \"inner\""),
+        ("global", ""),
+        ("off", "via = \"\""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        routes += &upstream(name, &[server(raws[i].addr, "")], keys);
+        routes += &proxy_route(name, &format!("/{name}"), name, "");
+    }
+    let proxy = Node::start("via = \"edge-7\"", "", &routes);
+    let mut client = proxy.connect();
+    for (i, (path, version, ours)) in [
+        ("/own", "1.1", Some("1.1 inner")),
+        ("/global", "1.1", Some("1.1 edge-7")),
+        ("/global", "1.0", Some("1.0 edge-7")),
+        ("/off", "1.1", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let raw = &raws[[0, 1, 1, 2][i]];
+        let mut client_10;
+        let client = if version == "1.0" {
+            client_10 = proxy.connect();
+            &mut client_10
+        } else {
+            &mut client
+        };
+        client.send(
+            format!(
+                "GET {path} HTTP/{version}\r\nHost: test\r\nVia: 1.1 a, 1.0 b\r\nVia: 1.1 c\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let response = client.read_response();
+        assert_eq!(response.status, 200, "{path}");
+        let head = raw.next_seen();
+        let mut want_request = vec!["1.1 a, 1.0 b", "1.1 c"];
+        let mut want_response = vec!["1.0 cache-1", "1.1 cache-2"];
+        if let Some(ours) = ours {
+            want_request.push(ours);
+            // The response was received as HTTP/1.1, whatever the client speaks.
+            want_response.push(if ours.ends_with("inner") {
+                "1.1 inner"
+            } else {
+                "1.1 edge-7"
+            });
+        }
+        assert_eq!(
+            field_values(&head, "via"),
+            want_request,
+            "{path} {version}: {head}"
+        );
+        let via: Vec<&str> = response
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("via"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(
+            via, want_response,
+            "{path} {version}: {:?}",
+            response.headers
+        );
+    }
+}

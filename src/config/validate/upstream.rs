@@ -39,6 +39,9 @@ const UNIX_PREFIX: &str = "unix:";
 /// `sun_path` holds 108 bytes, the terminating NUL included.
 const MAX_UNIX_PATH_BYTES: usize = 107;
 const MAX_PROXY_HOST_BYTES: usize = 255;
+/// The `Via` pseudonym when neither `server.via` nor an upstream's `via` names one.
+pub(super) const DEFAULT_VIA: &str = "asycamore";
+const MAX_VIA_BYTES: usize = 64;
 const MISSING_PORT: &str = "missing port (write \"host:port\", \"[ipv6]:port\" or \"unix:/path\")";
 
 /// A server address as written, before any name is resolved.
@@ -51,10 +54,12 @@ enum Written<'a> {
 }
 
 impl Validator<'_> {
-    /// Every `[[upstream]]`, in file order; records their names for the proxy routes.
+    /// Every `[[upstream]]`, in file order; records their names for the proxy routes. `via`
+    /// is the pseudonym of a group that names none (`server.via`, checked).
     pub(super) fn upstreams(
         &mut self,
         raw: &[Section<Spanned<RawUpstream>>],
+        via: Option<&str>,
     ) -> Vec<UpstreamSettings> {
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut all_named = true;
@@ -95,6 +100,7 @@ impl Validator<'_> {
             let fail_timeout = timeout(&raw.fail_timeout, "fail_timeout", FAIL_TIMEOUT);
             let max_idle = self.int(&raw.max_idle, &key("max_idle"), MAX_IDLE);
             let max_fails = self.int(&raw.max_fails, &key("max_fails"), MAX_FAILS);
+            let via = self.via(&raw.via, &key("via"), via);
             if let (Some(name), Some(servers)) = (name, servers) {
                 out.push(UpstreamSettings {
                     name,
@@ -107,6 +113,7 @@ impl Validator<'_> {
                     max_idle,
                     max_fails,
                     fail_timeout,
+                    via,
                 });
             }
         }
@@ -116,6 +123,32 @@ impl Validator<'_> {
             self.upstream_names = Some(known.into_iter().map(|(name, _)| name).collect());
         }
         out
+    }
+
+    /// A `via` pseudonym: an RFC 9110 token of at most 64 bytes (RFC 9110 7.6.3), or `""`
+    /// for none; `default` when the key is absent (or wrong: the error is recorded).
+    pub(super) fn via(
+        &mut self,
+        field: &Option<Spanned<String>>,
+        key: &str,
+        default: Option<&str>,
+    ) -> Option<String> {
+        let Some(field) = field else {
+            return default.map(str::to_owned);
+        };
+        let value = field.get_ref();
+        let token = value.len() <= MAX_VIA_BYTES
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            let kind = ConfigErrorKind::InvalidVia {
+                value: value.clone(),
+            };
+            self.error(field.span().start, key, kind);
+            return default.map(str::to_owned);
+        }
+        (!value.is_empty()).then(|| value.clone())
     }
 
     /// `servers`: at least one, each address resolved, no address twice.

@@ -289,6 +289,7 @@ mod tests {
                 max_idle: 1,
                 max_fails,
                 fail_timeout: Duration::from_secs(60),
+                via: None,
             },
             None,
         ))
@@ -334,6 +335,7 @@ mod tests {
             max_idle: 1,
             max_fails: 1,
             fail_timeout: Duration::from_secs(60),
+            via: None,
         }
     }
 

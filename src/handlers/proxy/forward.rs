@@ -8,7 +8,34 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 
 use crate::http1::encode;
-use crate::service::{BodyKind, Header, Request};
+use crate::service::{BodyKind, Header, Request, Version};
+
+/// The proxy's own `Via` entry (RFC 9110 7.6.3), encoded once per upstream group for each
+/// protocol version a message can have been received in: `1.0 NAME`, `1.1 NAME`.
+#[derive(Debug)]
+pub(super) struct Via {
+    http10: Box<[u8]>,
+    http11: Box<[u8]>,
+}
+
+impl Via {
+    /// The entries for pseudonym `name` (a token: configuration checked it).
+    pub(super) fn new(name: &str) -> Self {
+        Via {
+            http10: format!("1.0 {name}").into_bytes().into(),
+            http11: format!("1.1 {name}").into_bytes().into(),
+        }
+    }
+
+    /// The entry for a message received as `version` (the received-protocol is the
+    /// version of the message the proxy received, not the one it sends).
+    pub(super) fn entry(&self, version: Version) -> &[u8] {
+        match version {
+            Version::Http10 => &self.http10,
+            Version::Http11 => &self.http11,
+        }
+    }
+}
 
 /// Fields that describe one connection, never forwarded (RFC 9110 7.6.1), plus the framing
 /// fields the proxy declares itself and `Expect`, which the proxy answers itself.
@@ -48,13 +75,15 @@ pub(super) enum HostValue<'a> {
 }
 
 /// Writes the request head to send upstream: the method and target as the client sent
-/// them (an absolute-form target in origin form), HTTP/1.1, the end-to-end fields in their
-/// order, then `Host`, the forwarding fields, and the body's framing. Returns where the
-/// `Host` line goes for [`HostValue::Server`].
+/// them (an absolute-form target in origin form), HTTP/1.1, `Host`, the end-to-end fields
+/// in their order, the forwarding fields, our `Via` entry after any the client's lines
+/// carry (so the list stays in order), and the body's framing. Returns where the `Host`
+/// line goes for [`HostValue::Server`].
 pub(super) fn write_request_head(
     out: &mut Vec<u8>,
     request: &Request<'_>,
     host: HostValue<'_>,
+    via: Option<&Via>,
 ) -> usize {
     out.extend_from_slice(request.method.as_bytes());
     out.push(b' ');
@@ -83,6 +112,9 @@ pub(super) fn write_request_head(
         encode::write_header(out, name.as_bytes(), header.value);
     }
     write_forwarding(out, request.peer, request.headers, authority);
+    if let Some(via) = via {
+        encode::write_header(out, b"Via", via.entry(request.version));
+    }
     match request.body {
         BodyKind::None => {}
         BodyKind::Length(len) => encode::write_content_length(out, len),
@@ -180,11 +212,10 @@ pub(super) fn relays_response_field(name: &str, headers: &[Header<'_>]) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::Version;
 
     fn head_of(request: &Request<'_>, host: HostValue<'_>) -> String {
         let mut out = Vec::new();
-        let host_at = write_request_head(&mut out, request, host);
+        let host_at = write_request_head(&mut out, request, host, None);
         assert!(out[..host_at].ends_with(b" HTTP/1.1\r\n"));
         String::from_utf8(out).unwrap()
     }
@@ -258,6 +289,38 @@ mod tests {
             write_origin_form(&mut out, target);
             assert_eq!(out, origin.as_bytes(), "{target}");
         }
+    }
+
+    /// RFC 9110 7.6.3: our `Via` entry follows the client's, with the version the request
+    /// was received in.
+    #[test]
+    fn via_is_appended_after_the_received_entries() {
+        let headers = [header("Host", "h"), header("Via", "1.1 first")];
+        let request = Request {
+            method: "GET",
+            target: "/",
+            path: "/",
+            version: Version::Http10,
+            headers: &headers,
+            body: BodyKind::None,
+            peer: None,
+        };
+        let mut out = Vec::new();
+        write_request_head(
+            &mut out,
+            &request,
+            HostValue::Client,
+            Some(&Via::new("edge")),
+        );
+        let head = String::from_utf8(out).unwrap();
+        assert!(
+            head.ends_with(
+                "Via: 1.1 first\r\nX-Forwarded-For: unknown\r\n\
+                 X-Forwarded-Proto: http\r\nForwarded: for=unknown;host=h;proto=http\r\n\
+                 Via: 1.0 edge\r\n\r\n"
+            ),
+            "{head}"
+        );
     }
 
     /// RFC 9110 5.3: repeated `X-Forwarded-For` / `Forwarded` lines are combined in the

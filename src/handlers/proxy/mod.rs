@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::service::{BodyKind, BodyMode, Request, ResponseWriter, Start};
 
 use balance::Balancer;
-use forward::HostValue;
+use forward::{HostValue, Via};
 
 /// Numbers upstream groups apart for the worker's connection pool (a reload builds new
 /// groups, whose pooled connections must not mix with the old ones').
@@ -37,6 +37,8 @@ pub struct Upstream {
     settings: UpstreamSettings,
     balancer: Arc<Balancer>,
     group: u64,
+    /// Our `Via` entries, if the group sends them.
+    via: Option<Via>,
 }
 
 impl Upstream {
@@ -55,6 +57,7 @@ impl Upstream {
                 &settings,
                 previous.map(|previous| &*previous.balancer),
             )),
+            via: settings.via.as_deref().map(Via::new),
             settings,
             group: NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
         }
@@ -150,7 +153,8 @@ impl Proxy {
             ProxyHost::Keep | ProxyHost::Upstream => HostValue::Server,
         };
         let server_host = matches!(host, HostValue::Server);
-        let host_at = forward::write_request_head(&mut out, request, host);
+        let via = self.upstream.via.as_ref();
+        let host_at = forward::write_request_head(&mut out, request, host, via);
         let exchange = ProxyExchange::new(
             Arc::clone(&self.upstream),
             Arc::clone(&self.header_lines),

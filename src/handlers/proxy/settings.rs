@@ -83,6 +83,9 @@ pub struct UpstreamSettings {
     pub max_fails: u32,
     /// The window failures are counted in, and how long a server stays down.
     pub fail_timeout: Duration,
+    /// The pseudonym the proxy gives itself in the `Via` field of forwarded requests and
+    /// relayed responses (RFC 9110 7.6.3), a token; `None`: no `Via` is added.
+    pub via: Option<String>,
 }
 
 /// What the `Host` header sent upstream says.

@@ -76,6 +76,7 @@ fn an_upstream_and_a_proxy_route_take_every_default() {
             max_idle: 32,
             max_fails: 3,
             fail_timeout: Duration::from_secs(10),
+            via: Some("asycamore".into()),
         }]
     );
     assert_eq!(
@@ -598,5 +599,62 @@ fn localhost_resolves_offline() {
     assert!(
         servers.contains(&server(UpstreamAddress::Tcp(want), 9, 0)),
         "{servers:?}"
+    );
+}
+
+/// `via` (RFC 9110 7.6.3): `server.via` is every group's pseudonym unless the group names its
+/// own; `""` turns it off; anything but a token of at most 64 bytes is a located error.
+#[test]
+fn via_is_global_per_upstream_or_off_and_must_be_a_token() {
+    let groups = upstream("own", "{ address = \"127.0.0.1:1\" }", "via = \"inner\"")
+        + &upstream("global", "{ address = \"127.0.0.1:2\" }", "")
+        + &upstream("off", "{ address = \"127.0.0.1:3\" }", "via = \"\"");
+    let via_of = |cfg: &Config| -> Vec<Option<String>> {
+        cfg.upstreams.iter().map(|u| u.via.clone()).collect()
+    };
+    let cfg = valid(&format!("[server]\nvia = \"edge-7\"\n\n{groups}"));
+    assert_eq!(
+        via_of(&cfg),
+        [Some("inner".into()), Some("edge-7".into()), None]
+    );
+    let cfg = valid(&groups);
+    assert_eq!(
+        via_of(&cfg),
+        [Some("inner".into()), Some("asycamore".into()), None]
+    );
+    let cfg = valid(&format!("[server]\nvia = \"\"\n\n{groups}"));
+    assert_eq!(via_of(&cfg), [Some("inner".into()), None, None]);
+    let long = "v".repeat(65);
+    for bad in ["two words", "a/b", "caf\u{e9}", "x\\ty", long.as_str()] {
+        let text = upstream(
+            "a",
+            "{ address = \"127.0.0.1:1\" }",
+            &format!("via = {bad:?}"),
+        );
+        assert_eq!(
+            errors(&text),
+            [format!(
+                "x.toml:4:7: upstream[0].via: invalid via pseudonym {bad:?} (an RFC 9110 token \
+                 of 1 to 64 bytes, or \"\" to send no Via)"
+            )],
+        );
+        assert_eq!(
+            errors(&format!("[server]\nvia = {bad:?}\n")),
+            [format!(
+                "x.toml:2:7: server.via: invalid via pseudonym {bad:?} (an RFC 9110 token of 1 \
+                 to 64 bytes, or \"\" to send no Via)"
+            )],
+        );
+    }
+    assert_eq!(
+        valid(&upstream(
+            "a",
+            "{ address = \"127.0.0.1:1\" }",
+            &format!("via = \"{}\"", "v".repeat(64))
+        ))
+        .upstreams[0]
+            .via
+            .as_deref(),
+        Some("v".repeat(64).as_str())
     );
 }

@@ -143,10 +143,14 @@ impl ProxyExchange {
         };
         let head_len = head.head_len;
         let fields = head.headers;
+        // Our `Via` entry after the upstream's lines (RFC 9110 7.6.3), for the version the
+        // response was received in.
+        let via = self.upstream.via.as_ref();
         let relayed = fields
             .iter()
             .filter(|field| relays_response_field(field.name, fields))
-            .map(|field| (field.name, field.value));
+            .map(|field| (field.name, field.value))
+            .chain(via.map(|via| ("Via", via.entry(head.version))));
         let body = match head.body {
             ResponseBody::Interim => {
                 // 100 was the proxy's own to send; others (103) go to the client.

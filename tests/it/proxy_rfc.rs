@@ -336,3 +336,42 @@ fn proxy_adds_via_to_requests_and_responses_rfc9110_7_6_3() {
         );
     }
 }
+
+/// RFC 9110 6.5.1-6.5.2: fields that control framing, routing, authentication, forwarding
+/// or the response are not allowed in trailers and must not be merged into the head: the
+/// proxy drops them from request trailers (toward the upstream) and response trailers
+/// (toward the client), and relays the allowed ones (`X-Checksum`, `Server-Timing`).
+#[test]
+fn proxy_drops_trailers_that_control_the_message_rfc9110_6_5_1() {
+    let raw = RawUpstream::start(answer_each(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n\
+          2\r\nok\r\n0\r\nX-Checksum: up\r\nSet-Cookie: sid=1\r\nContent-Length: 99\r\n\
+          Server-Timing: db;dur=5\r\nLocation: /evil\r\nCache-Control: public\r\n\r\n",
+    ));
+    let proxy = proxy_with(&raw, "", "", "");
+    let mut client = proxy.connect();
+    client.send(
+        b"POST /t HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n\
+          3\r\nabc\r\n0\r\nX-Checksum: down\r\nX-Forwarded-For: 6.6.6.6\r\n\
+          Content-Length: 5\r\nTransfer-Encoding: chunked\r\nHost: admin.test\r\n\
+          Authorization: Basic eDp5\r\nIf-Match: *\r\n\r\n",
+    );
+    let response = client.read_response();
+    assert_eq!((response.status, response.text().as_str()), (200, "ok"));
+    let request = raw.next_seen();
+    let (head, body) = request.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(!head.contains("6.6.6.6") && !head.contains("admin.test"), "{head}");
+    assert_eq!(body, "3\r\nabc\r\n0\r\nX-Checksum: down\r\n\r\n", "{request}");
+    assert_eq!(
+        response.trailers,
+        [
+            ("X-Checksum".to_owned(), "up".to_owned()),
+            ("Server-Timing".to_owned(), "db;dur=5".to_owned())
+        ],
+        "{:?}",
+        response.headers
+    );
+    // The connection still serves (nothing was mis-framed on either side).
+    client.send(&get("/after"));
+    assert_eq!(client.read_response().status, 200);
+}

@@ -22,9 +22,9 @@ mod receive;
 
 use failure::Failure;
 
-use super::Upstream;
 use super::balance::{Claim, NoServer};
 use super::settings::UpstreamAddress;
+use super::{Upstream, forward};
 
 /// Request bytes waiting for the upstream beyond which the client's body is held.
 const HOLD_AT: usize = 256 * 1024;
@@ -189,7 +189,10 @@ impl ProxyExchange {
             (BodyEvent::Trailers(trailers), Sending::Chunked { .. }) => {
                 self.out.extend_from_slice(encode::LAST_CHUNK);
                 for trailer in trailers {
-                    encode::write_header(&mut self.out, trailer.name.as_bytes(), trailer.value);
+                    if forward::relays_trailer_field(trailer.name) {
+                        let name = trailer.name.as_bytes();
+                        encode::write_header(&mut self.out, name, trailer.value);
+                    }
                 }
                 self.out.extend_from_slice(encode::CRLF);
                 self.sending = Sending::Plain;

@@ -203,6 +203,83 @@ fn write_origin_form(out: &mut Vec<u8>, target: &str) {
     }
 }
 
+/// Fields a trailer section must not carry, dropped when the proxy relays one in either
+/// direction. RFC 9110 6.5.1: a sender MUST NOT generate a trailer field unless it knows the
+/// field may be sent there, and fields that control message framing (6.1), routing (7),
+/// request modifiers (controls and conditionals, 10.1, 13), authentication (11), response
+/// control data (10.2) or payload processing (Content-Encoding, Content-Type, Content-Range,
+/// Trailer) are not allowed; RFC 9110 6.5.2: a recipient MUST NOT merge a trailer into the
+/// header section unless it knows the field is defined for that. The proxy does not merge,
+/// but the next hop may, so these never cross: a client cannot smuggle a `Host`, an
+/// `X-Forwarded-For` or a `Content-Length` to the upstream past the head the proxy wrote,
+/// nor an upstream set a cookie or redirect after its head was relayed. Fields whose
+/// purpose is a trailer's (`Server-Timing`, `Digest`/`Content-Digest`, checksums) pass.
+/// Names beginning with a `NOT_IN_TRAILERS_PREFIXES` entry are dropped too.
+const NOT_IN_TRAILERS: [&str; 38] = [
+    // Framing and connection (RFC 9110 6.1, 7.6.1; RFC 9112 6).
+    "content-length",
+    "transfer-encoding",
+    "trailer",
+    "te",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    // Routing and forwarding (RFC 9110 7.2, 7.6.2, 7.6.3; RFC 7239).
+    "host",
+    "max-forwards",
+    "via",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    // Request modifiers (RFC 9110 10.1, 14.2).
+    "expect",
+    "range",
+    // Authentication and state (RFC 9110 11; RFC 6265).
+    "authorization",
+    "www-authenticate",
+    "authentication-info",
+    "cookie",
+    "set-cookie",
+    // Response control data and caching (RFC 9110 10.2, 8.8; RFC 9111 5).
+    "age",
+    "cache-control",
+    "date",
+    "etag",
+    "expires",
+    "last-modified",
+    "location",
+    "pragma",
+    "retry-after",
+    "vary",
+    // Content processing and representation metadata (RFC 9110 8.3-8.7, 14.4).
+    "content-encoding",
+    "content-language",
+    "content-location",
+    "content-range",
+    "content-type",
+    "content-disposition",
+];
+
+/// Prefixes of field names dropped from trailers: conditionals (`If-*`, RFC 9110 13.1) and
+/// proxy authentication (`Proxy-*`, RFC 9110 11.7).
+const NOT_IN_TRAILERS_PREFIXES: [&str; 2] = ["if-", "proxy-"];
+
+/// Whether a trailer field crosses the proxy (RFC 9110 6.5.1-6.5.2; see `NOT_IN_TRAILERS`).
+pub(super) fn relays_trailer_field(name: &str) -> bool {
+    let lower_prefix = |prefix: &str| {
+        name.len() >= prefix.len()
+            && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    !NOT_IN_TRAILERS
+        .iter()
+        .any(|field| name.eq_ignore_ascii_case(field))
+        && !NOT_IN_TRAILERS_PREFIXES
+            .iter()
+            .any(|prefix| lower_prefix(prefix))
+}
+
 /// Whether a response field is relayed to the client: not hop-by-hop, and not `Date`
 /// (the proxy writes its own, as for every response it sends).
 pub(super) fn relays_response_field(name: &str, headers: &[Header<'_>]) -> bool {
@@ -377,6 +454,56 @@ mod tests {
              X-Forwarded-Proto: http\r\n\
              Forwarded: for=192.0.2.7;host=public.test;proto=http\r\n\r\n"
         );
+    }
+
+    /// RFC 9110 6.5.1: fields that control framing, routing, authentication, forwarding or
+    /// the response are dropped from relayed trailers; the others pass.
+    #[test]
+    fn trailers_that_control_the_message_do_not_cross() {
+        for name in [
+            "Content-Length",
+            "transfer-encoding",
+            "Host",
+            "X-Forwarded-For",
+            "Forwarded",
+            "Via",
+            "Set-Cookie",
+            "Authorization",
+            "Cookie",
+            "Content-Type",
+            "Content-Encoding",
+            "Content-Range",
+            "Trailer",
+            "TE",
+            "Connection",
+            "Cache-Control",
+            "Expires",
+            "Location",
+            "Retry-After",
+            "Vary",
+            "WWW-Authenticate",
+            "Proxy-Authorization",
+            "Proxy-Anything",
+            "Age",
+            "Date",
+            "Max-Forwards",
+            "Range",
+            "Expect",
+            "If-Match",
+            "If-None-Match",
+        ] {
+            assert!(!relays_trailer_field(name), "{name}");
+        }
+        for name in [
+            "X-Checksum",
+            "Server-Timing",
+            "Digest",
+            "Content-Digest",
+            "X-If",
+            "I",
+        ] {
+            assert!(relays_trailer_field(name), "{name}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::http1::response::{ResponseBody, ResponseError, parse_response};
 use crate::http1::{ChunkedLimits, HeadLimits, Header};
 use crate::service::{Framing, OutboundId, READ_BUFFER_LEN, ResponseWriter};
 
-use super::super::forward::relays_response_field;
+use super::super::forward::{relays_response_field, relays_trailer_field};
 use super::{BodyRelay, Failure, MAX_RESPONSE_FIELDS, ProxyExchange, Relay, outbound};
 
 impl ProxyExchange {
@@ -109,8 +109,11 @@ impl ProxyExchange {
                             let mut storage = [httparse::EMPTY_HEADER; 32];
                             let trailers = chunked::parse_trailers(block, &mut storage)
                                 .map_err(|_| Failure::BadBody)?;
-                            let trailers: Vec<(&str, &[u8])> =
-                                trailers.iter().map(|t| (t.name, t.value)).collect();
+                            let trailers: Vec<(&str, &[u8])> = trailers
+                                .iter()
+                                .filter(|t| relays_trailer_field(t.name))
+                                .map(|t| (t.name, t.value))
+                                .collect();
                             response.finish_with_trailers(&trailers);
                             self.relay = Relay::Done;
                         }

@@ -360,8 +360,14 @@ fn proxy_drops_trailers_that_control_the_message_rfc9110_6_5_1() {
     assert_eq!((response.status, response.text().as_str()), (200, "ok"));
     let request = raw.next_seen();
     let (head, body) = request.split_once("\r\n\r\n").expect("a head and a body");
-    assert!(!head.contains("6.6.6.6") && !head.contains("admin.test"), "{head}");
-    assert_eq!(body, "3\r\nabc\r\n0\r\nX-Checksum: down\r\n\r\n", "{request}");
+    assert!(
+        !head.contains("6.6.6.6") && !head.contains("admin.test"),
+        "{head}"
+    );
+    assert_eq!(
+        body, "3\r\nabc\r\n0\r\nX-Checksum: down\r\n\r\n",
+        "{request}"
+    );
     assert_eq!(
         response.trailers,
         [
@@ -374,4 +380,139 @@ fn proxy_drops_trailers_that_control_the_message_rfc9110_6_5_1() {
     // The connection still serves (nothing was mis-framed on either side).
     client.send(&get("/after"));
     assert_eq!(client.read_response().status, 200);
+}
+
+/// Behaviour: answers `/warm` at once; reads any other request and never answers it
+/// (holds the connection until the proxy closes it).
+fn answer_warm_then_hang(conn: &mut Upstream) {
+    while let Some(request) = conn.request() {
+        if !request.starts_with("GET /warm ") {
+            conn.drain();
+            return;
+        }
+        if !conn.write(OK) {
+            return;
+        }
+    }
+}
+
+/// A GET whose response timed out is not sent again (RFC 9110 9.2.2 allows retrying an
+/// idempotent request, but the upstream may already be acting on it, and the same server
+/// gains nothing from a second copy): with one server, on a pooled connection (a warm-up
+/// request first) as on a fresh one, the upstream reads the request exactly once and the
+/// client gets 504 after one `read_timeout`, counted once as `read_timeout`.
+#[test]
+fn proxy_read_timeout_is_not_retried_on_the_same_server_rfc9110_9_2_2() {
+    for warm in [true, false] {
+        let raw = RawUpstream::start(answer_warm_then_hang);
+        let proxy = proxy_with(&raw, "read_timeout = \"300ms\"", "", "");
+        let mut client = proxy.connect();
+        if warm {
+            client.send(&get("/warm"));
+            assert_eq!(client.read_response().status, 200);
+            assert!(raw.next_seen().starts_with("GET /warm "));
+        }
+        client.send(&get("/slow"));
+        let response = client.read_response();
+        assert_eq!(response.status, 504, "warm {warm}: {}", response.text());
+        assert!(raw.next_seen().starts_with("GET /slow "), "warm {warm}");
+        assert!(raw.more_seen().is_empty(), "warm {warm}: sent again");
+        assert_eq!(raw.accepted(), 1, "warm {warm}");
+        let label = raw.addr.to_string();
+        let labels = [
+            ("upstream", "app"),
+            ("server", label.as_str()),
+            ("kind", "read_timeout"),
+        ];
+        assert_eq!(
+            proxy.metric("asycamore_upstream_errors_total", &labels),
+            1.0,
+            "warm {warm}"
+        );
+        assert_eq!(
+            proxy.metric("asycamore_upstream_retries_total", &[("upstream", "app")]),
+            0.0,
+            "warm {warm}"
+        );
+    }
+}
+
+/// Behaviour: reads a request, reports it, and never answers.
+fn hang(conn: &mut Upstream) {
+    if conn.request().is_some() {
+        conn.drain();
+    }
+}
+
+/// `next_upstream` (nginx's `proxy_next_upstream`): by default a request that reached a
+/// server and timed out goes to no other server (one of two silent servers sees the GET);
+/// with `"timeout"` the GET goes to the other server, never the same one twice, and
+/// `next_upstream_tries = 1` stops that again; a POST is not sent twice without
+/// `"non_idempotent"` (RFC 9110 9.2.2), and is with it.
+#[test]
+fn proxy_next_upstream_retries_only_on_another_server_as_configured_rfc9110_9_2_2() {
+    use crate::support::post;
+    let cases: [(&str, bool, usize); 5] = [
+        ("", false, 1),
+        ("next_upstream = [\"connect\", \"timeout\"]", false, 2),
+        (
+            "next_upstream = [\"timeout\"]\nnext_upstream_tries = 1",
+            false,
+            1,
+        ),
+        ("next_upstream = [\"timeout\"]", true, 1),
+        ("next_upstream = [\"timeout\", \"non_idempotent\"]", true, 2),
+    ];
+    for (keys, is_post, want) in cases {
+        let raws = [RawUpstream::start(hang), RawUpstream::start(hang)];
+        let proxy = Node::start(
+            "",
+            "",
+            &format!(
+                "{}{}",
+                upstream(
+                    "app",
+                    &[server(raws[0].addr, ""), server(raws[1].addr, "")],
+                    &format!("read_timeout = \"200ms\"\n{keys}")
+                ),
+                proxy_route("all", "/", "app", "")
+            ),
+        );
+        let request = if is_post {
+            post("/p", b"once")
+        } else {
+            get("/g")
+        };
+        let response = proxy.request(&request);
+        assert_eq!(response.status, 504, "{keys:?} post {is_post}");
+        // The proxy's count of attempts that timed out, per server: final once the client
+        // has its answer. Each such attempt reached its server, which reports reading it;
+        // a server the proxy never tried has no connection from it.
+        let timeouts: Vec<f64> = raws
+            .iter()
+            .map(|raw| {
+                let label = raw.addr.to_string();
+                let labels = [
+                    ("upstream", "app"),
+                    ("server", label.as_str()),
+                    ("kind", "read_timeout"),
+                ];
+                proxy.metric("asycamore_upstream_errors_total", &labels)
+            })
+            .collect();
+        assert_eq!(
+            timeouts.iter().sum::<f64>(),
+            want as f64,
+            "{keys:?} post {is_post}: {timeouts:?}"
+        );
+        for (raw, timeouts) in raws.iter().zip(&timeouts) {
+            assert!(*timeouts <= 1.0, "{keys:?}: a server was tried twice");
+            if *timeouts == 1.0 {
+                raw.next_seen();
+                assert_eq!(raw.accepted(), 1, "{keys:?}");
+            } else {
+                assert_eq!(raw.accepted(), 0, "{keys:?}");
+            }
+        }
+    }
 }

@@ -541,7 +541,7 @@ servers = [{ address = "127.0.0.1:4", max_connections = "lots" }]
             "x.toml:5:38: upstream[0].servers[1].weight: 0 is out of range 1..=1000".to_owned(),
             "x.toml:7:1: upstream[0].balanse: unknown key (expected one of: name, servers, \
              balance, connect_timeout, read_timeout, write_timeout, idle_timeout, max_idle, \
-             max_fails, fail_timeout, via)"
+             max_fails, fail_timeout, via, next_upstream, next_upstream_tries)"
                 .to_owned(),
             "x.toml:8:12: upstream[0].max_idle: -1 is out of range 0..=10000".to_owned(),
             // A wrong type stops its upstream (like a route), not the next one.

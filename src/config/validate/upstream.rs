@@ -19,8 +19,8 @@ use toml::Spanned;
 
 use super::super::model::{RawRoute, RawUpstream, RawUpstreamServer, Section};
 use super::super::{
-    Balance, ConfigErrorKind, HandlerSpec, ProxyHost, ServerSettings, UpstreamAddress,
-    UpstreamSettings,
+    Balance, ConfigErrorKind, HandlerSpec, NextUpstream, ProxyHost, ServerSettings,
+    UpstreamAddress, UpstreamSettings,
 };
 use super::route::host_name;
 use super::{IntRange, Validator};
@@ -35,6 +35,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const FAIL_TIMEOUT: Duration = Duration::from_secs(10);
 const BALANCES: &str = "round_robin, least_connections";
+const NEXT_UPSTREAM: &str = "connect, error, timeout, non_idempotent";
+const NEXT_UPSTREAM_TRIES: (i64, IntRange) = (0, IntRange::new(0, 100));
 const UNIX_PREFIX: &str = "unix:";
 /// `sun_path` holds 108 bytes, the terminating NUL included.
 const MAX_UNIX_PATH_BYTES: usize = 107;
@@ -101,6 +103,13 @@ impl Validator<'_> {
             let max_idle = self.int(&raw.max_idle, &key("max_idle"), MAX_IDLE);
             let max_fails = self.int(&raw.max_fails, &key("max_fails"), MAX_FAILS);
             let via = self.via(&raw.via, &key("via"), via);
+            let next_upstream =
+                self.next_upstream(raw.next_upstream.as_ref(), &key("next_upstream"));
+            let next_upstream_tries = self.int(
+                &raw.next_upstream_tries,
+                &key("next_upstream_tries"),
+                NEXT_UPSTREAM_TRIES,
+            );
             if let (Some(name), Some(servers)) = (name, servers) {
                 out.push(UpstreamSettings {
                     name,
@@ -113,6 +122,8 @@ impl Validator<'_> {
                     max_idle,
                     max_fails,
                     fail_timeout,
+                    next_upstream,
+                    next_upstream_tries,
                     via,
                 });
             }
@@ -121,6 +132,48 @@ impl Validator<'_> {
             let mut known: Vec<(String, usize)> = names.into_iter().collect();
             known.sort_by_key(|(_, offset)| *offset);
             self.upstream_names = Some(known.into_iter().map(|(name, _)| name).collect());
+        }
+        out
+    }
+
+    /// `next_upstream`: a list of conditions, each at most once; `[]` retries nothing.
+    fn next_upstream(
+        &mut self,
+        list: Option<&Spanned<Vec<Spanned<String>>>>,
+        key: &str,
+    ) -> NextUpstream {
+        let Some(list) = list else {
+            return NextUpstream::default();
+        };
+        let mut out = NextUpstream {
+            connect: false,
+            error: false,
+            timeout: false,
+            non_idempotent: false,
+        };
+        for (i, item) in list.get_ref().iter().enumerate() {
+            let value = item.get_ref();
+            let flag = match value.as_str() {
+                "connect" => &mut out.connect,
+                "error" => &mut out.error,
+                "timeout" => &mut out.timeout,
+                "non_idempotent" => &mut out.non_idempotent,
+                _ => {
+                    let kind = ConfigErrorKind::InvalidChoice {
+                        value: value.clone(),
+                        allowed: NEXT_UPSTREAM,
+                    };
+                    self.error(item.span().start, format!("{key}[{i}]"), kind);
+                    continue;
+                }
+            };
+            if *flag {
+                let kind = ConfigErrorKind::DuplicateNextUpstream {
+                    value: value.clone(),
+                };
+                self.error(item.span().start, format!("{key}[{i}]"), kind);
+            }
+            *flag = true;
         }
         out
     }

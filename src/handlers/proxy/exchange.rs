@@ -83,6 +83,9 @@ pub struct ProxyExchange {
     claim: Option<Claim>,
     /// Servers tried, a bit each.
     tried: u64,
+    /// Attempts so far, a stale pooled connection's retry not counted (for
+    /// `next_upstream_tries`).
+    attempts: u32,
     /// A retry on a fresh connection after a pooled one turned out dead was used.
     stale_retry_used: bool,
     /// Open a new connection rather than take a pooled one (after a stale one).
@@ -139,6 +142,7 @@ impl ProxyExchange {
             ),
             claim: None,
             tried: 0,
+            attempts: 1,
             stale_retry_used: false,
             fresh_only: false,
             conn: None,

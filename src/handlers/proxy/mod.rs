@@ -15,7 +15,9 @@ mod settings;
 
 pub use exchange::ProxyExchange;
 pub use report::{ErrorKind, LATENCY_BUCKETS, Latency, ServerReport, UpstreamReport};
-pub use settings::{Balance, ProxyHost, ServerSettings, UpstreamAddress, UpstreamSettings};
+pub use settings::{
+    Balance, NextUpstream, ProxyHost, ServerSettings, UpstreamAddress, UpstreamSettings,
+};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -275,7 +275,9 @@ mod tests {
     /// RFC 9112 3.2.2: an absolute-form target's authority wins over `Host`.
     #[test]
     fn request_authority() {
-        let cases: [(&str, Option<&[u8]>, Option<&str>); 6] = [
+        /// The target, the `Host` value if any, and the authority expected.
+        type Case = (&'static str, Option<&'static [u8]>, Option<&'static str>);
+        let cases: [Case; 6] = [
             ("/", Some(b"example.com:8080"), Some("example.com:8080")),
             ("/", None, None),
             (

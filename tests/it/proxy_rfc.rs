@@ -516,3 +516,201 @@ fn proxy_next_upstream_retries_only_on_another_server_as_configured_rfc9110_9_2_
         }
     }
 }
+
+/// `data` gzip-coded (`members` gzip members, each all of `data`).
+fn gzipped(data: &[u8], members: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..members {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).expect("gzip");
+        out.extend(encoder.finish().expect("gzip"));
+    }
+    out
+}
+
+/// `body` as chunks of at most 1000 bytes, the last chunk and `trailers`.
+fn chunked(body: &[u8], trailers: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in body.chunks(1000) {
+        out.extend(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend(chunk);
+        out.extend(b"\r\n");
+    }
+    out.extend(format!("0\r\n{trailers}\r\n").as_bytes());
+    out
+}
+
+/// A raw upstream answering every request with `response` (then closing the connection
+/// if `response` says `Connection: close`).
+fn answering(response: Vec<u8>) -> RawUpstream {
+    let close = response
+        .windows(19)
+        .any(|w| w.eq_ignore_ascii_case(b"connection: close\r\n"));
+    RawUpstream::start(move |conn: &mut Upstream| {
+        while conn.request().is_some() {
+            if !conn.write(&response) || close {
+                return;
+            }
+        }
+    })
+}
+
+/// RFC 9112 6.1: coded bytes are never delivered as plain ones. `Transfer-Encoding: gzip,
+/// chunked` (and `x-gzip`, and `deflate` until close) is decoded by the proxy: an HTTP/1.1
+/// client gets the plain body chunked, with the allowed trailers, no Content-Length and no
+/// Transfer-Encoding but `chunked`; an HTTP/1.0 client gets it close-delimited.
+#[test]
+fn proxy_decodes_gzip_and_deflate_transfer_codings_rfc9112_6_1() {
+    let plain: Vec<u8> = (0..200_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    let mut gzip_chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec();
+    gzip_chunked.extend(chunked(&gzipped(&plain, 2), "X-Checksum: 1\r\n"));
+    let mut x_gzip =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: x-gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    x_gzip.extend(chunked(&gzipped(&plain, 1), ""));
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&plain).expect("deflate");
+    let mut deflate_until_close =
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: deflate\r\n\r\n".to_vec();
+    deflate_until_close.extend(encoder.finish().expect("deflate"));
+    let mut twice = plain.clone();
+    twice.extend(&plain);
+    for (response, want, trailers) in [
+        (
+            gzip_chunked,
+            &twice,
+            vec![("X-Checksum".to_owned(), "1".to_owned())],
+        ),
+        (x_gzip, &plain, vec![]),
+        (deflate_until_close, &plain, vec![]),
+    ] {
+        let raw = answering(response);
+        let proxy = proxy_with(&raw, "", "", "");
+        let mut client = proxy.connect();
+        client.send(&get("/coded"));
+        let response = client.read_response();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(response.header("content-length"), None);
+        assert!(
+            response.body == *want,
+            "decoded body differs ({} bytes)",
+            response.body.len()
+        );
+        assert_eq!(response.trailers, trailers);
+        // HTTP/1.0: close-delimited.
+        let mut client = proxy.connect();
+        client.send(b"GET /coded HTTP/1.0\r\n\r\n");
+        let (status, fields) = client.read_head();
+        assert_eq!(status, 200);
+        assert!(
+            !fields
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding")
+                    || n.eq_ignore_ascii_case("content-length")),
+            "{fields:?}"
+        );
+        assert!(client.read_until_closed() == *want, "HTTP/1.0 body differs");
+    }
+}
+
+/// RFC 9112 6.1: a corrupt coded body is never relayed as if it were whole: the client's
+/// response is cut short (no last chunk) and the proxy logs it; a transfer coding the
+/// proxy cannot decode (`compress`, or two codings) is 502, logged naming it and counted as
+/// a bad response.
+#[test]
+fn proxy_corrupt_or_unknown_transfer_coding_is_never_relayed_plain_rfc9112_6_1() {
+    let mut corrupt = gzipped(&[b'a'; 100_000], 1);
+    let at = corrupt.len() - 6;
+    corrupt[at] ^= 0xff; // The CRC-32 no longer matches.
+    let mut response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec();
+    response.extend(chunked(&corrupt, ""));
+    let raw = answering(response);
+    let mut proxy = proxy_with(&raw, "", "", "");
+    let mut client = proxy.connect();
+    client.send(&get("/corrupt"));
+    let (status, _) = client.read_head();
+    assert_eq!(status, 200);
+    let rest = client.read_until_closed();
+    assert!(
+        !rest.ends_with(b"0\r\n\r\n"),
+        "the cut response looks complete"
+    );
+    let line = proxy.wait_log("corrupt coded body");
+    assert!(line.contains("response cut short"), "{line}");
+
+    for (coding, name) in [
+        ("compress, chunked", "compress"),
+        ("deflate, gzip, chunked", "deflate, gzip"),
+        ("chunked, gzip", "chunked, gzip"),
+    ] {
+        let raw = answering(
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {coding}\r\n\r\n0\r\n\r\n").into_bytes(),
+        );
+        let mut proxy = proxy_with(&raw, "", "", "");
+        let response = proxy.request(&get("/unknown"));
+        assert_eq!(response.status, 502, "{coding}");
+        let line = proxy.wait_log("which the proxy cannot decode");
+        assert!(line.contains(&format!("\"{name}\"")), "{line}");
+        let label = raw.addr.to_string();
+        let labels = [
+            ("upstream", "app"),
+            ("server", label.as_str()),
+            ("kind", "bad_response"),
+        ];
+        assert_eq!(
+            proxy.metric("asycamore_upstream_errors_total", &labels),
+            1.0
+        );
+    }
+}
+
+/// A gzip bomb (RFC 9112 6.1 decoding must not cost unbounded memory): 32 gzip members of
+/// 8 MiB of zeros each, 256 MiB decoded from about 256 KiB sent. The proxy decodes only as
+/// much as the client's connection has room for: the client, which starts reading only
+/// after the upstream has sent everything, gets all 256 MiB, and the proxy's peak RSS stays
+/// within the bound the 256 MiB streaming tests use.
+#[test]
+fn proxy_decodes_a_gzip_bomb_in_bounded_memory_rfc9112_6_1() {
+    use crate::proxy::{PROXY_RSS_BOUND_KIB, read_chunked_from, read_head_from};
+    use crate::support::peak_rss_kib;
+    const MEMBER: usize = 8 << 20;
+    const MEMBERS: usize = 32;
+    let member = gzipped(&vec![0u8; MEMBER], 1);
+    let mut body = Vec::new();
+    for _ in 0..MEMBERS {
+        body.extend(&member);
+    }
+    let mut response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec();
+    response.extend(chunked(&body, ""));
+    let (sent_tx, sent) = mpsc::channel();
+    let raw = RawUpstream::start(move |conn: &mut Upstream| {
+        if conn.request().is_some() && conn.write(&response) {
+            let _ = sent_tx.send(());
+            conn.drain();
+        }
+    });
+    let proxy = proxy_with(&raw, "", "", "");
+    let mut stream = TcpStream::connect(proxy.data).expect("connect");
+    stream.set_read_timeout(Some(IO_LIMIT)).expect("timeout");
+    stream.write_all(&get("/bomb")).expect("send");
+    sent.recv_timeout(IO_LIMIT)
+        .expect("the upstream sent the bomb");
+    let mut reader = BufReader::with_capacity(1 << 16, stream);
+    let (status, _) = read_head_from(&mut reader);
+    assert_eq!(status, 200);
+    let (mut received, mut nonzero) = (0usize, 0usize);
+    read_chunked_from(&mut reader, |data| {
+        received += data.len();
+        nonzero += data.iter().filter(|&&b| b != 0).count();
+    });
+    assert_eq!((received, nonzero), (MEMBER * MEMBERS, 0));
+    let peak = peak_rss_kib(proxy.pid());
+    eprintln!("proxy peak RSS after decoding a 256 MiB gzip bomb: {peak} KiB");
+    assert!(
+        peak < PROXY_RSS_BOUND_KIB,
+        "proxy peak RSS {peak} KiB, bound {PROXY_RSS_BOUND_KIB} KiB"
+    );
+}

@@ -17,6 +17,7 @@ use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::encode;
 use crate::service::{BodyEvent, Destination, Outbound, OutboundId, Parking, ResponseWriter};
 
+mod decode;
 mod failure;
 mod receive;
 
@@ -57,9 +58,23 @@ enum Relay {
 
 #[derive(Debug)]
 enum BodyRelay {
-    Length { remaining: u64 },
+    Length {
+        remaining: u64,
+    },
     Chunked(Box<ChunkedDecoder>),
     UntilClose,
+    /// A gzip- or deflate-coded body (framed chunked or until close), decoded on the way.
+    Decoded(Box<Decoding>),
+}
+
+/// A coded body being decoded: the coding's decoder, the chunked framing around it (none:
+/// until close), and how many compressed bytes at the start of the buffered input belong to
+/// data already unframed but not yet decoded (the client had no room for more).
+#[derive(Debug)]
+struct Decoding {
+    decoder: decode::Decoder,
+    chunked: Option<ChunkedDecoder>,
+    pending: usize,
 }
 
 /// What the exchange waits on, for its timer.

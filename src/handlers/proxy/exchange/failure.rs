@@ -9,6 +9,7 @@ use crate::service::ResponseWriter;
 
 use super::super::balance::NoServer;
 use super::super::report::ErrorKind;
+use super::decode::CorruptCoding;
 use super::{ProxyExchange, Relay, Wait};
 
 /// Why an attempt failed.
@@ -22,6 +23,10 @@ pub(super) enum Failure {
     Receive(io::Error),
     BadHead(ResponseError),
     BadBody,
+    /// The body's transfer coding is corrupt.
+    BadCoding(CorruptCoding),
+    /// The response uses transfer codings the proxy cannot remove (their names).
+    UnsupportedCoding(String),
     NoServer(NoServer),
 }
 
@@ -45,7 +50,10 @@ impl Failure {
             Failure::Send(_) => ErrorKind::Send,
             Failure::Closed => ErrorKind::Closed,
             Failure::Receive(_) => ErrorKind::Receive,
-            Failure::BadHead(_) | Failure::BadBody => ErrorKind::BadResponse,
+            Failure::BadHead(_)
+            | Failure::BadBody
+            | Failure::BadCoding(_)
+            | Failure::UnsupportedCoding(_) => ErrorKind::BadResponse,
             Failure::NoServer(_) => return None,
         })
     }
@@ -83,6 +91,12 @@ impl std::fmt::Display for Failure {
             Failure::Receive(e) => write!(f, "reading the response failed: {e}"),
             Failure::BadHead(e) => write!(f, "sent an invalid response head ({e})"),
             Failure::BadBody => f.write_str("sent an invalid chunked body"),
+            Failure::BadCoding(e) => write!(f, "sent a corrupt coded body ({})", e.0),
+            Failure::UnsupportedCoding(codings) => write!(
+                f,
+                "sent a response with transfer coding \"{codings}\", which the proxy cannot \
+                 decode"
+            ),
             Failure::NoServer(NoServer::AllBusy) => {
                 f.write_str("every server is at its max_connections")
             }
@@ -181,7 +195,11 @@ impl ProxyExchange {
             let settings = &self.upstream.settings;
             let policy = settings.next_upstream;
             let allowed = match failure {
-                Failure::NoServer(_) | Failure::BadHead(_) | Failure::BadBody => false,
+                Failure::NoServer(_)
+                | Failure::BadHead(_)
+                | Failure::BadBody
+                | Failure::BadCoding(_)
+                | Failure::UnsupportedCoding(_) => false,
                 _ if failure.unreached() => policy.connect,
                 Failure::Timeout(_) => policy.timeout && resendable,
                 _ => policy.error && resendable,

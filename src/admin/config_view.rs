@@ -209,6 +209,24 @@ fn upstream(settings: &UpstreamSettings) -> Value {
     table.insert("max_idle".into(), int(settings.max_idle as u64));
     table.insert("max_fails".into(), int(u64::from(settings.max_fails)));
     table.insert("fail_timeout".into(), duration(settings.fail_timeout));
+    let next = settings.next_upstream;
+    let conditions = [
+        (next.connect, "connect"),
+        (next.error, "error"),
+        (next.timeout, "timeout"),
+        (next.non_idempotent, "non_idempotent"),
+    ];
+    let conditions = conditions
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| str(*name));
+    table.insert("next_upstream".into(), Value::Array(conditions.collect()));
+    table.insert(
+        "next_upstream_tries".into(),
+        int(u64::from(settings.next_upstream_tries)),
+    );
+    // The pseudonym in effect (its own, else `server.via`'s); "" when no Via is sent.
+    table.insert("via".into(), str(settings.via.clone().unwrap_or_default()));
     Value::Table(table)
 }
 

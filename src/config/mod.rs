@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::handlers::proxy::{
-    Balance, ProxyHost, ServerSettings, UpstreamAddress, UpstreamSettings,
+    Balance, NextUpstream, ProxyHost, ServerSettings, UpstreamAddress, UpstreamSettings,
 };
 pub use crate::server::{HostPattern, PathPattern};
 pub use build::{precedence, route_table, route_table_after, server_config, upstreams_of};
@@ -439,6 +439,13 @@ pub enum ConfigErrorKind {
         value: String,
         first_line: usize,
     },
+    #[error("duplicate next_upstream condition {value:?}")]
+    DuplicateNextUpstream { value: String },
+    #[error(
+        "invalid via pseudonym {value:?} (an RFC 9110 token of 1 to 64 bytes, or \"\" to send \
+         no Via)"
+    )]
+    InvalidVia { value: String },
     #[error("no upstream named {name:?} ({})", known_list(.known))]
     UnknownUpstream { name: String, known: Vec<String> },
 }

@@ -89,6 +89,7 @@ const SERVER_KEYS: &[&str] = &[
     "pidfile",
     "user",
     "group",
+    "via",
 ];
 const LIMITS_KEYS: &[&str] = &[
     "max_head_bytes",
@@ -150,6 +151,7 @@ pub struct RawServer {
     pub pidfile: Option<Spanned<String>>,
     pub user: Option<Spanned<String>>,
     pub group: Option<Spanned<String>>,
+    pub via: Option<Spanned<String>>,
 }
 
 /// `[limits]`.

@@ -118,8 +118,16 @@ pub fn validate_with(
         max_body_bytes: server_body_limit.unwrap_or(u64::MAX),
         headers: Vec::new(),
     });
+    // `server.via` is every upstream's unless it names its own (a `[server]` that failed to
+    // deserialize is reported above; its upstreams are checked with the default).
+    let via = match &raw.server {
+        Ok(server) => v.via(&server.via, "server.via", Some(upstream::DEFAULT_VIA)),
+        Err(_) => Some(upstream::DEFAULT_VIA.to_owned()),
+    };
     // Before the routes, so that a proxy route's `upstream` can be checked against the names.
-    let upstreams = v.parsed(&raw.upstreams).map(|u| v.upstreams(u));
+    let upstreams = v
+        .parsed(&raw.upstreams)
+        .map(|u| v.upstreams(u, via.as_deref()));
     let routes = v
         .parsed(&raw.routes)
         .map(|r| v.routes(r, &defaults, server_body_limit));

@@ -70,33 +70,39 @@ impl<'a> Request<'a> {
             .map(|header| header.value)
     }
 
-    /// The host the request is for, without port, as sent: the authority of an
-    /// absolute-form target, else the `Host` header; `None` if neither names one.
-    /// Compare it case-insensitively.
-    pub fn host(&self) -> Option<&'a str> {
+    /// The authority the request is for (`host[:port]`, as sent): the authority of an
+    /// absolute-form target, whatever the `Host` header says (RFC 9112 3.2.2: a server
+    /// receiving an absolute-form target ignores the received `Host`), else the `Host`
+    /// header's value; `None` if neither is there. Userinfo (`user@`), which RFC 9110
+    /// 4.2.4 forbids, is never part of it. Empty when the target or `Host` names none.
+    pub fn authority(&self) -> Option<&'a str> {
         let authority = match crate::http1::target::authority_of(self.target) {
-            Some(authority) => authority.as_bytes(),
-            None => self.header("host")?,
+            Some(authority) => authority,
+            None => std::str::from_utf8(self.header("host")?).ok()?,
         };
-        // Bytes, not chars: every delimiter is ASCII, and only the short result is checked
-        // for UTF-8 (the framing check already refused non-ASCII `Host` values).
-        let authority = match authority.iter().rposition(|&b| b == b'@') {
+        Some(match authority.rfind('@') {
             Some(at) => &authority[at + 1..],
             None => authority,
-        };
-        let end = if authority.first() == Some(&b'[') {
+        })
+    }
+
+    /// The host the request is for, without port, as sent: the host of
+    /// [`authority`](Self::authority) (the absolute-form target's, else the `Host`
+    /// header's); `None` if neither names one. Compare it case-insensitively.
+    pub fn host(&self) -> Option<&'a str> {
+        let authority = self.authority()?;
+        let bytes = authority.as_bytes();
+        // Every delimiter is ASCII, so each index below is a char boundary.
+        let end = if bytes.first() == Some(&b'[') {
             // An IPv6 literal keeps its brackets; only a port after `]` goes.
-            authority
+            bytes
                 .iter()
                 .position(|&b| b == b']')
-                .map_or(authority.len(), |close| close + 1)
+                .map_or(bytes.len(), |close| close + 1)
         } else {
-            authority
-                .iter()
-                .position(|&b| b == b':')
-                .unwrap_or(authority.len())
+            bytes.iter().position(|&b| b == b':').unwrap_or(bytes.len())
         };
-        let host = std::str::from_utf8(&authority[..end]).ok()?;
+        let host = &authority[..end];
         (!host.is_empty()).then_some(host)
     }
 
@@ -275,6 +281,48 @@ mod tests {
                 peer: None,
             };
             assert_eq!(request.host(), expected, "{target} {host:?}");
+        }
+    }
+
+    /// RFC 9112 3.2.2: an absolute-form target's authority wins over `Host`.
+    #[test]
+    fn request_authority() {
+        /// The target, the `Host` value if any, and the authority expected.
+        type Case = (&'static str, Option<&'static [u8]>, Option<&'static str>);
+        let cases: [Case; 6] = [
+            ("/", Some(b"example.com:8080"), Some("example.com:8080")),
+            ("/", None, None),
+            (
+                "http://public.test/x",
+                Some(b"admin.test"),
+                Some("public.test"),
+            ),
+            ("http://public.test:81/x", None, Some("public.test:81")),
+            (
+                "http://u:p@public.test/",
+                Some(b"admin.test"),
+                Some("public.test"),
+            ),
+            ("http:///x", Some(b"admin.test"), Some("")),
+        ];
+        for (target, host, expected) in cases {
+            let headers: Vec<Header<'_>> = host
+                .iter()
+                .map(|&value| Header {
+                    name: "Host",
+                    value,
+                })
+                .collect();
+            let request = Request {
+                method: "GET",
+                target,
+                path: "/",
+                version: Version::Http11,
+                headers: &headers,
+                body: BodyKind::None,
+                peer: None,
+            };
+            assert_eq!(request.authority(), expected, "{target} {host:?}");
         }
     }
 

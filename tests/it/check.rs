@@ -87,7 +87,7 @@ fn every_error_is_printed_located_in_file_order_and_check_exits_1() {
     let f = path.display();
     let want = [
         format!(
-            "{f}:3:1: server.wrkers: unknown key (expected one of: listen, workers, max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)"
+            "{f}:3:1: server.wrkers: unknown key (expected one of: listen, workers, max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)"
         ),
         format!(
             "{f}:9:18: defaults.max_body_bytes: 5000 is above limits.max_body_bytes (1000), which applies to every request"

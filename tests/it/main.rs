@@ -25,6 +25,7 @@ mod pipeline;
 mod profile;
 mod proxy;
 mod proxy_failures;
+mod proxy_rfc;
 mod redirect;
 mod reload;
 mod routes;

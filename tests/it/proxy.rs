@@ -453,7 +453,7 @@ fn proxy_keeps_chunk_boundaries_and_trailers_both_ways() {
 /// bounded (256 KiB of request bytes held for the upstream, a 64 KiB read buffer, the
 /// client's 64 KiB output mark) over a baseline of a few MiB; a proxy that buffered a
 /// message, or a large part of one, would pass it: the body is 8 times this.
-const PROXY_RSS_BOUND_KIB: u64 = 32 * 1024;
+pub const PROXY_RSS_BOUND_KIB: u64 = 32 * 1024;
 
 /// 256 MiB both ways at once: a chunked POST (chunk sizes from 4 KiB to 1 MiB) through the
 /// proxy to the app's echo, written on one thread while the chunked echo is read on

@@ -244,21 +244,21 @@ fn parse_errors_are_located() {
             "[server]\nlistn = [\"127.0.0.1:80\"]\n",
             &[
                 "x.toml:2:1: server.listn: unknown key (expected one of: listen, workers, \
-                 max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
+                 max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)",
             ],
         ),
         (
             "[server]\n\"bad key\" = 1\n",
             &[
                 "x.toml:2:1: server.\"bad key\": unknown key (expected one of: listen, workers, \
-                 max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
+                 max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)",
             ],
         ),
         (
             "[server.tls]\n",
             &[
                 "x.toml:1:9: server.tls: unknown key (expected one of: listen, workers, \
-                 max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
+                 max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)",
             ],
         ),
         (
@@ -362,7 +362,7 @@ bodyy = "hi"
         errors(text),
         [
             "x.toml:3:1: server.wokers: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
+             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)",
             r#"x.toml:6:15: limits.max_headers: wrong type: expected an integer, found string "100""#,
             "x.toml:17:1: route[1].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
@@ -412,7 +412,7 @@ headers = { Date = "today" }
         [
             "x.toml:2:11: server.workers: -1 is out of range 0..=1024",
             "x.toml:3:1: server.tls: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
+             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)",
             "x.toml:7:15: limits.max_headers: wrong type: expected an integer, found floating point `1.5`",
             r#"x.toml:10:8: timeouts.idle: "0s" is out of range (must be more than 0 and at most 1 day)"#,
             r#"x.toml:14:8: route[0].path: invalid path "nope": must start with '/'"#,
@@ -453,10 +453,10 @@ fn unknown_keys_in_a_section_do_not_hide_its_other_errors() {
         ),
         [
             "x.toml:2:1: server.zz: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
+             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)",
             "x.toml:3:11: server.workers: 5000 is out of range 0..=1024",
             "x.toml:4:1: server.aa: unknown key (expected one of: listen, workers, \
-             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group)",
+             max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)",
             "x.toml:10:1: route[0].stauts: unknown key (expected one of: name, host, path, exact, methods, max_body_bytes, headers, \
              handler, status, body, root, index, listing, follow_symlinks_outside_root, dir, \
              fsync, to, keep_path, keep_query, upstream, proxy_host)",
@@ -541,7 +541,7 @@ servers = [{ address = "127.0.0.1:4", max_connections = "lots" }]
             "x.toml:5:38: upstream[0].servers[1].weight: 0 is out of range 1..=1000".to_owned(),
             "x.toml:7:1: upstream[0].balanse: unknown key (expected one of: name, servers, \
              balance, connect_timeout, read_timeout, write_timeout, idle_timeout, max_idle, \
-             max_fails, fail_timeout)"
+             max_fails, fail_timeout, via, next_upstream, next_upstream_tries)"
                 .to_owned(),
             "x.toml:8:12: upstream[0].max_idle: -1 is out of range 0..=10000".to_owned(),
             // A wrong type stops its upstream (like a route), not the next one.

@@ -23,6 +23,9 @@ pub(super) const UPSTREAM_KEYS: &[&str] = &[
     "max_idle",
     "max_fails",
     "fail_timeout",
+    "via",
+    "next_upstream",
+    "next_upstream_tries",
 ];
 /// The keys of `RawUpstreamServer`, in declaration order (a unit test checks).
 pub(super) const UPSTREAM_SERVER_KEYS: &[&str] = &["address", "weight", "max_connections"];
@@ -43,6 +46,9 @@ pub struct RawUpstream {
     pub max_idle: Option<Spanned<i64>>,
     pub max_fails: Option<Spanned<i64>>,
     pub fail_timeout: Option<Spanned<String>>,
+    pub via: Option<Spanned<String>>,
+    pub next_upstream: Option<Spanned<Vec<Spanned<String>>>>,
+    pub next_upstream_tries: Option<Spanned<i64>>,
 }
 
 /// One entry of an upstream's `servers`. `address` is required (spanned table: a missing one

@@ -19,8 +19,8 @@ use toml::Spanned;
 
 use super::super::model::{RawRoute, RawUpstream, RawUpstreamServer, Section};
 use super::super::{
-    Balance, ConfigErrorKind, HandlerSpec, ProxyHost, ServerSettings, UpstreamAddress,
-    UpstreamSettings,
+    Balance, ConfigErrorKind, HandlerSpec, NextUpstream, ProxyHost, ServerSettings,
+    UpstreamAddress, UpstreamSettings,
 };
 use super::route::host_name;
 use super::{IntRange, Validator};
@@ -35,10 +35,15 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const FAIL_TIMEOUT: Duration = Duration::from_secs(10);
 const BALANCES: &str = "round_robin, least_connections";
+const NEXT_UPSTREAM: &str = "connect, error, timeout, non_idempotent";
+const NEXT_UPSTREAM_TRIES: (i64, IntRange) = (0, IntRange::new(0, 100));
 const UNIX_PREFIX: &str = "unix:";
 /// `sun_path` holds 108 bytes, the terminating NUL included.
 const MAX_UNIX_PATH_BYTES: usize = 107;
 const MAX_PROXY_HOST_BYTES: usize = 255;
+/// The `Via` pseudonym when neither `server.via` nor an upstream's `via` names one.
+pub(super) const DEFAULT_VIA: &str = "asycamore";
+const MAX_VIA_BYTES: usize = 64;
 const MISSING_PORT: &str = "missing port (write \"host:port\", \"[ipv6]:port\" or \"unix:/path\")";
 
 /// A server address as written, before any name is resolved.
@@ -51,10 +56,12 @@ enum Written<'a> {
 }
 
 impl Validator<'_> {
-    /// Every `[[upstream]]`, in file order; records their names for the proxy routes.
+    /// Every `[[upstream]]`, in file order; records their names for the proxy routes. `via`
+    /// is the pseudonym of a group that names none (`server.via`, checked).
     pub(super) fn upstreams(
         &mut self,
         raw: &[Section<Spanned<RawUpstream>>],
+        via: Option<&str>,
     ) -> Vec<UpstreamSettings> {
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut all_named = true;
@@ -95,6 +102,14 @@ impl Validator<'_> {
             let fail_timeout = timeout(&raw.fail_timeout, "fail_timeout", FAIL_TIMEOUT);
             let max_idle = self.int(&raw.max_idle, &key("max_idle"), MAX_IDLE);
             let max_fails = self.int(&raw.max_fails, &key("max_fails"), MAX_FAILS);
+            let via = self.via(&raw.via, &key("via"), via);
+            let next_upstream =
+                self.next_upstream(raw.next_upstream.as_ref(), &key("next_upstream"));
+            let next_upstream_tries = self.int(
+                &raw.next_upstream_tries,
+                &key("next_upstream_tries"),
+                NEXT_UPSTREAM_TRIES,
+            );
             if let (Some(name), Some(servers)) = (name, servers) {
                 out.push(UpstreamSettings {
                     name,
@@ -107,6 +122,9 @@ impl Validator<'_> {
                     max_idle,
                     max_fails,
                     fail_timeout,
+                    next_upstream,
+                    next_upstream_tries,
+                    via,
                 });
             }
         }
@@ -116,6 +134,74 @@ impl Validator<'_> {
             self.upstream_names = Some(known.into_iter().map(|(name, _)| name).collect());
         }
         out
+    }
+
+    /// `next_upstream`: a list of conditions, each at most once; `[]` retries nothing.
+    fn next_upstream(
+        &mut self,
+        list: Option<&Spanned<Vec<Spanned<String>>>>,
+        key: &str,
+    ) -> NextUpstream {
+        let Some(list) = list else {
+            return NextUpstream::default();
+        };
+        let mut out = NextUpstream {
+            connect: false,
+            error: false,
+            timeout: false,
+            non_idempotent: false,
+        };
+        for (i, item) in list.get_ref().iter().enumerate() {
+            let value = item.get_ref();
+            let flag = match value.as_str() {
+                "connect" => &mut out.connect,
+                "error" => &mut out.error,
+                "timeout" => &mut out.timeout,
+                "non_idempotent" => &mut out.non_idempotent,
+                _ => {
+                    let kind = ConfigErrorKind::InvalidChoice {
+                        value: value.clone(),
+                        allowed: NEXT_UPSTREAM,
+                    };
+                    self.error(item.span().start, format!("{key}[{i}]"), kind);
+                    continue;
+                }
+            };
+            if *flag {
+                let kind = ConfigErrorKind::DuplicateNextUpstream {
+                    value: value.clone(),
+                };
+                self.error(item.span().start, format!("{key}[{i}]"), kind);
+            }
+            *flag = true;
+        }
+        out
+    }
+
+    /// A `via` pseudonym: an RFC 9110 token of at most 64 bytes (RFC 9110 7.6.3), or `""`
+    /// for none; `default` when the key is absent (or wrong: the error is recorded).
+    pub(super) fn via(
+        &mut self,
+        field: &Option<Spanned<String>>,
+        key: &str,
+        default: Option<&str>,
+    ) -> Option<String> {
+        let Some(field) = field else {
+            return default.map(str::to_owned);
+        };
+        let value = field.get_ref();
+        let token = value.len() <= MAX_VIA_BYTES
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            let kind = ConfigErrorKind::InvalidVia {
+                value: value.clone(),
+            };
+            self.error(field.span().start, key, kind);
+            return default.map(str::to_owned);
+        }
+        (!value.is_empty()).then(|| value.clone())
     }
 
     /// `servers`: at least one, each address resolved, no address twice.

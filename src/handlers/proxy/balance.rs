@@ -265,6 +265,7 @@ fn smooth_schedule(weights: &[u32]) -> Vec<u16> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::settings::NextUpstream;
     use super::*;
 
     fn group(weights: &[u32], balance: Balance, max_fails: u32) -> Arc<Balancer> {
@@ -289,6 +290,9 @@ mod tests {
                 max_idle: 1,
                 max_fails,
                 fail_timeout: Duration::from_secs(60),
+                next_upstream: NextUpstream::default(),
+                next_upstream_tries: 0,
+                via: None,
             },
             None,
         ))
@@ -334,6 +338,9 @@ mod tests {
             max_idle: 1,
             max_fails: 1,
             fail_timeout: Duration::from_secs(60),
+            next_upstream: NextUpstream::default(),
+            next_upstream_tries: 0,
+            via: None,
         }
     }
 

@@ -19,14 +19,15 @@ use crate::service::{
     BodyEvent, Destination, HeaderLines, Outbound, OutboundId, Parking, ResponseWriter,
 };
 
+mod decode;
 mod failure;
 mod receive;
 
 use failure::Failure;
 
-use super::Upstream;
 use super::balance::{Claim, NoServer};
 use super::settings::UpstreamAddress;
+use super::{Upstream, forward};
 
 /// Request bytes waiting for the upstream beyond which the client's body is held.
 const HOLD_AT: usize = 256 * 1024;
@@ -59,9 +60,23 @@ enum Relay {
 
 #[derive(Debug)]
 enum BodyRelay {
-    Length { remaining: u64 },
+    Length {
+        remaining: u64,
+    },
     Chunked(Box<ChunkedDecoder>),
     UntilClose,
+    /// A gzip- or deflate-coded body (framed chunked or until close), decoded on the way.
+    Decoded(Box<Decoding>),
+}
+
+/// A coded body being decoded: the coding's decoder, the chunked framing around it (none:
+/// until close), and how many compressed bytes at the start of the buffered input belong to
+/// data already unframed but not yet decoded (the client had no room for more).
+#[derive(Debug)]
+struct Decoding {
+    decoder: decode::Decoder,
+    chunked: Option<ChunkedDecoder>,
+    pending: usize,
 }
 
 /// What the exchange waits on, for its timer.
@@ -85,6 +100,9 @@ pub struct ProxyExchange {
     claim: Option<Claim>,
     /// Servers tried, a bit each.
     tried: u64,
+    /// Attempts so far, a stale pooled connection's retry not counted (for
+    /// `next_upstream_tries`).
+    attempts: u32,
     /// A retry on a fresh connection after a pooled one turned out dead was used.
     stale_retry_used: bool,
     /// Open a new connection rather than take a pooled one (after a stale one).
@@ -141,6 +159,7 @@ impl ProxyExchange {
             ),
             claim: None,
             tried: 0,
+            attempts: 1,
             stale_retry_used: false,
             fresh_only: false,
             conn: None,
@@ -191,7 +210,10 @@ impl ProxyExchange {
             (BodyEvent::Trailers(trailers), Sending::Chunked { .. }) => {
                 self.out.extend_from_slice(encode::LAST_CHUNK);
                 for trailer in trailers {
-                    encode::write_header(&mut self.out, trailer.name.as_bytes(), trailer.value);
+                    if forward::relays_trailer_field(trailer.name) {
+                        let name = trailer.name.as_bytes();
+                        encode::write_header(&mut self.out, name, trailer.value);
+                    }
                 }
                 self.out.extend_from_slice(encode::CRLF);
                 self.sending = Sending::Plain;

@@ -15,7 +15,9 @@ mod settings;
 
 pub use exchange::ProxyExchange;
 pub use report::{ErrorKind, LATENCY_BUCKETS, Latency, ServerReport, UpstreamReport};
-pub use settings::{Balance, ProxyHost, ServerSettings, UpstreamAddress, UpstreamSettings};
+pub use settings::{
+    Balance, NextUpstream, ProxyHost, ServerSettings, UpstreamAddress, UpstreamSettings,
+};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::service::{BodyKind, BodyMode, HeaderLines, Request, ResponseWriter, Start};
 
 use balance::Balancer;
-use forward::HostValue;
+use forward::{HostValue, Via};
 
 /// Numbers upstream groups apart for the worker's connection pool (a reload builds new
 /// groups, whose pooled connections must not mix with the old ones').
@@ -37,6 +39,8 @@ pub struct Upstream {
     settings: UpstreamSettings,
     balancer: Arc<Balancer>,
     group: u64,
+    /// Our `Via` entries, if the group sends them.
+    via: Option<Via>,
 }
 
 impl Upstream {
@@ -55,6 +59,7 @@ impl Upstream {
                 &settings,
                 previous.map(|previous| &*previous.balancer),
             )),
+            via: settings.via.as_deref().map(Via::new),
             settings,
             group: NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
         }
@@ -145,12 +150,13 @@ impl Proxy {
         };
         let mut out = io.take_write_buffer();
         let host = match &self.host {
-            ProxyHost::Keep if request.header("host").is_some() => HostValue::Client,
+            ProxyHost::Keep if request.authority().is_some() => HostValue::Client,
             ProxyHost::Literal(value) => HostValue::Given(value),
             ProxyHost::Keep | ProxyHost::Upstream => HostValue::Server,
         };
         let server_host = matches!(host, HostValue::Server);
-        let host_at = forward::write_request_head(&mut out, request, host);
+        let via = self.upstream.via.as_ref();
+        let host_at = forward::write_request_head(&mut out, request, host, via);
         let exchange = ProxyExchange::new(
             Arc::clone(&self.upstream),
             Arc::clone(&self.header_lines),

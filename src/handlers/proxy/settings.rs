@@ -83,12 +83,54 @@ pub struct UpstreamSettings {
     pub max_fails: u32,
     /// The window failures are counted in, and how long a server stays down.
     pub fail_timeout: Duration,
+    /// Which failed attempts are tried again on another server of the group.
+    pub next_upstream: NextUpstream,
+    /// The most attempts a request gets, the first included (0: one per server at most).
+    /// A stale pooled connection's retry on a fresh one is not counted.
+    pub next_upstream_tries: u32,
+    /// The pseudonym the proxy gives itself in the `Via` field of forwarded requests and
+    /// relayed responses (RFC 9110 7.6.3), a token; `None`: no `Via` is added.
+    pub via: Option<String>,
+}
+
+/// When a failed attempt is tried again on another server (`next_upstream`, after nginx's
+/// `proxy_next_upstream`). Only a server not yet tried for the request is chosen, only
+/// before any response byte has arrived, and only while the whole request can still be
+/// sent again. Failures of a different kind (a malformed response, every server busy) are
+/// never retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextUpstream {
+    /// No connection could be made, or connecting timed out: the request never reached a
+    /// server, so any request may go to the next one.
+    pub connect: bool,
+    /// The connection failed (reset, closed, a write error) after some of the request was
+    /// sent: the server may have begun acting on it.
+    pub error: bool,
+    /// The server did not take the request or answer it in time (`write_timeout`,
+    /// `read_timeout`): it may have begun acting on it.
+    pub timeout: bool,
+    /// `error` and `timeout` apply to requests that are not idempotent (RFC 9110 9.2.2:
+    /// POST, PATCH, ...) too; without it only idempotent ones are sent again.
+    pub non_idempotent: bool,
+}
+
+impl Default for NextUpstream {
+    /// Only a request that never reached a server is sent to another.
+    fn default() -> Self {
+        NextUpstream {
+            connect: true,
+            error: false,
+            timeout: false,
+            non_idempotent: false,
+        }
+    }
 }
 
 /// What the `Host` header sent upstream says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ProxyHost {
-    /// The client's `Host`, as sent (the upstream's address when the client sent none).
+    /// The request's authority as sent: an absolute-form target's (RFC 9112 3.2.2), else
+    /// the client's `Host` (the upstream's address when there is neither).
     #[default]
     Keep,
     /// The upstream server's address (`host:port`; `localhost` for a Unix socket).

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::{Written, written_address};
 use crate::config::{
-    Balance, Config, ConfigErrors, HandlerSpec, ProxyHost, ServerSettings, UpstreamAddress,
-    UpstreamSettings, load_str_with, loopback_resolver,
+    Balance, Config, ConfigErrors, HandlerSpec, NextUpstream, ProxyHost, ServerSettings,
+    UpstreamAddress, UpstreamSettings, load_str_with, loopback_resolver,
 };
 
 const FILE: &str = "x.toml";
@@ -76,6 +76,9 @@ fn an_upstream_and_a_proxy_route_take_every_default() {
             max_idle: 32,
             max_fails: 3,
             fail_timeout: Duration::from_secs(10),
+            next_upstream: NextUpstream::default(),
+            next_upstream_tries: 0,
+            via: Some("asycamore".into()),
         }]
     );
     assert_eq!(
@@ -598,5 +601,113 @@ fn localhost_resolves_offline() {
     assert!(
         servers.contains(&server(UpstreamAddress::Tcp(want), 9, 0)),
         "{servers:?}"
+    );
+}
+
+/// `via` (RFC 9110 7.6.3): `server.via` is every group's pseudonym unless the group names its
+/// own; `""` turns it off; anything but a token of at most 64 bytes is a located error.
+#[test]
+fn via_is_global_per_upstream_or_off_and_must_be_a_token() {
+    let groups = upstream("own", "{ address = \"127.0.0.1:1\" }", "via = \"inner\"")
+        + &upstream("global", "{ address = \"127.0.0.1:2\" }", "")
+        + &upstream("off", "{ address = \"127.0.0.1:3\" }", "via = \"\"");
+    let via_of = |cfg: &Config| -> Vec<Option<String>> {
+        cfg.upstreams.iter().map(|u| u.via.clone()).collect()
+    };
+    let cfg = valid(&format!("[server]\nvia = \"edge-7\"\n\n{groups}"));
+    assert_eq!(
+        via_of(&cfg),
+        [Some("inner".into()), Some("edge-7".into()), None]
+    );
+    let cfg = valid(&groups);
+    assert_eq!(
+        via_of(&cfg),
+        [Some("inner".into()), Some("asycamore".into()), None]
+    );
+    let cfg = valid(&format!("[server]\nvia = \"\"\n\n{groups}"));
+    assert_eq!(via_of(&cfg), [Some("inner".into()), None, None]);
+    let long = "v".repeat(65);
+    for bad in ["two words", "a/b", "caf\u{e9}", "x\\ty", long.as_str()] {
+        let text = upstream(
+            "a",
+            "{ address = \"127.0.0.1:1\" }",
+            &format!("via = {bad:?}"),
+        );
+        assert_eq!(
+            errors(&text),
+            [format!(
+                "x.toml:4:7: upstream[0].via: invalid via pseudonym {bad:?} (an RFC 9110 token \
+                 of 1 to 64 bytes, or \"\" to send no Via)"
+            )],
+        );
+        assert_eq!(
+            errors(&format!("[server]\nvia = {bad:?}\n")),
+            [format!(
+                "x.toml:2:7: server.via: invalid via pseudonym {bad:?} (an RFC 9110 token of 1 \
+                 to 64 bytes, or \"\" to send no Via)"
+            )],
+        );
+    }
+    assert_eq!(
+        valid(&upstream(
+            "a",
+            "{ address = \"127.0.0.1:1\" }",
+            &format!("via = \"{}\"", "v".repeat(64))
+        ))
+        .upstreams[0]
+            .via
+            .as_deref(),
+        Some("v".repeat(64).as_str())
+    );
+}
+
+/// `next_upstream` (nginx's `proxy_next_upstream`): a list of conditions, `["connect"]` by
+/// default, `[]` for none; an unknown or repeated condition is a located error;
+/// `next_upstream_tries` is 0..=100.
+#[test]
+fn next_upstream_conditions_and_tries() {
+    let doc = |keys: &str| upstream("a", "{ address = \"127.0.0.1:1\" }", keys);
+    let none = NextUpstream {
+        connect: false,
+        error: false,
+        timeout: false,
+        non_idempotent: false,
+    };
+    assert_eq!(
+        valid(&doc("")).upstreams[0].next_upstream,
+        NextUpstream::default()
+    );
+    assert_eq!(
+        valid(&doc("next_upstream = []")).upstreams[0].next_upstream,
+        none
+    );
+    let all = valid(&doc(
+        "next_upstream = [\"connect\", \"error\", \"timeout\", \"non_idempotent\"]\n\
+         next_upstream_tries = 2",
+    ));
+    assert_eq!(
+        all.upstreams[0].next_upstream,
+        NextUpstream {
+            connect: true,
+            error: true,
+            timeout: true,
+            non_idempotent: true,
+        }
+    );
+    assert_eq!(all.upstreams[0].next_upstream_tries, 2);
+    assert_eq!(
+        errors(&doc(
+            "next_upstream = [\"timeout\", \"http_502\", \"timeout\"]"
+        )),
+        [
+            "x.toml:4:29: upstream[0].next_upstream[1]: \"http_502\" is not one of: connect, \
+             error, timeout, non_idempotent",
+            "x.toml:4:41: upstream[0].next_upstream[2]: duplicate next_upstream condition \
+             \"timeout\"",
+        ]
+    );
+    assert_eq!(
+        errors(&doc("next_upstream_tries = 101")),
+        ["x.toml:4:23: upstream[0].next_upstream_tries: 101 is out of range 0..=100"]
     );
 }

@@ -9,6 +9,7 @@ use crate::service::ResponseWriter;
 
 use super::super::balance::NoServer;
 use super::super::report::ErrorKind;
+use super::decode::CorruptCoding;
 use super::{ProxyExchange, Relay, Wait};
 
 /// Why an attempt failed.
@@ -22,6 +23,10 @@ pub(super) enum Failure {
     Receive(io::Error),
     BadHead(ResponseError),
     BadBody,
+    /// The body's transfer coding is corrupt.
+    BadCoding(CorruptCoding),
+    /// The response uses transfer codings the proxy cannot remove (their names).
+    UnsupportedCoding(String),
     NoServer(NoServer),
 }
 
@@ -45,7 +50,10 @@ impl Failure {
             Failure::Send(_) => ErrorKind::Send,
             Failure::Closed => ErrorKind::Closed,
             Failure::Receive(_) => ErrorKind::Receive,
-            Failure::BadHead(_) | Failure::BadBody => ErrorKind::BadResponse,
+            Failure::BadHead(_)
+            | Failure::BadBody
+            | Failure::BadCoding(_)
+            | Failure::UnsupportedCoding(_) => ErrorKind::BadResponse,
             Failure::NoServer(_) => return None,
         })
     }
@@ -54,6 +62,20 @@ impl Failure {
     /// connection the server had every right to close.
     fn counts_against_server(&self, stale_pooled: bool) -> bool {
         !stale_pooled && !matches!(self, Failure::NoServer(_))
+    }
+
+    /// Whether the connection ended or broke (rather than timed out, or carried something
+    /// wrong): what a pooled connection the server closed while idle looks like.
+    fn is_closed_connection(&self) -> bool {
+        matches!(
+            self,
+            Failure::Closed | Failure::Send(_) | Failure::Receive(_)
+        )
+    }
+
+    /// Whether the request never reached a server (nothing of it was written).
+    fn unreached(&self) -> bool {
+        matches!(self, Failure::Connect(_) | Failure::Timeout(Wait::Connect))
     }
 }
 
@@ -69,6 +91,12 @@ impl std::fmt::Display for Failure {
             Failure::Receive(e) => write!(f, "reading the response failed: {e}"),
             Failure::BadHead(e) => write!(f, "sent an invalid response head ({e})"),
             Failure::BadBody => f.write_str("sent an invalid chunked body"),
+            Failure::BadCoding(e) => write!(f, "sent a corrupt coded body ({})", e.0),
+            Failure::UnsupportedCoding(codings) => write!(
+                f,
+                "sent a response with transfer coding \"{codings}\", which the proxy cannot \
+                 decode"
+            ),
             Failure::NoServer(NoServer::AllBusy) => {
                 f.write_str("every server is at its max_connections")
             }
@@ -81,7 +109,9 @@ impl ProxyExchange {
     /// An attempt failed: retried on another server when that is safe, else answered (or,
     /// once the response has begun, abandoned).
     pub(super) fn failed(&mut self, response: &mut ResponseWriter<'_>, failure: Failure) {
-        let stale_pooled = self.reused && !self.received;
+        // A pooled connection that turns out closed before any answer byte: the server may
+        // close an idle connection at any time (RFC 9112 9.3.1). A timeout is no such sign.
+        let stale_pooled = self.reused && !self.received && failure.is_closed_connection();
         let server = self.claim.as_ref().map(|claim| claim.server);
         let address = server.map(|s| {
             self.upstream
@@ -141,30 +171,49 @@ impl ProxyExchange {
         }
     }
 
-    /// Whether to try again, and if so resets the attempt: a connection that never reached
-    /// the upstream can be retried for any request; one that did, only for an idempotent
-    /// request that can still be sent whole and got no answer byte. A pooled connection
-    /// found dead is retried once on a fresh connection to the same server.
+    /// Whether to try again, and if so resets the attempt. A pooled connection found dead
+    /// before any answer byte is retried once on a fresh connection to the same server, for
+    /// an idempotent request that can still be sent whole. Otherwise only another server is
+    /// tried, as `next_upstream` allows: a request that never reached a server on a connect
+    /// failure (`connect`); one that may have reached it (partly or wholly sent) on a
+    /// connection error (`error`) or a send or read timeout (`timeout`), and then only if
+    /// it got no answer byte, can still be sent whole, and is idempotent (or
+    /// `non_idempotent` is set); never beyond `next_upstream_tries` attempts.
     fn retry(&mut self, failure: &Failure, stale_pooled: bool, server: Option<usize>) -> bool {
-        let nothing_sent = matches!(
-            failure,
-            Failure::Connect(_) | Failure::Timeout(Wait::Connect)
-        );
-        let resendable = self.idempotent && self.replayable && !self.received;
-        let allowed = match failure {
-            Failure::NoServer(_) | Failure::BadHead(_) | Failure::BadBody => false,
-            _ => nothing_sent || resendable,
-        };
-        if !allowed {
-            return false;
-        }
-        if let (true, false, Some(server)) = (stale_pooled, self.stale_retry_used, server) {
+        let resendable = self.replayable && !self.received;
+        if let (true, false, true, Some(server)) = (
+            stale_pooled,
+            self.stale_retry_used,
+            self.idempotent && resendable,
+            server,
+        ) {
             // The same server again, on a new connection (its pooled ones may all be stale).
             self.stale_retry_used = true;
             self.tried &= !(1 << server.min(63));
             self.fresh_only = true;
-        } else if self.tried.count_ones() as usize >= self.upstream.balancer.len() {
-            return false;
+        } else {
+            let settings = &self.upstream.settings;
+            let policy = settings.next_upstream;
+            let allowed = match failure {
+                Failure::NoServer(_)
+                | Failure::BadHead(_)
+                | Failure::BadBody
+                | Failure::BadCoding(_)
+                | Failure::UnsupportedCoding(_) => false,
+                _ if failure.unreached() => policy.connect,
+                Failure::Timeout(_) => policy.timeout && resendable,
+                _ => policy.error && resendable,
+            };
+            let may_resend = failure.unreached() || self.idempotent || policy.non_idempotent;
+            let tries = settings.next_upstream_tries;
+            if !allowed
+                || !may_resend
+                || (tries != 0 && self.attempts >= tries)
+                || self.tried.count_ones() as usize >= self.upstream.balancer.len()
+            {
+                return false;
+            }
+            self.attempts += 1;
         }
         self.sent = 0;
         self.received = false;

@@ -10,8 +10,9 @@ use crate::http1::response::{ResponseBody, ResponseError, parse_response};
 use crate::http1::{ChunkedLimits, HeadLimits, Header};
 use crate::service::{Framing, OutboundId, READ_BUFFER_LEN, ResponseWriter};
 
-use super::super::forward::relays_response_field;
-use super::{BodyRelay, Failure, MAX_RESPONSE_FIELDS, ProxyExchange, Relay, outbound};
+use super::super::forward::{relays_response_field, relays_trailer_field};
+use super::decode::{Coding, CorruptCoding, Decoder};
+use super::{BodyRelay, Decoding, Failure, MAX_RESPONSE_FIELDS, ProxyExchange, Relay, outbound};
 
 impl ProxyExchange {
     /// Reads from the upstream while the client can take more, relaying what arrives.
@@ -62,8 +63,19 @@ impl ProxyExchange {
     /// The upstream closed its side: the end of a close-delimited body, or a failure.
     fn upstream_ended(&mut self, response: &mut ResponseWriter<'_>) -> Result<(), Failure> {
         self.upstream_keep_alive = false;
-        match self.relay {
+        match &self.relay {
             Relay::Body(BodyRelay::UntilClose) => {
+                response.finish();
+                self.relay = Relay::Done;
+                Ok(())
+            }
+            // A close-delimited coded body ends where its coding says, or it was cut short.
+            Relay::Body(BodyRelay::Decoded(decoding)) if decoding.chunked.is_none() => {
+                if decoding.pending > 0 || !decoding.decoder.finished() {
+                    return Err(Failure::BadCoding(CorruptCoding(
+                        "the coded body ended early",
+                    )));
+                }
                 response.finish();
                 self.relay = Relay::Done;
                 Ok(())
@@ -96,6 +108,14 @@ impl ProxyExchange {
                     response.write(&self.input[self.start..self.end]);
                     self.start = self.end;
                 }
+                Relay::Body(BodyRelay::Decoded(decoding)) => {
+                    let buffered = &self.input[..self.end];
+                    if decode_buffered(decoding, buffered, &mut self.start, response)? {
+                        self.relay = Relay::Done;
+                    }
+                    // All that could be decoded for now was: more input, or more room.
+                    return Ok(());
+                }
                 Relay::Body(BodyRelay::Chunked(decoder)) => {
                     let (used, chunk) = decoder
                         .decode(&self.input[self.start..self.end])
@@ -105,16 +125,7 @@ impl ProxyExchange {
                         Some(Chunk::Start { size }) => response.begin_chunk(size),
                         Some(Chunk::Data(data)) => response.write(data),
                         Some(Chunk::Trailers | Chunk::End) => {
-                            let block = decoder.trailer_block();
-                            let mut storage = [httparse::EMPTY_HEADER; 32];
-                            let trailers = chunked::parse_trailers(block, &mut storage)
-                                .map_err(|_| Failure::BadBody)?;
-                            let trailers: Vec<(&str, &[u8])> =
-                                trailers.iter().map(|t| (t.name, t.value)).collect();
-                            if response.finish_with_trailers(&trailers).is_err() {
-                                // A trailer that would split the message is not relayed.
-                                response.finish();
-                            }
+                            finish_with_trailers(decoder, response)?;
                             self.relay = Relay::Done;
                         }
                         None => {}
@@ -146,10 +157,15 @@ impl ProxyExchange {
         };
         let head_len = head.head_len;
         let fields = head.headers;
+        // Our `Via` entry after the upstream's lines (RFC 9110 7.6.3), for the version the
+        // response was received in.
+        let via = self.upstream.via.as_ref();
         let relayed = fields
             .iter()
             .filter(|field| relays_response_field(field.name, fields))
-            .map(|field| (field.name, field.value));
+            .map(|field| (field.name, field.value))
+            .chain(via.map(|via| ("Via", via.entry(head.version))));
+        let coding = body_coding(fields, head.body)?;
         let body = match head.body {
             ResponseBody::Interim => {
                 // 100 was the proxy's own to send; others (103) go to the client.
@@ -166,6 +182,15 @@ impl ProxyExchange {
             ResponseBody::None => None,
             ResponseBody::Length(0) => None,
             ResponseBody::Length(len) => Some(BodyRelay::Length { remaining: len }),
+            ResponseBody::Chunked | ResponseBody::UntilClose if coding.is_some() => {
+                let chunked = (head.body == ResponseBody::Chunked)
+                    .then(|| ChunkedDecoder::new(ChunkedLimits::default()));
+                Some(BodyRelay::Decoded(Box::new(Decoding {
+                    decoder: Decoder::new(coding.unwrap_or(Coding::Gzip)),
+                    chunked,
+                    pending: 0,
+                })))
+            }
             ResponseBody::Chunked => Some(BodyRelay::Chunked(Box::new(ChunkedDecoder::new(
                 ChunkedLimits::default(),
             )))),
@@ -200,6 +225,125 @@ impl ProxyExchange {
             }
         }
         Ok(true)
+    }
+}
+
+/// Output decoded per step at most (and never more than the client has room for).
+const DECODE_STEP: usize = 16 * 1024;
+
+/// Decodes what is buffered (`input[*start..]`) while the client has room: unframes chunks
+/// (when chunked), inflates, writes. True once the body is complete (trailers relayed).
+fn decode_buffered(
+    decoding: &mut Decoding,
+    input: &[u8],
+    start: &mut usize,
+    response: &mut ResponseWriter<'_>,
+) -> Result<bool, Failure> {
+    let mut out = [0u8; DECODE_STEP];
+    loop {
+        if decoding.pending == 0 && !decoding.decoder.has_output() {
+            let Some(chunked) = &mut decoding.chunked else {
+                decoding.pending = input.len() - *start;
+                if decoding.pending == 0 {
+                    return Ok(false);
+                }
+                continue;
+            };
+            let rest = &input[*start..];
+            let (used, chunk) = chunked.decode(rest).map_err(|_| Failure::BadBody)?;
+            match chunk {
+                Some(Chunk::Data(data)) => {
+                    // The data ends the consumed part: keep it, undecoded, as pending.
+                    *start += used - data.len();
+                    decoding.pending = data.len();
+                }
+                Some(Chunk::Start { .. }) => *start += used,
+                Some(Chunk::Trailers | Chunk::End) => {
+                    *start += used;
+                    if !decoding.decoder.finished() {
+                        let e = CorruptCoding("the coded body ended early");
+                        return Err(Failure::BadCoding(e));
+                    }
+                    finish_with_trailers(chunked, response)?;
+                    return Ok(true);
+                }
+                None => {
+                    *start += used;
+                    return Ok(false);
+                }
+            }
+            continue;
+        }
+        let room = response.room().min(out.len());
+        if room == 0 {
+            return Ok(false);
+        }
+        let coded = &input[*start..*start + decoding.pending];
+        let (used, made) = decoding
+            .decoder
+            .decode(coded, &mut out[..room])
+            .map_err(Failure::BadCoding)?;
+        if used == 0 && made == 0 && decoding.pending > 0 {
+            return Err(Failure::BadCoding(CorruptCoding(
+                "the coded body makes no progress",
+            )));
+        }
+        *start += used;
+        decoding.pending -= used;
+        response.write(&out[..made]);
+    }
+}
+
+/// Completes the response with the chunked body's trailers, those allowed to cross.
+fn finish_with_trailers(
+    decoder: &ChunkedDecoder,
+    response: &mut ResponseWriter<'_>,
+) -> Result<(), Failure> {
+    let block = decoder.trailer_block();
+    let mut storage = [httparse::EMPTY_HEADER; 32];
+    let trailers = chunked::parse_trailers(block, &mut storage).map_err(|_| Failure::BadBody)?;
+    let trailers: Vec<(&str, &[u8])> = trailers
+        .iter()
+        .filter(|t| relays_trailer_field(t.name))
+        .map(|t| (t.name, t.value))
+        .collect();
+    if response.finish_with_trailers(&trailers).is_err() {
+        // A trailer that would split the message is not relayed.
+        response.finish();
+    }
+    Ok(())
+}
+
+/// The transfer coding a body framed by `body` carries besides `chunked` (RFC 9112 6.1):
+/// `None` for none; the coding if it is one the proxy decodes; otherwise the failure that
+/// answers 502 naming them (several codings, an unknown one, or `chunked` not last).
+fn body_coding(fields: &[Header<'_>], body: ResponseBody) -> Result<Option<Coding>, Failure> {
+    let codings = || {
+        fields
+            .iter()
+            .filter(|field| field.name.eq_ignore_ascii_case("transfer-encoding"))
+            .flat_map(|field| field.value.split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|coding| !coding.is_empty())
+    };
+    let count = codings().count();
+    // A chunked body's codings are those before its final `chunked`.
+    let applied = match body {
+        ResponseBody::Chunked => count.saturating_sub(1),
+        ResponseBody::UntilClose => count,
+        _ => 0,
+    };
+    let mut applied_codings = codings().take(applied);
+    match (applied_codings.next(), applied) {
+        (None, _) => Ok(None),
+        (Some(coding), 1) if Coding::named(coding).is_some() => Ok(Coding::named(coding)),
+        _ => {
+            let names: Vec<String> = codings()
+                .take(applied)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            Err(Failure::UnsupportedCoding(names.join(", ")))
+        }
     }
 }
 

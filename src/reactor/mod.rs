@@ -478,13 +478,16 @@ impl<T: Target> Core<T> {
 
     fn fire_timers(&mut self, shared: &mut T::Shared) -> usize {
         let mut fired = 0;
-        while let Some(token) = self.timers.pop_expired(self.now) {
+        while let Some((queued, token)) = self.timers.pop_expired(self.now) {
             let Some(slot) = live_slot(&mut self.slots, token) else {
                 continue;
             };
             slot.armed = None;
             match slot.deadline {
-                Some(at) if at <= self.now => {
+                // Only the entry of the deadline itself fires it: an entry queued before the
+                // deadline moved later re-arms even when the later time has passed too, so
+                // deadlines that expired in one slow turn still fire in their order.
+                Some(at) if at <= queued => {
                     slot.deadline = None;
                     fired += 1;
                     self.dispatch(shared, token, |target, cx| target.on_timeout(cx));

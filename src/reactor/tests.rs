@@ -174,6 +174,30 @@ fn deadlines_fire_in_order_and_a_later_deadline_defers_the_timeout() {
     assert!(reactor.is_empty());
 }
 
+/// A turn that comes late (a loaded machine) finds several deadlines passed at once: they
+/// still fire in deadline order, including one whose queue entry predates a move later.
+#[test]
+fn deadlines_passed_in_one_late_turn_fire_in_their_order() {
+    let mut reactor = Reactor::new(16).unwrap();
+    let mut log = Log::default();
+    let early = reactor
+        .insert(Probe::Timer(timer_socket(), "early"))
+        .unwrap();
+    let moved = reactor
+        .insert(Probe::Timer(timer_socket(), "moved"))
+        .unwrap();
+    let now = reactor.now();
+    let ago = |ms| now.checked_sub(Duration::from_millis(ms)).unwrap();
+    for (token, at) in [(early, ago(20)), (moved, ago(30)), (moved, ago(10))] {
+        reactor.with_target(&mut log, token, |_, cx| {
+            cx.set_deadline(Some(at));
+            Next::Keep
+        });
+    }
+    turn_until(&mut reactor, &mut log, |log| log.events.len() == 2);
+    assert_eq!(log.events, ["timeout early", "timeout moved"]);
+}
+
 #[test]
 fn a_stale_timer_never_reaches_the_next_target_in_the_same_slot() {
     let mut reactor = Reactor::new(16).unwrap();

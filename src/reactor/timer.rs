@@ -25,12 +25,13 @@ impl Timers {
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Pops one entry that is due at `now`.
-    pub(super) fn pop_expired(&mut self, now: Instant) -> Option<Token> {
+    /// Pops one entry that is due at `now`: its time and token.
+    pub(super) fn pop_expired(&mut self, now: Instant) -> Option<(Instant, Token)> {
         match self.heap.peek() {
-            Some(Reverse((at, _))) if *at <= now => {
-                self.heap.pop().map(|Reverse((_, token))| Token(token))
-            }
+            Some(Reverse((at, _))) if *at <= now => self
+                .heap
+                .pop()
+                .map(|Reverse((at, token))| (at, Token(token))),
             _ => None,
         }
     }
@@ -51,8 +52,14 @@ mod tests {
         assert_eq!(timers.earliest(), Some(start + Duration::from_secs(1)));
         assert_eq!(timers.pop_expired(start), None);
         let later = start + Duration::from_secs(2);
-        assert_eq!(timers.pop_expired(later), Some(Token(1)));
-        assert_eq!(timers.pop_expired(later), Some(Token(2)));
+        assert_eq!(
+            timers.pop_expired(later).map(|(_, token)| token),
+            Some(Token(1))
+        );
+        assert_eq!(
+            timers.pop_expired(later).map(|(_, token)| token),
+            Some(Token(2))
+        );
         assert_eq!(timers.pop_expired(later), None);
         assert_eq!(timers.earliest(), Some(start + Duration::from_secs(3)));
     }

@@ -172,10 +172,10 @@ fn host(scan: &mut Scan, value: &[u8]) -> Result<(), ParseError> {
         return Err(ParseError::DuplicateHost);
     }
     scan.host = true;
-    // An empty value is allowed (RFC 9110 7.2, no authority). The byte table refuses most
-    // bad values eight bytes at a time; the grammar then places `:` and brackets, so a value
-    // a peer could split differently (`[::1`, `a:8x`, a port past 65535) is never routed.
-    if value.is_empty() || (all_host_bytes(value) && super::authority::is_valid(value)) {
+    // An empty value is allowed (RFC 9110 7.2, no authority). Otherwise the authority
+    // grammar, not only its alphabet: a value a peer could split differently (`[::1`, `a:8x`,
+    // a port past 65535) is never routed.
+    if value.is_empty() || super::authority::is_valid(value) {
         Ok(())
     } else {
         Err(ParseError::BadHost)
@@ -190,15 +190,6 @@ fn is_host_name(name: &[u8]) -> bool {
         Ok(bytes) => u32::from_le_bytes(bytes) | 0x2020_2020 == u32::from_le_bytes(*b"host"),
         Err(_) => false,
     }
-}
-
-/// Whether every byte is a [`is_host_byte`], eight at a time without a branch per byte.
-fn all_host_bytes(value: &[u8]) -> bool {
-    let mut chunks = value.chunks_exact(8);
-    let whole = chunks
-        .by_ref()
-        .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & is_host_byte(b)));
-    whole && chunks.remainder().iter().all(|&b| is_host_byte(b))
 }
 
 /// `#element` list members (RFC 9110 5.6.1): comma-separated, OWS-trimmed, empties skipped.
@@ -235,7 +226,7 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
 }
 
-pub(crate) fn is_tchar(b: u8) -> bool {
+pub(crate) const fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
@@ -255,31 +246,6 @@ pub(crate) fn is_tchar(b: u8) -> bool {
                 | b'~'
         )
 }
-
-/// RFC 3986 reg-name / IP-literal / port bytes, as allowed in `Host`.
-fn is_host_byte(b: u8) -> bool {
-    HOST_BYTES[usize::from(b)]
-}
-
-/// [`is_host_byte`] as a table: every request's `Host` value is checked byte by byte.
-static HOST_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = (b as u8).is_ascii_alphanumeric();
-        b += 1;
-    }
-    let mut i = 0;
-    while i < HOST_PUNCTUATION.len() {
-        table[HOST_PUNCTUATION[i] as usize] = true;
-        i += 1;
-    }
-    table
-};
-
-/// The punctuation allowed in `Host`: unreserved, sub-delims, `%` (escapes), `:` (port) and
-/// the brackets of an IP literal.
-const HOST_PUNCTUATION: &[u8] = b"-._~%!$&'()*+,;=:[]";
 
 #[cfg(test)]
 mod tests;

@@ -67,10 +67,17 @@ pub fn path_of(target: &str) -> &str {
 /// userinfo (RFC 9110 4.2.4) or is not a valid non-empty `host [ ":" port ]` (RFC 9110
 /// 4.2.1): the server would route by a host it cannot trust. A path that cannot be
 /// normalised ([`normalize_path`]).
+#[inline]
 pub fn routing_path<'a>(target: &'a str, scratch: &'a mut String) -> Result<&'a str, ParseError> {
-    if let Some(path) = normal_origin_path(target) {
-        return Ok(path);
+    match normal_origin_path(target) {
+        Some(path) => Ok(path),
+        None => other_routing_path(target, scratch),
     }
+}
+
+/// [`routing_path`] for every target but an origin-form one already normal: out of line, so
+/// the common case stays small enough to inline where requests are parsed.
+fn other_routing_path<'a>(target: &'a str, scratch: &'a mut String) -> Result<&'a str, ParseError> {
     if let Some(authority) = authority_of(target) {
         check_absolute_form(target, authority)?;
     }

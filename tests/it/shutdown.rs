@@ -276,9 +276,13 @@ fn daemon_client(daemon: &Daemon) -> Client {
 fn a_request_stuck_past_shutdown_timeout_does_not_hold_the_exit() {
     let mut daemon = Daemon::start(&server("1s"), ROUTES);
     let mut stuck = Client::connect(daemon.addr);
-    // Half a body, and nothing more: the request cannot finish.
-    stuck.send(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n01234");
-    // Make sure the server has the request before the signal.
+    // The server has begun the request once it asks for the body (`100 Continue`: an
+    // event, whichever worker took the connection); then half a body, and nothing more.
+    stuck.send(
+        b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n",
+    );
+    assert_eq!(stuck.read_interim(), 100);
+    stuck.send(b"01234");
     let mut other = daemon_client(&daemon);
     let signalled = Instant::now();
     daemon.signal(Signal::SIGTERM);

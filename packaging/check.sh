@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # packaging/check.sh: build the .deb and .rpm (`make packages`), check them (lintian, file
-# lists, RPM scriptlets), then install the .deb with dpkg and run the packaged daemon WITHOUT
-# systemd: as the asycamore user, on the packaged configuration (port 80, through an ambient
-# CAP_NET_BIND_SERVICE as the unit grants it), GET /, /metrics on the admin port, `asycamore
-# reload`, SIGTERM; then `dpkg -r` (configuration kept) and `dpkg -P` (configuration gone), and
-# remove the asycamore user and group the package created, leaving the machine as before.
+# lists, RPM scriptlets), then install the .deb with dpkg and run the packaged daemon WITHOUT systemd
+# (packaging/check-systemd.sh runs the package under a real systemd): as the asycamore user,
+# on the packaged configuration (port 80, through an ambient CAP_NET_BIND_SERVICE as the unit
+# grants it), GET /, /metrics on the admin port, `asycamore reload`, SIGTERM; then `dpkg -r`
+# (configuration kept, the service still enabled and masked) and `dpkg -P` (configuration,
+# unit links and masks gone), and remove the asycamore user and group the package created,
+# leaving the machine as before.
 #
 # Run as root from the repository root, on a Debian-like machine where the asycamore package
 # is not installed and ports 80 and 127.0.0.1:9180 are free:
@@ -35,6 +37,7 @@ PKG=asycamore
 CONF=/etc/asycamore/asycamore.toml
 ADMIN=http://127.0.0.1:9180
 DATA=http://127.0.0.1:80
+WANTS_LINK=/etc/systemd/system/multi-user.target.wants/asycamore.service
 WORK=$(mktemp -d /tmp/asycamore-check.XXXXXX)
 SERVER_PID=""
 INSTALLED=0
@@ -184,6 +187,10 @@ for d in /var/log/asycamore /var/lib/asycamore /var/www/asycamore; do
     [ "$(stat -c %U:%G "$d")" = "$PKG:$PKG" ] || fail "$d is not owned by $PKG:$PKG"
 done
 ls -ld /var/log/asycamore /var/lib/asycamore /var/www/asycamore
+# As dh_installsystemd does, the service is enabled even where systemd is not running (the
+# links are made by deb-systemd-helper; nothing is started here).
+[ -L "$WANTS_LINK" ] || fail "postinst did not enable asycamore.service ($WANTS_LINK missing)"
+echo "enabled: $WANTS_LINK -> $(readlink "$WANTS_LINK")"
 /usr/bin/asycamore --check --config "$CONF"
 
 ################################################################################################
@@ -262,7 +269,11 @@ if [ -e /usr/bin/asycamore ]; then fail "/usr/bin/asycamore still there after dp
 [ -f "$CONF" ] || fail "$CONF removed by dpkg -r (it is a conffile)"
 dpkg-query -W -f='${db:Status-Status}\n' "$PKG" | grep -qx config-files ||
     fail "package state is not config-files after dpkg -r"
-echo "removed; $CONF kept; state config-files"
+# The enablement stays (and the unit is masked) for a reinstall to find; the purge removes it.
+[ -L "$WANTS_LINK" ] || fail "dpkg -r removed the enablement link $WANTS_LINK"
+[ "$(readlink /etc/systemd/system/asycamore.service)" = /dev/null ] ||
+    fail "dpkg -r did not mask asycamore.service"
+echo "removed; $CONF kept; state config-files; still enabled, masked"
 
 ################################################################################################
 step "dpkg -P $PKG (the configuration goes)"
@@ -271,7 +282,11 @@ INSTALLED=0
 for p in /etc/asycamore /var/log/asycamore /var/lib/asycamore /var/www/asycamore; do
     if [ -e "$p" ]; then fail "$p still there after dpkg -P"; fi
 done
-echo "purged; /etc/asycamore, /var/log/asycamore, /var/lib/asycamore, /var/www/asycamore gone"
+left=$(ls -d /etc/systemd/system/asycamore.* /etc/systemd/system/*/asycamore.* \
+    /var/lib/systemd/deb-systemd-helper-*/asycamore.* \
+    /var/lib/systemd/deb-systemd-helper-*/*/asycamore.* 2>/dev/null || true)
+[ -z "$left" ] || fail "unit links, masks or deb-systemd-helper state left after dpkg -P: $left"
+echo "purged; /etc/asycamore, /var/log/asycamore, /var/lib/asycamore, /var/www/asycamore gone; no unit link, mask or state left"
 
 ################################################################################################
 step "remove the $PKG user and group created by the package"

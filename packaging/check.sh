@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # packaging/check.sh: build the .deb and .rpm (`make packages`), check them (lintian, file
-# lists, RPM scriptlets), then install the .deb with dpkg and run the packaged daemon WITHOUT systemd
+# lists, RPM scriptlets), install the .rpm with rpm and erase it (nothing may be left), then
+# install the .deb with dpkg and run the packaged daemon WITHOUT systemd
 # (packaging/check-systemd.sh runs the package under a real systemd): as the asycamore user,
 # on the packaged configuration (port 80, through an ambient CAP_NET_BIND_SERVICE as the unit
 # grants it), GET /, /metrics on the admin port, `asycamore reload`, SIGTERM; then `dpkg -r`
@@ -41,6 +42,7 @@ WANTS_LINK=/etc/systemd/system/multi-user.target.wants/asycamore.service
 WORK=$(mktemp -d /tmp/asycamore-check.XXXXXX)
 SERVER_PID=""
 INSTALLED=0
+RPM_INSTALLED=0
 EVER_INSTALLED=0
 USER_EXISTED=0
 GROUP_EXISTED=0
@@ -65,6 +67,7 @@ cleanup() {
     fi
     rm -f /var/www/asycamore/index.html
     if [ "$INSTALLED" -eq 1 ]; then dpkg -P "$PKG" >/dev/null 2>&1; fi
+    if [ "$RPM_INSTALLED" -eq 1 ]; then rpm -e --nodeps --noscripts "$PKG" >/dev/null 2>&1; fi
     rm -rf /run/asycamore
     if [ "$EVER_INSTALLED" -eq 1 ]; then
         if [ "$USER_EXISTED" -eq 0 ] && getent passwd "$PKG" >/dev/null; then userdel "$PKG"; fi
@@ -99,6 +102,10 @@ step "preconditions (root, repository root, package not installed, ports free)"
 if dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null | grep -qv '^not-installed$'; then
     fail "package $PKG is already installed (dpkg -P $PKG first)"
 fi
+if rpm -q "$PKG" >/dev/null 2>&1; then fail "the $PKG rpm is installed (rpm -e $PKG first)"; fi
+for p in /etc/asycamore /usr/share/doc/asycamore /var/log/asycamore /var/lib/asycamore /var/www/asycamore; do
+    if [ -e "$p" ]; then fail "$p already exists (left by an earlier install?)"; fi
+done
 if getent passwd "$PKG" >/dev/null; then USER_EXISTED=1; fi
 if getent group "$PKG" >/dev/null; then GROUP_EXISTED=1; fi
 if [ -d /var/www ]; then VAR_WWW_EXISTED=1; fi
@@ -173,6 +180,30 @@ for tag in POSTIN PREUN POSTUN; do
     if [ -z "$body" ] || [ "$body" = "(none)" ]; then fail "the rpm has no $tag scriptlet"; fi
     echo "$tag: $(printf '%s\n' "$body" | wc -l) lines"
 done
+
+################################################################################################
+step "rpm -i --nodeps $RPM on this machine, then rpm -e: nothing of it left"
+# The real scriptlets run (%post creates the user and the directories; without systemd as
+# PID 1 their systemctl branches are skipped); --nodeps because this Debian machine's rpm
+# database knows none of the package's dependencies. The .rpm owns no directory (see
+# packaging/rpm/postun.sh), so %postun removes them when empty; nothing may be left.
+RPM_INSTALLED=1
+EVER_INSTALLED=1
+rpm -i --nodeps "$RPM" 2>&1 | grep -v -e 'should not be used directly' -e 'what you are doing' || true
+rpm -q "$PKG" >/dev/null || fail "rpm -i did not install $PKG"
+[ -x /usr/bin/asycamore ] || fail "/usr/bin/asycamore not installed by rpm -i"
+getent passwd "$PKG" >/dev/null || fail "%post did not create the $PKG user"
+ls -ld /etc/asycamore /usr/share/doc/asycamore /var/log/asycamore /var/lib/asycamore /var/www/asycamore
+rpm -e --nodeps "$PKG" 2>&1 | grep -v -e 'should not be used directly' -e 'what you are doing' || true
+if rpm -q "$PKG" >/dev/null 2>&1; then fail "$PKG still installed after rpm -e"; fi
+RPM_INSTALLED=0
+for p in /usr/bin/asycamore /etc/asycamore /usr/share/doc/asycamore /var/log/asycamore \
+    /var/lib/asycamore /var/www/asycamore /etc/logrotate.d/asycamore \
+    /usr/lib/systemd/system/asycamore.service /usr/lib/systemd/system/asycamore.socket \
+    /usr/share/man/man8/asycamore.8; do
+    if [ -e "$p" ]; then fail "$p still there after rpm -e"; fi
+done
+echo "installed and erased; no file or directory of the package left"
 
 ################################################################################################
 step "dpkg -i $DEB"

@@ -16,9 +16,9 @@
 # Run as root from the repository root on a Debian-like machine (no systemd needed on the
 # host; the container has its own):
 #   bash packaging/check-systemd.sh
-# It builds the .deb first (`make deb`: cargo-deb must be installed, as packaging/check.sh
-# does; a no-op rebuild after `make packages`). Installs, when missing: debootstrap and
-# systemd-container (apt-get).
+# It builds the .deb first (`make deb`; after `make packages`, as in CI, only cargo-deb's
+# packing runs again). Installs, when missing: cargo-deb (cargo install --locked), debootstrap
+# and systemd-container (apt-get).
 #
 # The container's root is made once by `debootstrap --variant=minbase` from the machine's
 # Debian mirror (its APT sources, or $ASYCAMORE_CI_MIRROR) and cached under
@@ -241,6 +241,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "apt-get install -y ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v cargo-deb >/dev/null; then
+    echo "cargo install --locked cargo-deb"
+    cargo install --locked cargo-deb
 fi
 echo "$(systemd-nspawn --version | head -1); debootstrap $(dpkg-query -W -f='${Version}' debootstrap)"
 WORK=$(mktemp -d /tmp/asycamore-systemd.XXXXXX)

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # packaging/check.sh: build the .deb and .rpm (`make packages`), check them (lintian, file
-# lists, RPM scriptlets), then install the .deb with dpkg and run the packaged daemon WITHOUT
-# systemd: as the asycamore user, on the packaged configuration (port 80, through an ambient
-# CAP_NET_BIND_SERVICE as the unit grants it), GET /, /metrics on the admin port, `asycamore
-# reload`, SIGTERM; then `dpkg -r` (configuration kept) and `dpkg -P` (configuration gone), and
-# remove the asycamore user and group the package created, leaving the machine as before.
+# lists, RPM scriptlets), install the .rpm with rpm and erase it (nothing may be left), then
+# install the .deb with dpkg and run the packaged daemon WITHOUT systemd
+# (packaging/check-systemd.sh runs the package under a real systemd): as the asycamore user,
+# on the packaged configuration (port 80, through an ambient CAP_NET_BIND_SERVICE as the unit
+# grants it), GET /, /metrics on the admin port, `asycamore reload`, SIGTERM; then `dpkg -r`
+# (configuration kept, the service still enabled and masked) and `dpkg -P` (configuration,
+# unit links and masks gone), and remove the asycamore user and group the package created,
+# leaving the machine as before.
 #
 # Run as root from the repository root, on a Debian-like machine where the asycamore package
 # is not installed and ports 80 and 127.0.0.1:9180 are free:
@@ -35,9 +38,11 @@ PKG=asycamore
 CONF=/etc/asycamore/asycamore.toml
 ADMIN=http://127.0.0.1:9180
 DATA=http://127.0.0.1:80
+WANTS_LINK=/etc/systemd/system/multi-user.target.wants/asycamore.service
 WORK=$(mktemp -d /tmp/asycamore-check.XXXXXX)
 SERVER_PID=""
 INSTALLED=0
+RPM_INSTALLED=0
 EVER_INSTALLED=0
 USER_EXISTED=0
 GROUP_EXISTED=0
@@ -62,6 +67,7 @@ cleanup() {
     fi
     rm -f /var/www/asycamore/index.html
     if [ "$INSTALLED" -eq 1 ]; then dpkg -P "$PKG" >/dev/null 2>&1; fi
+    if [ "$RPM_INSTALLED" -eq 1 ]; then rpm -e --nodeps --noscripts "$PKG" >/dev/null 2>&1; fi
     rm -rf /run/asycamore
     if [ "$EVER_INSTALLED" -eq 1 ]; then
         if [ "$USER_EXISTED" -eq 0 ] && getent passwd "$PKG" >/dev/null; then userdel "$PKG"; fi
@@ -96,6 +102,10 @@ step "preconditions (root, repository root, package not installed, ports free)"
 if dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null | grep -qv '^not-installed$'; then
     fail "package $PKG is already installed (dpkg -P $PKG first)"
 fi
+if rpm -q "$PKG" >/dev/null 2>&1; then fail "the $PKG rpm is installed (rpm -e $PKG first)"; fi
+for p in /etc/asycamore /usr/share/doc/asycamore /var/log/asycamore /var/lib/asycamore /var/www/asycamore; do
+    if [ -e "$p" ]; then fail "$p already exists (left by an earlier install?)"; fi
+done
 if getent passwd "$PKG" >/dev/null; then USER_EXISTED=1; fi
 if getent group "$PKG" >/dev/null; then GROUP_EXISTED=1; fi
 if [ -d /var/www ]; then VAR_WWW_EXISTED=1; fi
@@ -172,6 +182,30 @@ for tag in POSTIN PREUN POSTUN; do
 done
 
 ################################################################################################
+step "rpm -i --nodeps $RPM on this machine, then rpm -e: nothing of it left"
+# The real scriptlets run (%post creates the user and the directories; without systemd as
+# PID 1 their systemctl branches are skipped); --nodeps because this Debian machine's rpm
+# database knows none of the package's dependencies. The .rpm owns no directory (see
+# packaging/rpm/postun.sh), so %postun removes them when empty; nothing may be left.
+RPM_INSTALLED=1
+EVER_INSTALLED=1
+rpm -i --nodeps "$RPM" 2>&1 | grep -v -e 'should not be used directly' -e 'what you are doing' || true
+rpm -q "$PKG" >/dev/null || fail "rpm -i did not install $PKG"
+[ -x /usr/bin/asycamore ] || fail "/usr/bin/asycamore not installed by rpm -i"
+getent passwd "$PKG" >/dev/null || fail "%post did not create the $PKG user"
+ls -ld /etc/asycamore /usr/share/doc/asycamore /var/log/asycamore /var/lib/asycamore /var/www/asycamore
+rpm -e --nodeps "$PKG" 2>&1 | grep -v -e 'should not be used directly' -e 'what you are doing' || true
+if rpm -q "$PKG" >/dev/null 2>&1; then fail "$PKG still installed after rpm -e"; fi
+RPM_INSTALLED=0
+for p in /usr/bin/asycamore /etc/asycamore /usr/share/doc/asycamore /var/log/asycamore \
+    /var/lib/asycamore /var/www/asycamore /etc/logrotate.d/asycamore \
+    /usr/lib/systemd/system/asycamore.service /usr/lib/systemd/system/asycamore.socket \
+    /usr/share/man/man8/asycamore.8; do
+    if [ -e "$p" ]; then fail "$p still there after rpm -e"; fi
+done
+echo "installed and erased; no file or directory of the package left"
+
+################################################################################################
 step "dpkg -i $DEB"
 INSTALLED=1
 EVER_INSTALLED=1
@@ -184,6 +218,10 @@ for d in /var/log/asycamore /var/lib/asycamore /var/www/asycamore; do
     [ "$(stat -c %U:%G "$d")" = "$PKG:$PKG" ] || fail "$d is not owned by $PKG:$PKG"
 done
 ls -ld /var/log/asycamore /var/lib/asycamore /var/www/asycamore
+# As dh_installsystemd does, the service is enabled even where systemd is not running (the
+# links are made by deb-systemd-helper; nothing is started here).
+[ -L "$WANTS_LINK" ] || fail "postinst did not enable asycamore.service ($WANTS_LINK missing)"
+echo "enabled: $WANTS_LINK -> $(readlink "$WANTS_LINK")"
 /usr/bin/asycamore --check --config "$CONF"
 
 ################################################################################################
@@ -262,7 +300,11 @@ if [ -e /usr/bin/asycamore ]; then fail "/usr/bin/asycamore still there after dp
 [ -f "$CONF" ] || fail "$CONF removed by dpkg -r (it is a conffile)"
 dpkg-query -W -f='${db:Status-Status}\n' "$PKG" | grep -qx config-files ||
     fail "package state is not config-files after dpkg -r"
-echo "removed; $CONF kept; state config-files"
+# The enablement stays (and the unit is masked) for a reinstall to find; the purge removes it.
+[ -L "$WANTS_LINK" ] || fail "dpkg -r removed the enablement link $WANTS_LINK"
+[ "$(readlink /etc/systemd/system/asycamore.service)" = /dev/null ] ||
+    fail "dpkg -r did not mask asycamore.service"
+echo "removed; $CONF kept; state config-files; still enabled, masked"
 
 ################################################################################################
 step "dpkg -P $PKG (the configuration goes)"
@@ -271,7 +313,11 @@ INSTALLED=0
 for p in /etc/asycamore /var/log/asycamore /var/lib/asycamore /var/www/asycamore; do
     if [ -e "$p" ]; then fail "$p still there after dpkg -P"; fi
 done
-echo "purged; /etc/asycamore, /var/log/asycamore, /var/lib/asycamore, /var/www/asycamore gone"
+left=$(ls -d /etc/systemd/system/asycamore.* /etc/systemd/system/*/asycamore.* \
+    /var/lib/systemd/deb-systemd-helper-*/asycamore.* \
+    /var/lib/systemd/deb-systemd-helper-*/*/asycamore.* 2>/dev/null || true)
+[ -z "$left" ] || fail "unit links, masks or deb-systemd-helper state left after dpkg -P: $left"
+echo "purged; /etc/asycamore, /var/log/asycamore, /var/lib/asycamore, /var/www/asycamore gone; no unit link, mask or state left"
 
 ################################################################################################
 step "remove the $PKG user and group created by the package"

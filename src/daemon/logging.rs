@@ -3,11 +3,19 @@
 //! One global logger is installed once; its target can be switched (a reload) and reopened
 //! (`SIGUSR1`, for logrotate) while the process runs, and its level is the `log` crate's
 //! global maximum, so a reload changes it with one store. Under systemd, stderr is the
-//! journal, which adds its own timestamps; elsewhere a stderr line carries an RFC 3339 time.
-//! A file line always does; syslog stamps its own. Never used on the per-request path.
+//! journal: `JOURNAL_STREAM` names the device and inode of the stream, and when stderr is that
+//! stream each line starts with the sd-daemon priority prefix (`<3>` error, `<4>` warn, `<6>`
+//! info, `<7>` debug and trace) and carries no time (the journal adds its own), so `journalctl
+//! -p err` shows the errors. Elsewhere (a terminal, a file, a pipe; also a child that inherited
+//! `JOURNAL_STREAM` but whose stderr was redirected) a stderr line carries an RFC 3339 time
+//! and no prefix. A file line always does; syslog stamps its own. Never used on the
+//! per-request path.
 
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -34,7 +42,7 @@ struct Sink {
 
 enum Output {
     Stderr {
-        timestamps: bool,
+        style: StderrStyle,
     },
     Syslog {
         logger: syslog::Logger<LoggerBackend, Formatter3164>,
@@ -67,7 +75,7 @@ impl Log for Logger {
         let message = record.args().to_string();
         let mut sink = self.sink();
         match sink.as_mut().map(|sink| &mut sink.out) {
-            None => write_stderr(stderr_timestamps(), record.level(), &message),
+            None => write_stderr(stderr_style(), record.level(), &message),
             Some(out) => out.write(record.level(), &message),
         }
     }
@@ -82,7 +90,7 @@ impl Output {
     fn open(target: &LogTarget) -> io::Result<Output> {
         match target {
             LogTarget::Stderr => Ok(Output::Stderr {
-                timestamps: stderr_timestamps(),
+                style: stderr_style(),
             }),
             LogTarget::Syslog { facility, tag } => open_syslog(facility, tag, None),
             LogTarget::File(path) => {
@@ -95,7 +103,7 @@ impl Output {
 
     fn write(&mut self, level: Level, message: &str) {
         match self {
-            Output::Stderr { timestamps } => write_stderr(*timestamps, level, message),
+            Output::Stderr { style } => write_stderr(*style, level, message),
             Output::File { file, .. } => {
                 let line = stamped_line(level, message);
                 // One write per line: O_APPEND keeps lines whole even with other writers.
@@ -118,7 +126,7 @@ impl Output {
                         return;
                     }
                 }
-                write_stderr(stderr_timestamps(), level, message);
+                write_stderr(stderr_style(), level, message);
             }
         }
     }
@@ -213,18 +221,83 @@ fn install() {
     let _ = log::set_logger(&LOGGER);
 }
 
-/// Whether a stderr line carries a time: not when stderr is the journal (it stamps its own),
-/// unless stderr is a terminal after all.
-fn stderr_timestamps() -> bool {
-    std::env::var_os("JOURNAL_STREAM").is_none() || std::io::stderr().is_terminal()
+/// How a line written to stderr looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StderrStyle {
+    /// A terminal, file or pipe: an RFC 3339 time, the level, the message.
+    Stamped,
+    /// The journal: each line starts with its sd-daemon priority (`<3>`), and has no time.
+    Journal,
 }
 
-fn write_stderr(timestamps: bool, level: Level, message: &str) {
-    let line = if timestamps {
-        stamped_line(level, message)
+/// The style for stderr now: [`StderrStyle::Journal`] when `JOURNAL_STREAM` names the device
+/// and inode stderr is open on (as sd-daemon(3) recommends checking: the variable alone is
+/// inherited by children whose stderr may go elsewhere).
+fn stderr_style() -> StderrStyle {
+    if is_journal_stream(
+        std::env::var_os("JOURNAL_STREAM").as_deref(),
+        std::io::stderr().as_fd(),
+    ) {
+        StderrStyle::Journal
     } else {
-        format!("{level:<5} {message}\n")
+        StderrStyle::Stamped
+    }
+}
+
+/// Whether `journal_stream` (the value of `JOURNAL_STREAM`, "DEVICE:INODE" in decimal) names
+/// the file `fd` is open on.
+fn is_journal_stream(journal_stream: Option<&OsStr>, fd: impl AsFd) -> bool {
+    let Some((device, inode)) = journal_stream
+        .and_then(OsStr::to_str)
+        .and_then(|value| value.split_once(':'))
+    else {
+        return false;
     };
+    let (Ok(device), Ok(inode)) = (device.parse::<u64>(), inode.parse::<u64>()) else {
+        return false;
+    };
+    // fstat through a duplicate (std's metadata gives the device and inode as u64 everywhere).
+    fd.as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| File::from(fd).metadata())
+        .is_ok_and(|meta| meta.dev() == device && meta.ino() == inode)
+}
+
+/// The sd-daemon priority of `level` (syslog's severities): error 3, warning 4, info 6,
+/// debug 7 (trace too: syslog has nothing below debug).
+fn journal_priority(level: Level) -> u8 {
+    match level {
+        Level::Error => 3,
+        Level::Warn => 4,
+        Level::Info => 6,
+        Level::Debug | Level::Trace => 7,
+    }
+}
+
+/// One record as written to stderr in `style`, ending in a newline. In the journal style every
+/// line of a multi-line message carries the prefix, since the journal splits the stream into
+/// entries at each newline and reads each entry's priority from its own start.
+fn stderr_line(style: StderrStyle, level: Level, message: &str) -> String {
+    match style {
+        StderrStyle::Stamped => stamped_line(level, message),
+        StderrStyle::Journal => {
+            let prefix = format!("<{}>", journal_priority(level));
+            let mut line = format!("{prefix}{level:<5} ");
+            let mut lines = message.split('\n');
+            line.push_str(lines.next().unwrap_or_default());
+            for next in lines {
+                line.push('\n');
+                line.push_str(&prefix);
+                line.push_str(next);
+            }
+            line.push('\n');
+            line
+        }
+    }
+}
+
+fn write_stderr(style: StderrStyle, level: Level, message: &str) {
+    let line = stderr_line(style, level, message);
     // A log line that cannot be written has nowhere else to go.
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
@@ -388,6 +461,58 @@ mod tests {
         out.write(Level::Info, "after reopen");
         let n = server.recv(&mut buf).unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).ends_with("after reopen"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_journal_line_starts_with_its_sd_daemon_priority_and_has_no_time() {
+        let line = |level| stderr_line(StderrStyle::Journal, level, "message");
+        assert_eq!(line(Level::Error), "<3>ERROR message\n");
+        assert_eq!(line(Level::Warn), "<4>WARN  message\n");
+        assert_eq!(line(Level::Info), "<6>INFO  message\n");
+        assert_eq!(line(Level::Debug), "<7>DEBUG message\n");
+        assert_eq!(line(Level::Trace), "<7>TRACE message\n");
+        // Each line of a multi-line message is its own journal entry, at the same priority.
+        assert_eq!(
+            stderr_line(
+                StderrStyle::Journal,
+                Level::Error,
+                "two errors:\na.toml:1:1: x"
+            ),
+            "<3>ERROR two errors:\n<3>a.toml:1:1: x\n"
+        );
+    }
+
+    #[test]
+    fn a_stamped_line_has_a_time_and_no_priority() {
+        let line = stderr_line(StderrStyle::Stamped, Level::Error, "message");
+        assert!(line.ends_with("Z ERROR message\n"), "{line}");
+        assert!(humantime::parse_rfc3339(&line[..20]).is_ok(), "{line}");
+    }
+
+    #[test]
+    fn journal_stream_must_name_the_device_and_inode_of_the_descriptor() {
+        let dir = temp_dir("journal-stream");
+        let path = dir.join("stream");
+        let file = File::create(&path).unwrap();
+        let meta = file.metadata().unwrap();
+        let other = File::create(dir.join("other")).unwrap();
+        let this = format!("{}:{}", meta.dev(), meta.ino());
+        let value = |text: &str| Some(OsStr::new(text).to_owned());
+        assert!(is_journal_stream(value(&this).as_deref(), &file));
+        // Set but naming another file (a child whose stderr was redirected): not the journal.
+        assert!(!is_journal_stream(value(&this).as_deref(), &other));
+        assert!(!is_journal_stream(None, &file));
+        for bad in [
+            "",
+            ":",
+            "1",
+            "x:y",
+            &format!("{}:", meta.dev()),
+            &format!("{this}:1"),
+        ] {
+            assert!(!is_journal_stream(value(bad).as_deref(), &file), "{bad:?}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

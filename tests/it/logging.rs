@@ -688,3 +688,105 @@ fn a_graceful_stop_writes_every_buffered_access_line() {
     let _ = std::fs::remove_file(error_log);
     let _ = std::fs::remove_file(access_log);
 }
+
+/// Runs the binary with `config`, its stderr appended to `stderr_path` and `JOURNAL_STREAM`
+/// set to `journal_stream`; killed on drop (as [`Daemon`]).
+fn start_with_stderr(config: &str, stderr_path: &Path, journal_stream: &str) -> Daemon {
+    let config = write_config(config);
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(stderr_path)
+        .expect("open the stderr file");
+    let child = binary()
+        .arg("--config")
+        .arg(&config)
+        .env("JOURNAL_STREAM", journal_stream)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn asycamore");
+    Daemon { child, config }
+}
+
+/// "DEVICE:INODE" of `path`, as systemd sets `JOURNAL_STREAM` for a stream to the journal.
+fn device_and_inode(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).expect("stat");
+    format!("{}:{}", meta.dev(), meta.ino())
+}
+
+const STDERR_CONFIG: &str = r#"
+[server]
+listen = ["127.0.0.1:0"]
+workers = 1
+
+[admin]
+enabled = false
+
+[log]
+target = "stderr"
+
+[[route]]
+name = "hello"
+path = "/hello"
+handler = "respond"
+body = "Hello, World!"
+"#;
+
+/// Under journald (`JOURNAL_STREAM` names stderr's device and inode) every stderr line starts
+/// with its sd-daemon priority, so `journalctl -p err` can tell errors apart: a rejected
+/// configuration (logged before the logger is configured) at `<3>`, the start-up lines at
+/// `<6>`; no time stamps (the journal adds its own).
+#[test]
+fn under_the_journal_stderr_lines_carry_sd_daemon_priorities() {
+    let stderr_path = temp_path("journal-stderr");
+    std::fs::write(&stderr_path, "").unwrap();
+    let stream = device_and_inode(&stderr_path);
+
+    let broken = STDERR_CONFIG.replace("body = \"Hello, World!\"", "body = 5");
+    let mut daemon = start_with_stderr(&broken, &stderr_path, &stream);
+    assert_eq!(daemon.wait_exit(), Some(1));
+    let text = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(!text.is_empty(), "nothing on stderr");
+    for line in text.lines() {
+        assert!(line.starts_with("<3>"), "{text}");
+    }
+    drop(daemon);
+
+    std::fs::write(&stderr_path, "").unwrap();
+    let mut daemon = start_with_stderr(STDERR_CONFIG, &stderr_path, &stream);
+    let line = wait_for_line(&stderr_path, "listening on http://");
+    assert!(line.starts_with("<6>INFO  listening on http://"), "{line}");
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit(), Some(0));
+    let text = std::fs::read_to_string(&stderr_path).unwrap();
+    for line in text.lines() {
+        assert!(
+            line.starts_with("<6>INFO  ") || line.starts_with("<7>") || line.starts_with("<4>"),
+            "{text}"
+        );
+    }
+    let _ = std::fs::remove_file(stderr_path);
+}
+
+/// `JOURNAL_STREAM` inherited, but stderr is another file (a child whose stderr was
+/// redirected): plain lines with a time, no priority prefix.
+#[test]
+fn a_journal_stream_naming_another_file_leaves_stderr_plain() {
+    let stderr_path = temp_path("plain-stderr");
+    let other = temp_path("other-stream");
+    std::fs::write(&other, "").unwrap();
+    let broken = STDERR_CONFIG.replace("body = \"Hello, World!\"", "body = 5");
+    let mut daemon = start_with_stderr(&broken, &stderr_path, &device_and_inode(&other));
+    assert_eq!(daemon.wait_exit(), Some(1));
+    let text = std::fs::read_to_string(&stderr_path).unwrap();
+    let first = text.lines().next().expect("a line on stderr");
+    assert!(!first.starts_with('<'), "{text}");
+    assert!(humantime::parse_rfc3339(&first[..20]).is_ok(), "{text}");
+    assert!(first[20..].starts_with(" ERROR "), "{text}");
+    drop(daemon);
+    let _ = std::fs::remove_file(stderr_path);
+    let _ = std::fs::remove_file(other);
+}

@@ -33,6 +33,21 @@ impl ReadBuf {
         &mut self.data[self.start..self.end]
     }
 
+    /// Appends `bytes` if they fit in the free space; whether they did.
+    pub fn put(&mut self, bytes: &[u8]) -> bool {
+        if self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let Some(room) = self.data.get_mut(self.end..self.end + bytes.len()) else {
+            return false;
+        };
+        room.copy_from_slice(bytes);
+        self.end += bytes.len();
+        true
+    }
+
     /// Marks `n` unread bytes as consumed.
     pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.end - self.start);
@@ -150,6 +165,20 @@ impl BufPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn put_appends_what_fits_after_the_unread_bytes() {
+        let mut pool = BufPool::new(8, 8, 4);
+        let mut buf = pool.take_read();
+        assert!(buf.put(b"abcde"));
+        buf.consume(2);
+        assert!(buf.put(b"fgh"));
+        assert_eq!(buf.unread(), b"cdefgh");
+        assert!(!buf.put(b"ijk"), "past the capacity");
+        assert_eq!(buf.unread(), b"cdefgh");
+        assert!(buf.put(b"ij"));
+        assert!(buf.is_full());
+    }
 
     #[test]
     fn read_buffer_compacts_when_the_tail_is_full() {

@@ -367,6 +367,7 @@ impl<E: Exchange> Conn<E> {
         let mut storage = [const { MaybeUninit::<Header<'_>>::uninit() }; MAX_HEADERS_LIMIT];
         let parsed = match head::parse_head(input.unread(), &mut storage, &limits.head) {
             Ok(Some(parsed)) => parsed,
+            Ok(None) if input.is_full() => return self.outgrow_read_buffer(shared, now),
             Ok(None) => return Need::Input,
             Err(error) => return self.refuse_head(shared, now, error),
         };
@@ -440,6 +441,33 @@ impl<E: Exchange> Conn<E> {
                 self.fail(shared, now, answer)
             }
         }
+    }
+
+    /// A head still incomplete fills the read buffer although the head limit allows more:
+    /// a reload raised `max_head_bytes` while the head was arriving (buffers are sized for
+    /// the limit). The head moves into a buffer of the new size and goes on arriving under
+    /// the new limit, instead of waiting for a byte that can never be read until it times out.
+    #[cold]
+    fn outgrow_read_buffer<H: Handler<Exchange = E>>(
+        &mut self,
+        shared: &mut Shared<H>,
+        now: Instant,
+    ) -> Need {
+        let Some(old) = self.input.take() else {
+            return Need::Input;
+        };
+        if shared.pool.read_capacity() <= old.capacity() {
+            // No larger buffer to move to: the codec said the head is within the limit, so
+            // this cannot happen with buffers sized for it; refuse rather than wait.
+            self.input = Some(old);
+            return self.fail(shared, now, ParseError::HeadTooLarge.into());
+        }
+        let mut grown = shared.pool.take_read();
+        let moved = grown.put(old.unread());
+        debug_assert!(moved, "a larger buffer holds a smaller one's bytes");
+        shared.pool.give_read(old);
+        self.input = Some(grown);
+        Need::Input
     }
 
     /// Answers a head the codec refused, except a later HTTP/1 minor version, which is

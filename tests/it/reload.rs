@@ -54,6 +54,16 @@ impl Daemon {
         daemon
     }
 
+    /// The admin port's address, from its start-up line (logged after "listening on").
+    pub fn admin_addr(&mut self) -> SocketAddr {
+        const ADMIN: &str = "admin port on http://";
+        let line = self.wait_log(ADMIN);
+        line.split(ADMIN)
+            .nth(1)
+            .and_then(|rest| rest.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+
     /// The config file.
     pub fn config(&self) -> &Path {
         &self.process.config
@@ -517,4 +527,53 @@ fn listeners_added_answer_and_removed_ones_finish_their_connections() {
     );
     on_second.send(&get("/"));
     assert_eq!(on_second.read_response().text(), "three");
+}
+
+/// A head arriving while a reload raises `max_head_bytes` is finished under the new limit
+/// and answered at once, never left to wait in a buffer sized for the old one until the head
+/// timeout: 12 KiB of a 20 KiB head under a 16 KiB limit (read by the server: the admin port
+/// shows the connection reading its head), the limit raised to 64 KiB, then the rest. The
+/// head timeout is an hour, so only an answer that does not wait for it passes.
+#[test]
+fn a_head_in_transfer_when_the_head_limit_rises_is_answered_at_once() {
+    // The `[server]` keys come first and the daemon's pidfile is added to them: the other
+    // tables go with the routes.
+    let body = |limit: usize| {
+        format!(
+            "[limits]\nmax_head_bytes = {limit}\n\n[timeouts]\nhead = \"1h\"\n\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n\n{}",
+            routes(BODIES[0])
+        )
+    };
+    let server = "listen = [\"127.0.0.1:0\"]\nworkers = 1";
+    let mut daemon = Daemon::start(server, &body(16 * 1024));
+    let admin = daemon.admin_addr();
+    let mut client = Client::connect(daemon.addr);
+    let mut head = b"GET / HTTP/1.1\r\nHost: test\r\nX-Big: ".to_vec();
+    head.resize(20 * 1024, b'a');
+    head.extend_from_slice(b"\r\n\r\n");
+    client.send(&head[..12 * 1024]);
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while !connections(admin).contains("reading head") {
+        assert!(
+            Instant::now() < deadline,
+            "the server never read the partial head"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    daemon.rewrite(None, &body(64 * 1024));
+    let outcome = daemon.hup();
+    assert!(outcome.ends_with(" ok 2"), "{outcome:?}");
+    client.send(&head[12 * 1024..]);
+    let response = client.read_response();
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.text(), BODIES[0]);
+    assert!(client.still_serves());
+}
+
+/// `/debug/connections` of the admin port at `admin`, as text.
+fn connections(admin: SocketAddr) -> String {
+    let mut client = Client::connect(admin);
+    client.send(b"GET /debug/connections HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    client.read_response().text()
 }

@@ -22,6 +22,7 @@ pub mod config;
 pub mod daemon;
 pub mod handlers;
 pub mod http1;
+mod log_rate;
 pub mod reactor;
 pub mod server;
 pub mod service;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::http1::head::{self, MAX_HEADERS_LIMIT};
 use crate::http1::{BodyKind, Header, ParseError, framing};
+use crate::log_rate::error_limited;
 use crate::reactor::{Context, Next, ReadBuf, Readiness, Registry, Token};
 use crate::service::{Exchange, Handler, ResponseError, ResponseState, WakeRef};
 
@@ -546,7 +547,7 @@ impl<E: Exchange> Conn<E> {
         match active.reply.state {
             ResponseState::Broken(error) => {
                 if error != ResponseError::Abandoned {
-                    log::error!(
+                    error_limited!(
                         "handler broke the response framing: {error}; closing the connection"
                     );
                 }

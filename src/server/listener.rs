@@ -15,6 +15,7 @@ use mio::net::TcpListener;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::stream::{Listener, Stream};
+use crate::log_rate::{error_limited, warn_limited};
 
 /// How long accepting pauses after the process ran out of descriptors or memory.
 pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -190,12 +191,13 @@ pub(super) fn accept_one(listener: &Listener, now: Instant) -> Accepted {
         Err(err) if err.kind() == io::ErrorKind::WouldBlock => Accepted::Drained,
         Err(err) => match err.raw_os_error() {
             Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                log::warn!("accept: {err}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                // Every backoff would log again while descriptors stay short: once per interval.
+                warn_limited!("accept: {err}; pausing accepts for {ACCEPT_BACKOFF:?}");
                 Accepted::BackOff(now + ACCEPT_BACKOFF)
             }
             Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO | libc::EPERM) => Accepted::Retry,
             _ => {
-                log::error!("accept: {err}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                error_limited!("accept: {err}; pausing accepts for {ACCEPT_BACKOFF:?}");
                 Accepted::BackOff(now + ACCEPT_BACKOFF)
             }
         },

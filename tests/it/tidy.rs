@@ -27,10 +27,11 @@ const MAX_TEST_LINES: usize = 1000;
 /// `lib.rs`, `main.rs` and `src/bin/` are the crate roots and are not checked.
 const IMPORT_RULES: &[(&str, &[&str])] = &[
     ("reactor", &[]),
+    ("log_rate", &[]),
     ("http1", &[]),
     ("service", &["http1"]),
-    ("server", &["reactor", "http1", "service"]),
-    ("handlers", &["service", "http1"]),
+    ("server", &["reactor", "http1", "service", "log_rate"]),
+    ("handlers", &["service", "http1", "log_rate"]),
     ("config", &["http1", "service", "server", "handlers"]),
     (
         "admin",

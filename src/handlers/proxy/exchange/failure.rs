@@ -5,6 +5,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 
 use crate::http1::response::ResponseError;
+use crate::log_rate::warn_limited;
 use crate::service::ResponseWriter;
 
 use super::super::balance::NoServer;
@@ -135,14 +136,16 @@ impl ProxyExchange {
                 .counters
                 .retries
                 .fetch_add(1, Ordering::Relaxed);
-            log::warn!(
+            // Every request to a failing upstream would log: once per interval (the metrics
+            // count them all).
+            warn_limited!(
                 "proxy: upstream {} ({}): {failure}; trying again",
                 self.upstream.settings.name,
                 address.as_deref().unwrap_or("-"),
             );
             return self.on_writable(response);
         }
-        log::warn!(
+        warn_limited!(
             "proxy: upstream {} ({}): {failure}; {}",
             self.upstream.settings.name,
             address.as_deref().unwrap_or("-"),

@@ -11,6 +11,7 @@ mod answer;
 mod conn;
 mod exchange;
 mod listener;
+mod memory;
 mod outbound;
 mod routes;
 mod sendfile;

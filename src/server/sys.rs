@@ -1,5 +1,6 @@
-//! The server's one socket option without a safe wrapper (the one place under `src/server/`
-//! where `unsafe` is allowed): `TCP_DEFER_ACCEPT`, which neither socket2 nor nix wraps.
+//! The server's calls without a safe wrapper (the one place under `src/server/` where
+//! `unsafe` is allowed): the socket option `TCP_DEFER_ACCEPT`, which neither socket2 nor nix
+//! wraps, and glibc's `malloc_trim`.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -29,4 +30,16 @@ pub(super) fn set_defer_accept(socket: &impl AsRawFd, on: bool) -> io::Result<()
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Gives the memory malloc holds free back to the system: glibc's `malloc_trim` returns the
+/// free pages inside every arena, not only the top of the heap. Whether any went back; with
+/// another C library, nothing happens.
+pub(super) fn return_free_memory() -> bool {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes no pointer and is safe to call from any thread at any time.
+    let returned = unsafe { libc::malloc_trim(0) } != 0;
+    #[cfg(not(target_env = "gnu"))]
+    let returned = false;
+    returned
 }

@@ -25,6 +25,7 @@ use super::access::{AccessLog, FLUSH_AT};
 use super::conn::Conn;
 use super::exchange::Active;
 use super::listener::{self, Accepted};
+use super::memory::Burst;
 use super::outbound::{OutboundRef, Outbounds};
 use super::stats::{ConnectionInfo, ServerStats, WorkerStats};
 use super::stream::Listener;
@@ -101,6 +102,8 @@ pub(super) struct Shared<H: Handler> {
     date_expires: Instant,
     /// Open connections of this worker.
     connections: usize,
+    /// When to give memory back after many connections came and went.
+    burst: Burst,
     /// The same count, for the control side to read.
     connection_gauge: Arc<AtomicUsize>,
     /// A listener stopped at the connection limit and waits for a slot.
@@ -145,6 +148,7 @@ impl<H: Handler> Shared<H> {
             stats.accepted();
         }
         self.connections += 1;
+        self.burst.opened(self.connections);
         self.connection_gauge
             .store(self.connections, Ordering::Relaxed);
     }
@@ -322,6 +326,7 @@ impl<H: Handler> Worker<H> {
                 date: DateCache::new(SystemTime::now()),
                 date_expires: now,
                 connections: 0,
+                burst: Burst::default(),
                 connection_gauge,
                 accept_waiting: false,
                 path_scratch: String::new(),
@@ -365,6 +370,9 @@ impl<H: Handler> Worker<H> {
                 }
             }
             self.resume_accepting();
+            self.shared
+                .burst
+                .after_turn(self.shared.connections, self.index);
             let now = self.reactor.now();
             if self.shared.access_lines.len() >= FLUSH_AT
                 || (now >= self.next_log_flush && !self.shared.access_lines.is_empty())

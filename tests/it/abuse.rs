@@ -6,8 +6,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    IO_LIMIT, TestServer, config_with, cpu_ticks, fd_count, get, peak_rss_kib, server_usage,
-    wait_for_fd_count,
+    IO_LIMIT, TestServer, config_with, cpu_ticks, fd_count, get, peak_rss_kib, rss_kib,
+    server_usage, wait_for_fd_count,
 };
 use crate::sys::raise_fd_limit;
 
@@ -293,4 +293,55 @@ fn resets_at_every_stage_and_half_closes_leave_nothing_behind() {
     let mut fresh = server.connect();
     assert!(fresh.still_serves(), "server unhealthy after the resets");
     eprintln!("resets and half-closes: {}", server_usage(pid));
+}
+
+/// A burst of 2,000 connections each holding a read buffer (a partial head, as slowloris
+/// sends) raises the server's memory by tens of MiB; once they are gone, that memory goes
+/// back to the system instead of staying in the process for good (it stayed, before).
+#[test]
+fn memory_held_by_a_burst_of_connections_goes_back_to_the_system() {
+    const BURST: usize = 2000;
+    raise_fd_limit(3 * BURST as u64);
+    let server = TestServer::start(&config_with(
+        "max_connections = 10000",
+        "[timeouts]\nhead = \"1h\"\n",
+    ));
+    let pid = server.pid();
+    let baseline = rss_kib(pid);
+    let descriptors = fd_count(pid);
+    let burst: Vec<TcpStream> = (0..BURST)
+        .map(|_| {
+            let mut stream = server.connect().stream;
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHo")
+                .expect("partial head");
+            stream
+        })
+        .collect();
+    // The server holds them all (a descriptor each) and has read each partial head into a
+    // buffer of its own (accepted only once data came: `TCP_DEFER_ACCEPT`).
+    wait_for_fd_count(pid, descriptors + BURST);
+    let peak = rss_kib(pid);
+    drop(burst);
+    // The server has closed every one of them.
+    wait_for_fd_count(pid, descriptors);
+    // Back to within a quarter of what the burst added.
+    let bound = baseline + (peak - baseline) / 4;
+    let deadline = Instant::now() + IO_LIMIT;
+    let after = loop {
+        let now = rss_kib(pid);
+        if now <= bound {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "memory stayed: {now} KiB after the burst, {peak} KiB at its peak, {baseline} KiB \
+             before (bound {bound} KiB)"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    eprintln!(
+        "burst of {BURST} partial heads: RSS {baseline} KiB before, {peak} KiB with them open, \
+         {after} KiB after they left"
+    );
 }

@@ -296,8 +296,12 @@ pub enum ConfigErrorKind {
     /// Not valid TOML (the toml crate's message).
     #[error("{0}")]
     Syntax(String),
-    #[error("unknown key{}", expected_list(.expected))]
-    UnknownKey { expected: Vec<String> },
+    #[error("unknown key{}{}", did_you_mean(.suggestion.as_deref()), expected_list(.expected))]
+    UnknownKey {
+        expected: Vec<String>,
+        /// The known key closest to the unknown one, if one is close enough to be a typo.
+        suggestion: Option<String>,
+    },
     #[error("wrong type: expected {expected}, found {found}")]
     WrongType { found: String, expected: String },
     #[error("required key is missing")]
@@ -450,6 +454,52 @@ pub enum ConfigErrorKind {
     UnknownUpstream { name: String, known: Vec<String> },
 }
 
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |s| format!("; did you mean `{s}`?"))
+}
+
+/// The known key an unknown `key` was most likely meant to be: the nearest by edit distance
+/// (insertions, deletions, substitutions and swaps of two neighbours, ASCII case ignored),
+/// when within a third of the key's length (at least 1, so `listn` finds `listen`); the first
+/// listed wins a tie. `None` when nothing is that close (a guess would mislead).
+pub(crate) fn suggest<'k>(key: &str, known: impl IntoIterator<Item = &'k str>) -> Option<String> {
+    let key = key.to_ascii_lowercase();
+    let limit = (key.chars().count() / 3).max(1);
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in known {
+        let d = edit_distance(&key, &candidate.to_ascii_lowercase());
+        if d <= limit && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, candidate));
+        }
+    }
+    best.map(|(_, k)| k.to_owned())
+}
+
+/// Optimal string alignment distance (Damerau-Levenshtein without repeated edits of one
+/// substring), over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows: two back (for swaps), one back, and the current one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            cur[j] = d;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
 fn expected_list(expected: &[String]) -> String {
     if expected.is_empty() {
         " (this table takes no keys)".to_owned()
@@ -557,7 +607,41 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::line_column;
+    use super::{edit_distance, line_column, suggest};
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_substitutions_and_swaps() {
+        let cases = [
+            ("", "", 0),
+            ("abc", "", 3),
+            ("listn", "listen", 1),
+            ("wokers", "workers", 1),
+            ("stauts", "status", 1), // a swap of neighbours is one edit
+            ("max_body", "max_body_bytes", 6),
+            ("kitten", "sitting", 3),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(edit_distance(a, b), want, "{a} -> {b}");
+            assert_eq!(edit_distance(b, a), want, "{b} -> {a}");
+        }
+    }
+
+    #[test]
+    fn suggest_picks_the_nearest_close_key_or_nothing() {
+        let known = ["listen", "workers", "max_connections", "user", "group"];
+        let cases = [
+            ("listn", Some("listen")),
+            ("Workers", Some("workers")),
+            ("max_conections", Some("max_connections")),
+            ("usr", Some("user")),
+            ("tls", None),
+            ("x", None),
+            ("completely_unrelated", None),
+        ];
+        for (key, want) in cases {
+            assert_eq!(suggest(key, known).as_deref(), want, "{key}");
+        }
+    }
 
     #[test]
     fn line_column_counts_chars_from_one() {

@@ -4,7 +4,9 @@
 //!
 //! A section (or route) that did not deserialize arrives as its located error: that error is
 //! reported and the section's own checks are skipped, since there is no value to check; every
-//! other section is still checked, so one bad section hides nothing else.
+//! other section is still checked, so one bad section hides nothing else. A key of the wrong
+//! type arrives removed from its section (its error in `RawConfig::removed`): the section's
+//! other keys are checked, and the key is not reported a second time as missing.
 //!
 //! This file must never stop at the first error, never parse TOML itself, and never return a
 //! `Config` when anything was reported: a partially checked value would let the server trust
@@ -95,7 +97,7 @@ pub fn validate_with(
     let mut v = Validator {
         text,
         file: file_name,
-        errors: raw.unknown.clone(),
+        errors: raw.removed.clone(),
         upstream_names: None,
         resolve,
     };
@@ -170,6 +172,8 @@ pub fn validate_with(
             // Sections are checked in a fixed order, but the operator reads the file top to
             // bottom. The sort is stable, so two problems at one spot keep their check order.
             let mut errors = v.errors;
+            // A key removed for its wrong type is reported once, as that, not also as missing.
+            errors.retain(|e| !is_consequence_of_wrong_type(e, &raw.wrong_type));
             errors.sort_by_key(|e| (e.line, e.column));
             Err(ConfigErrors(errors))
         }
@@ -186,11 +190,29 @@ struct ServerKeys {
     defer_accept: bool,
 }
 
-/// `limits.max_body_bytes` if the section deserialized and the value is in range.
+/// Whether `e` only says that a key is missing when it was there with a wrong type (and
+/// removed, so validation saw it absent). `path`/`exact`: either one removed explains `NoPath`.
+fn is_consequence_of_wrong_type(e: &ConfigError, wrong_type: &[String]) -> bool {
+    let removed = |key: &str| wrong_type.iter().any(|w| w == key);
+    match &e.kind {
+        ConfigErrorKind::Missing | ConfigErrorKind::RequiredWhen { .. } => removed(&e.key),
+        ConfigErrorKind::NoPath => {
+            let prefix = e.key.strip_suffix(".path").unwrap_or(&e.key);
+            removed(&e.key) || removed(&format!("{prefix}.exact"))
+        }
+        _ => false,
+    }
+}
+
+/// `limits.max_body_bytes` if the section deserialized and the value is in range (`None`
+/// when it is of the wrong type: the default is not what the operator meant either).
 fn server_body_limit(raw: &RawConfig) -> Option<u64> {
     let Ok(limits) = &raw.limits else {
         return None;
     };
+    if raw.wrong_type.iter().any(|k| k == "limits.max_body_bytes") {
+        return None;
+    }
     let value = limits
         .max_body_bytes
         .as_ref()

@@ -87,7 +87,7 @@ fn every_error_is_printed_located_in_file_order_and_check_exits_1() {
     let f = path.display();
     let want = [
         format!(
-            "{f}:3:1: server.wrkers: unknown key (expected one of: listen, workers, max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)"
+            "{f}:3:1: server.wrkers: unknown key; did you mean `workers`? (expected one of: listen, workers, max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)"
         ),
         format!(
             "{f}:9:18: defaults.max_body_bytes: 5000 is above limits.max_body_bytes (1000), which applies to every request"
@@ -130,6 +130,8 @@ fn every_error_is_printed_located_in_file_order_and_check_exits_1() {
         format!(
             r#"{f}:47:7: route[4].dir: cannot write to directory "/nonexistent/asycamore-uploads": No such file or directory (os error 2)"#
         ),
+        // A wrong type no longer hides its route's other errors.
+        format!("{f}:49:1: route[5].upstream: required key is missing"),
         format!(
             r#"{f}:53:18: route[5].max_body_bytes: wrong type: expected an integer, found string "big""#
         ),

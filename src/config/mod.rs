@@ -29,7 +29,9 @@ pub use lifecycle::{
     with_restart_keys_kept,
 };
 pub use load::{EMBEDDED_DEFAULT, EMBEDDED_NAME, load_file, load_str, load_str_with};
-pub use validate::{Resolver, loopback_resolver, system_resolver, validate, validate_with};
+pub use validate::{
+    Resolver, format_size, loopback_resolver, system_resolver, validate, validate_with,
+};
 
 /// The largest `admin.profile_max_seconds` accepted.
 pub const PROFILE_MAX_SECONDS_LIMIT: u64 = 600;
@@ -349,7 +351,19 @@ pub enum ConfigErrorKind {
         methods: Box<str>,
     },
     #[error("{value} is above limits.max_body_bytes ({limit}), which applies to every request")]
-    BodyLimitAboveServer { value: i64, limit: u64 },
+    BodyLimitAboveServer {
+        /// As written (`5000`, `"10M"`).
+        value: String,
+        limit: u64,
+    },
+    #[error("{value:?} is not a byte size: {reason}")]
+    InvalidSize { value: String, reason: &'static str },
+    #[error("{value:?} ({bytes} bytes) is out of range {range}")]
+    SizeOutOfRange {
+        value: String,
+        bytes: i64,
+        range: IntRange,
+    },
     #[error("unknown handler {value:?} (known: respond, echo, static, upload, redirect, proxy)")]
     UnknownHandler { value: String },
     #[error("{key:?} does not apply to handler {handler:?} (only to {only})")]

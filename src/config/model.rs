@@ -162,13 +162,13 @@ pub struct RawServer {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
-    pub max_head_bytes: Option<Spanned<i64>>,
+    pub max_head_bytes: Option<Spanned<RawSize>>,
     pub max_headers: Option<Spanned<i64>>,
-    pub max_body_bytes: Option<Spanned<i64>>,
-    pub max_chunk_extension_bytes: Option<Spanned<i64>>,
-    pub max_trailer_bytes: Option<Spanned<i64>>,
-    pub output_buffer_bytes: Option<Spanned<i64>>,
-    pub min_body_bytes_per_second: Option<Spanned<i64>>,
+    pub max_body_bytes: Option<Spanned<RawSize>>,
+    pub max_chunk_extension_bytes: Option<Spanned<RawSize>>,
+    pub max_trailer_bytes: Option<Spanned<RawSize>>,
+    pub output_buffer_bytes: Option<Spanned<RawSize>>,
+    pub min_body_bytes_per_second: Option<Spanned<RawSize>>,
 }
 
 /// `[timeouts]`: humantime strings ("10s", "500ms"), parsed by `validate`.
@@ -219,9 +219,45 @@ pub struct RawAdmin {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
-    pub max_body_bytes: Option<Spanned<i64>>,
+    pub max_body_bytes: Option<Spanned<RawSize>>,
     pub headers: Option<RawHeaders>,
 }
+
+/// A byte size as written: an integer, or a string with a unit (`"10M"`, `"1GiB"`), read by
+/// `validate` (which owns what the units mean). Any other TOML type is a wrong-type error
+/// that names both forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawSize {
+    Int(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(SIZE_EXPECTED)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawSize, E> {
+                Ok(RawSize::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawSize, E> {
+                i64::try_from(v)
+                    .map(RawSize::Int)
+                    .map_err(|_| E::invalid_type(serde::de::Unexpected::Unsigned(v), &"i64"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// What a wrong-typed byte size was expected to be, in the error message.
+pub(crate) const SIZE_EXPECTED: &str = "an integer or a size string like \"10M\"";
 
 /// A `headers` table. A map loses file order; `validate` restores it from the key spans.
 pub type RawHeaders = BTreeMap<Spanned<String>, Spanned<String>>;
@@ -241,7 +277,7 @@ pub struct RawRoute {
     pub path: Option<Spanned<String>>,
     pub exact: Option<Spanned<String>>,
     pub methods: Option<RawList>,
-    pub max_body_bytes: Option<Spanned<i64>>,
+    pub max_body_bytes: Option<Spanned<RawSize>>,
     pub headers: Option<RawHeaders>,
     pub handler: Option<Spanned<String>>,
     // respond (status also redirect)
@@ -565,7 +601,7 @@ fn classify(key: String, message: &str) -> (String, ConfigErrorKind) {
         if let Some((found, expected)) = rest.rsplit_once(", expected ") {
             // TOML integers may be written wider than our i64 fields; the value is fine as a
             // number, just too big, so say that instead of a confusing "integer, expected i64".
-            if expected == "i64" && found.starts_with("integer `") {
+            if (expected == "i64" || expected == SIZE_EXPECTED) && found.starts_with("integer `") {
                 let value = found.split('`').nth(1).unwrap_or(found).to_owned();
                 return (key, ConfigErrorKind::IntegerTooLarge { value });
             }

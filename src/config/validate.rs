@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::model::{RawConfig, RawLimits, RawServer, RawTimeouts, Section};
+use super::model::{RawConfig, RawLimits, RawServer, RawSize, RawTimeouts, Section};
 use super::{
     Config, ConfigError, ConfigErrorKind, ConfigErrors, IntRange, Limits, Timeouts, line_column,
 };
@@ -33,7 +33,10 @@ mod admin;
 mod handler;
 mod lifecycle;
 mod route;
+mod size;
 mod upstream;
+
+pub use size::format_size;
 
 // Defaults and ranges, in one place so the documented file (`asycamore.toml`) can be checked
 // against them by the tests.
@@ -117,7 +120,7 @@ pub fn validate_with(
         .map(|d| v.defaults(d, server_body_limit));
     // A `[defaults]` that failed is reported; the routes are still checked, without it.
     let defaults = defaults.unwrap_or_else(|| route::Defaults {
-        max_body_bytes: server_body_limit.unwrap_or(u64::MAX),
+        max_body_bytes: route::default_body_limit(server_body_limit),
         headers: Vec::new(),
     });
     // `server.via` is every upstream's unless it names its own (a `[server]` that failed to
@@ -213,10 +216,11 @@ fn server_body_limit(raw: &RawConfig) -> Option<u64> {
     if raw.wrong_type.iter().any(|k| k == "limits.max_body_bytes") {
         return None;
     }
-    let value = limits
-        .max_body_bytes
-        .as_ref()
-        .map_or(MAX_BODY_BYTES.0, |v| *v.get_ref());
+    let value = match limits.max_body_bytes.as_ref().map(Spanned::get_ref) {
+        None => MAX_BODY_BYTES.0,
+        Some(RawSize::Int(value)) => *value,
+        Some(RawSize::Text(text)) => size::parse_size(text).ok()?,
+    };
     u64::try_from(value).ok()
 }
 
@@ -285,6 +289,52 @@ impl Validator<'_> {
         }
     }
 
+    /// A byte-size key (`1048576`, `"10M"`, see `size.rs`): like `int`, the text parsed first.
+    fn size<T: TryFrom<i64> + Default>(
+        &mut self,
+        field: &Option<Spanned<RawSize>>,
+        key: &str,
+        (default, range): (i64, IntRange),
+    ) -> T {
+        let Some(field) = field else {
+            return self.int(&None, key, (default, range));
+        };
+        let offset = field.span().start;
+        match field.get_ref() {
+            RawSize::Int(value) => self.int(
+                &Some(Spanned::new(field.span(), *value)),
+                key,
+                (default, range),
+            ),
+            RawSize::Text(text) => match size::parse_size(text) {
+                Ok(bytes) => match T::try_from(bytes) {
+                    Ok(t) if range.contains(bytes) => t,
+                    _ => {
+                        let value = text.clone();
+                        self.error(
+                            offset,
+                            key,
+                            ConfigErrorKind::SizeOutOfRange {
+                                value,
+                                bytes,
+                                range,
+                            },
+                        );
+                        T::default()
+                    }
+                },
+                Err(e) => {
+                    let kind = ConfigErrorKind::InvalidSize {
+                        value: text.clone(),
+                        reason: e.reason(),
+                    };
+                    self.error(offset, key, kind);
+                    T::default()
+                }
+            },
+        }
+    }
+
     fn server(&mut self, raw: &RawServer) -> ServerKeys {
         ServerKeys {
             listen: self.listen(raw),
@@ -343,25 +393,25 @@ impl Validator<'_> {
 
     fn limits(&mut self, raw: &RawLimits) -> Limits {
         Limits {
-            max_head_bytes: self.int(&raw.max_head_bytes, "limits.max_head_bytes", MAX_HEAD_BYTES),
+            max_head_bytes: self.size(&raw.max_head_bytes, "limits.max_head_bytes", MAX_HEAD_BYTES),
             max_headers: self.int(&raw.max_headers, "limits.max_headers", MAX_HEADERS),
-            max_body_bytes: self.int(&raw.max_body_bytes, "limits.max_body_bytes", MAX_BODY_BYTES),
-            max_chunk_extension_bytes: self.int(
+            max_body_bytes: self.size(&raw.max_body_bytes, "limits.max_body_bytes", MAX_BODY_BYTES),
+            max_chunk_extension_bytes: self.size(
                 &raw.max_chunk_extension_bytes,
                 "limits.max_chunk_extension_bytes",
                 MAX_CHUNK_EXTENSION_BYTES,
             ),
-            max_trailer_bytes: self.int(
+            max_trailer_bytes: self.size(
                 &raw.max_trailer_bytes,
                 "limits.max_trailer_bytes",
                 MAX_TRAILER_BYTES,
             ),
-            output_buffer_bytes: self.int(
+            output_buffer_bytes: self.size(
                 &raw.output_buffer_bytes,
                 "limits.output_buffer_bytes",
                 OUTPUT_BUFFER_BYTES,
             ),
-            min_body_bytes_per_second: self.int(
+            min_body_bytes_per_second: self.size(
                 &raw.min_body_bytes_per_second,
                 "limits.min_body_bytes_per_second",
                 MIN_BODY_BYTES_PER_SECOND,

@@ -284,7 +284,7 @@ fn parse_errors_are_located() {
         (
             "[limits]\nmax_body_bytes = 1.5\n",
             &[
-                "x.toml:2:18: limits.max_body_bytes: wrong type: expected an integer, found floating point `1.5`",
+                "x.toml:2:18: limits.max_body_bytes: wrong type: expected an integer or a size string like \"10M\", found floating point `1.5`",
             ],
         ),
         (
@@ -457,11 +457,105 @@ fn every_wrong_type_of_a_section_is_reported_with_its_other_errors() {
             "[limits]\nmax_body_bytes = true\nmax_headers = 0\n\n[[route]]\nname = \"a\"\npath = \"/\"\n\
              handler = \"echo\"\nmax_body_bytes = 5000000\n",
             &[
-                "x.toml:2:18: limits.max_body_bytes: wrong type: expected an integer, found boolean `true`",
+                "x.toml:2:18: limits.max_body_bytes: wrong type: expected an integer or a size string like \"10M\", found boolean `true`",
                 "x.toml:3:15: limits.max_headers: 0 is out of range 1..=256",
             ],
         ),
     ]);
+}
+
+/// Every byte-size key takes an integer or a string with a 1024-based unit.
+#[test]
+fn byte_sizes_take_units() {
+    let text = r#"
+[limits]
+max_head_bytes = "32K"
+max_body_bytes = "1GiB"
+max_chunk_extension_bytes = "1KiB"
+max_trailer_bytes = "512k"
+output_buffer_bytes = "1M"
+min_body_bytes_per_second = "1 KiB"
+
+[defaults]
+max_body_bytes = "10M"
+
+[[route]]
+name = "up"
+path = "/up"
+handler = "echo"
+max_body_bytes = "512MiB"
+
+[[route]]
+name = "small"
+path = "/small"
+handler = "echo"
+max_body_bytes = 4096
+"#;
+    let cfg = load_str(text, FILE).expect("valid");
+    assert_eq!(
+        cfg.limits,
+        Limits {
+            max_head_bytes: 32 << 10,
+            max_headers: 100,
+            max_body_bytes: 1 << 30,
+            max_chunk_extension_bytes: 1024,
+            max_trailer_bytes: 512 << 10,
+            output_buffer_bytes: 1 << 20,
+            min_body_bytes_per_second: 1024,
+        }
+    );
+    let limits: Vec<u64> = cfg.routes.iter().map(|r| r.max_body_bytes).collect();
+    assert_eq!(limits, [512 << 20, 4096]);
+}
+
+/// A bad size is located at its value with its key, says why, and hides nothing else.
+#[test]
+fn bad_byte_sizes_are_located() {
+    check_table(&[
+        (
+            "[limits]\nmax_body_bytes = \"10MB\"\nmax_head_bytes = \"1.5K\"\nmax_trailer_bytes = \"2G\"\n\
+         output_buffer_bytes = \"lots\"\nmin_body_bytes_per_second = \"5T\"\n\n[defaults]\n\
+         max_body_bytes = \"2M\"\n\n[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"echo\"\n\
+         max_body_bytes = \"1 GiB\"\n",
+            &[
+                r#"x.toml:2:18: limits.max_body_bytes: "10MB" is not a byte size: KB, MB and GB are ambiguous: write K, M, G or KiB, MiB, GiB (all 1024-based), or the number of bytes"#,
+                r#"x.toml:3:18: limits.max_head_bytes: "1.5K" is not a byte size: fractions are not accepted: use a smaller unit ("1536K", not "1.5M")"#,
+                r#"x.toml:4:21: limits.max_trailer_bytes: "2G" (2147483648 bytes) is out of range 0..=1048576"#,
+                r#"x.toml:5:23: limits.output_buffer_bytes: "lots" is not a byte size: expected a whole number of bytes, optionally with a unit ("512K", "10M", "1GiB")"#,
+                r#"x.toml:6:29: limits.min_body_bytes_per_second: "5T" is not a byte size: unknown unit (K, M, G, KiB, MiB, GiB, all 1024-based, or B for bytes)"#,
+            ],
+        ),
+        (
+            "[limits]\nmax_body_bytes = \"1M\"\n\n[defaults]\nmax_body_bytes = \"2M\"\n\n[[route]]\n\
+         name = \"a\"\npath = \"/\"\nhandler = \"echo\"\nmax_body_bytes = \"1 GiB\"\n",
+            &[
+                r#"x.toml:5:18: defaults.max_body_bytes: "2M" (2097152 bytes) is above limits.max_body_bytes (1048576), which applies to every request"#,
+                r#"x.toml:11:18: route[0].max_body_bytes: "1 GiB" (1073741824 bytes) is above limits.max_body_bytes (1048576), which applies to every request"#,
+            ],
+        ),
+    ]);
+}
+
+/// A route that sets no body limit gets `[defaults] max_body_bytes`, whose default is 1 MiB
+/// (or `limits.max_body_bytes` when lower), never `limits.max_body_bytes` raised: raising the
+/// ceiling for an upload route leaves every other route at the default.
+#[test]
+fn raising_the_server_body_limit_does_not_raise_the_routes() {
+    let route = "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"echo\"\n";
+    let cases = [
+        ("", 1 << 20),
+        ("[limits]\nmax_body_bytes = \"1G\"\n", 1 << 20),
+        ("[limits]\nmax_body_bytes = 1000\n", 1000),
+        (
+            "[limits]\nmax_body_bytes = \"1G\"\n[defaults]\nmax_body_bytes = \"100M\"\n",
+            100 << 20,
+        ),
+    ];
+    for (head, want) in cases {
+        let text = format!("{head}{route}");
+        let cfg = load_str(&text, FILE).expect("valid");
+        assert_eq!(cfg.routes[0].max_body_bytes, want, "\n{text}");
+    }
 }
 
 /// An unknown key names the nearest known key of its table when it is close enough to be a

@@ -379,14 +379,21 @@ pub enum ConfigErrorKind {
     InvalidRedirectTarget { value: String, reason: &'static str },
     #[error("invalid index file name {value:?} (a plain file name: no '/', NUL, \".\" or \"..\")")]
     InvalidIndexName { value: String },
-    #[error("{path:?} is not a directory")]
-    NotADirectory { path: String },
-    #[error("cannot {} directory {path:?}: {error}", if *.write { "write to" } else { "read" })]
+    #[error("{path:?} is not a directory{}", relative_note(.cwd.as_deref()))]
+    NotADirectory {
+        path: String,
+        /// The working directory a relative `path` was resolved against.
+        cwd: Option<Box<str>>,
+    },
+    #[error("cannot {} directory {path:?}: {error}{}", if *.write { "write to" } else { "read" },
+        relative_note(.cwd.as_deref()))]
     DirectoryAccess {
         path: String,
         /// Whether writing (an upload directory) failed, else reading (a static root).
         write: bool,
         error: Box<str>,
+        /// The working directory a relative `path` was resolved against.
+        cwd: Option<Box<str>>,
     },
     #[error("a {status} response cannot have a body (set status to one that allows content)")]
     BodyNotAllowed { status: u16 },
@@ -414,8 +421,14 @@ pub enum ConfigErrorKind {
     },
     #[error("{value:?} is out of range (must be {range})")]
     DurationNotIn { value: String, range: &'static str },
-    #[error("{value:?} is not an absolute path")]
-    RelativePath { value: String },
+    #[error("{value:?} is not an absolute path{}", .cwd.as_deref().map(|cwd| format!(
+        " (the working directory is {cwd:?}: perhaps {:?})",
+        std::path::Path::new(cwd).join(value))).unwrap_or_default())]
+    RelativePath {
+        value: String,
+        /// The working directory, when it could be read.
+        cwd: Option<Box<str>>,
+    },
     #[error("required when {when}")]
     RequiredWhen { when: &'static str },
     #[error("no {} named {name:?} on this system{}", if *.group { "group" } else { "user" },
@@ -466,6 +479,22 @@ pub enum ConfigErrorKind {
     InvalidVia { value: String },
     #[error("no upstream named {name:?} ({})", known_list(.known))]
     UnknownUpstream { name: String, known: Vec<String> },
+}
+
+fn relative_note(cwd: Option<&str>) -> String {
+    cwd.map_or_else(String::new, |cwd| {
+        format!(" (a relative path, resolved against the working directory {cwd:?})")
+    })
+}
+
+/// The working directory, for the message about a relative `path`; `None` for an absolute
+/// one (or when it cannot be read).
+pub(crate) fn working_dir_of(path: &str) -> Option<Box<str>> {
+    if std::path::Path::new(path).is_absolute() {
+        return None;
+    }
+    let cwd = std::env::current_dir().ok()?;
+    Some(cwd.display().to_string().into())
 }
 
 fn did_you_mean(suggestion: Option<&str>) -> String {

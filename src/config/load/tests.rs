@@ -558,6 +558,34 @@ fn raising_the_server_body_limit_does_not_raise_the_routes() {
     }
 }
 
+/// A relative directory is resolved against the working directory, and an error about it
+/// names that directory (the operator's shell may be elsewhere than the daemon's).
+#[test]
+fn a_relative_directory_error_names_the_working_directory() {
+    let cwd = std::env::current_dir().expect("working directory");
+    let text = "[[route]]\nname = \"a\"\npath = \"/\"\nhandler = \"static\"\nroot = \"no-such-dir-asycamore\"\n\n\
+                [[route]]\nname = \"b\"\npath = \"/b\"\nhandler = \"upload\"\ndir = \"Cargo.toml\"\n\n\
+                [[route]]\nname = \"c\"\npath = \"/c\"\nhandler = \"static\"\nroot = \"/no-such-dir-asycamore\"\n";
+    assert_eq!(
+        errors(text),
+        [
+            format!(
+                "x.toml:5:8: route[0].root: cannot read directory \"no-such-dir-asycamore\": No such file or \
+                 directory (os error 2) (a relative path, resolved against the working directory {:?})",
+                cwd.display().to_string()
+            ),
+            format!(
+                "x.toml:11:7: route[1].dir: \"Cargo.toml\" is not a directory (a relative path, resolved \
+                 against the working directory {:?})",
+                cwd.display().to_string()
+            ),
+            "x.toml:17:8: route[2].root: cannot read directory \"/no-such-dir-asycamore\": No such file or \
+             directory (os error 2)"
+                .to_owned(),
+        ]
+    );
+}
+
 /// An unknown key names the nearest known key of its table when it is close enough to be a
 /// typo (a third of its length in edits, at least one), and nothing when none is.
 #[test]

@@ -228,6 +228,7 @@ impl Validator<'_> {
             path: value.clone(),
             write: matches!(access, Access::Write),
             error: error.to_string().into(),
+            cwd: crate::config::working_dir_of(value),
         };
         let checked = std::fs::canonicalize(value)
             .map_err(fail)
@@ -237,6 +238,7 @@ impl Validator<'_> {
                 } else {
                     Err(ConfigErrorKind::NotADirectory {
                         path: value.clone(),
+                        cwd: crate::config::working_dir_of(value),
                     })
                 }
             })

@@ -100,3 +100,47 @@ fn a_second_instance_on_the_same_address_exits_3_instead_of_sharing_it() {
     // The first instance still owns the address and serves.
     assert!(first.connect().still_serves());
 }
+
+/// EACCES on a privileged port says how to get it: root with `[server] user`, or
+/// CAP_NET_BIND_SERVICE. Run as root, the binary is started as nobody (65534), which has no
+/// capability; run as a user that may bind low ports anyway, the test has nothing to show.
+#[test]
+fn permission_denied_on_a_low_port_hints_at_the_capability_and_the_user_key() {
+    use std::os::unix::process::CommandExt;
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(1024);
+    let root = nix::unistd::geteuid().is_root();
+    let capable = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("CapEff:") && !l.ends_with("0000000000000000"))
+    });
+    let port: u16 = 81;
+    if start <= port || (!root && capable) {
+        eprintln!("skipped: this process may bind port {port}");
+        return;
+    }
+    let path = write_config(&format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nworkers = 1\n\n[admin]\nenabled = false\n"
+    ));
+    let mut command = binary();
+    if root {
+        command.uid(65534).gid(65534);
+    }
+    let out = command
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run asycamore");
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr {stderr}");
+    assert!(
+        stderr.contains(&format!("cannot bind 127.0.0.1:{port}: Permission denied"))
+            && stderr.contains("CAP_NET_BIND_SERVICE")
+            && stderr.contains("[server] user"),
+        "stderr {stderr}"
+    );
+}

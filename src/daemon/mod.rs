@@ -44,8 +44,15 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/asycamore/asycamore.toml";
 
 /// Runs the binary with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
-    if let Some(Command::Reload { config }) = &cli.command {
-        return reload::request(config.as_deref());
+    match &cli.command {
+        Some(Command::Reload { config }) => return reload::request(config.as_deref()),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "asycamore", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        None => {}
     }
     // Until the config says where the log goes, it goes to stderr.
     logging::init_stderr(cli.log_level.unwrap_or(log::LevelFilter::Info));

@@ -31,7 +31,7 @@ use crate::config::{self, Config, ConfigErrors, LogTarget};
 use crate::handlers::Builtin;
 use crate::server::{self, RouteTable, ServerHandle};
 
-pub use cli::{Cli, Command};
+pub use cli::{Cli, Command, VERSION};
 
 /// Exit status: the configuration is invalid (or a reload was rejected).
 pub const EXIT_CONFIG: u8 = 1;

@@ -360,7 +360,8 @@ pub enum ConfigErrorKind {
     InvalidSize { value: String, reason: &'static str },
     #[error("{value:?} ({bytes} bytes) is out of range {range}")]
     SizeOutOfRange {
-        value: String,
+        /// As written (boxed: keeps `ConfigError` small enough to return by value).
+        value: Box<str>,
         bytes: i64,
         range: IntRange,
     },
@@ -388,7 +389,8 @@ pub enum ConfigErrorKind {
     #[error("cannot {} directory {path:?}: {error}{}", if *.write { "write to" } else { "read" },
         relative_note(.cwd.as_deref()))]
     DirectoryAccess {
-        path: String,
+        /// Boxed, like `error`: keeps `ConfigError` small enough to return by value.
+        path: Box<str>,
         /// Whether writing (an upload directory) failed, else reading (a static root).
         write: bool,
         error: Box<str>,

@@ -427,13 +427,14 @@ impl<'i> Source<'_> {
             };
             let top = top_key(e.path());
             let error = self.locate(e, prefix);
-            if let (Some(top), DeValue::Table(table)) = (top, value.get_mut())
-                && table.remove(top.as_str()).is_some()
-            {
-                self.wrong_type
-                    .push(format!("{prefix}.{}", key_segment(&top)));
-                self.removed.push(error);
-                continue;
+            // Nested rather than a let chain: rust-version is 1.85.
+            if let (Some(top), DeValue::Table(table)) = (top, value.get_mut()) {
+                if table.remove(top.as_str()).is_some() {
+                    self.wrong_type
+                        .push(format!("{prefix}.{}", key_segment(&top)));
+                    self.removed.push(error);
+                    continue;
+                }
             }
             return Err(error);
         }

@@ -310,7 +310,7 @@ impl Validator<'_> {
                 Ok(bytes) => match T::try_from(bytes) {
                     Ok(t) if range.contains(bytes) => t,
                     _ => {
-                        let value = text.clone();
+                        let value = text.as_str().into();
                         self.error(
                             offset,
                             key,

@@ -41,9 +41,7 @@ fn version_names_the_git_commit() {
         .output()
         .ok()
         .filter(|h| h.status.success());
-    if let Some(head) = head
-        && std::env::var_os("ASYCAMORE_GIT_COMMIT").is_none()
-    {
+    if let Some(head) = head.filter(|_| std::env::var_os("ASYCAMORE_GIT_COMMIT").is_none()) {
         assert_eq!(commit, String::from_utf8_lossy(&head.stdout).trim());
     }
 }

@@ -225,7 +225,7 @@ impl Validator<'_> {
         };
         let (value, offset) = (field.get_ref(), field.span().start);
         let fail = |error: std::io::Error| ConfigErrorKind::DirectoryAccess {
-            path: value.clone(),
+            path: value.as_str().into(),
             write: matches!(access, Access::Write),
             error: error.to_string().into(),
             cwd: crate::config::working_dir_of(value),

@@ -37,6 +37,7 @@ name = "upload"
 path = "/upload"
 handler = "upload"
 dir = "$scratch/files"
+max_body_bytes = $((chunks * chunk_bytes * 2))
 TOML
 cargo build --release --manifest-path "$here/Cargo.toml" --bins >&2
 taskset -c 0 "$here/target/release/asycamore" --config "$config" --log-level warn &

@@ -29,7 +29,9 @@ pub use lifecycle::{
     with_restart_keys_kept,
 };
 pub use load::{EMBEDDED_DEFAULT, EMBEDDED_NAME, load_file, load_str, load_str_with};
-pub use validate::{Resolver, loopback_resolver, system_resolver, validate, validate_with};
+pub use validate::{
+    Resolver, format_size, loopback_resolver, system_resolver, validate, validate_with,
+};
 
 /// The largest `admin.profile_max_seconds` accepted.
 pub const PROFILE_MAX_SECONDS_LIMIT: u64 = 600;
@@ -296,8 +298,12 @@ pub enum ConfigErrorKind {
     /// Not valid TOML (the toml crate's message).
     #[error("{0}")]
     Syntax(String),
-    #[error("unknown key{}", expected_list(.expected))]
-    UnknownKey { expected: Vec<String> },
+    #[error("unknown key{}{}", did_you_mean(.suggestion.as_deref()), expected_list(.expected))]
+    UnknownKey {
+        expected: Vec<String>,
+        /// The known key closest to the unknown one, if one is close enough to be a typo.
+        suggestion: Option<String>,
+    },
     #[error("wrong type: expected {expected}, found {found}")]
     WrongType { found: String, expected: String },
     #[error("required key is missing")]
@@ -345,7 +351,20 @@ pub enum ConfigErrorKind {
         methods: Box<str>,
     },
     #[error("{value} is above limits.max_body_bytes ({limit}), which applies to every request")]
-    BodyLimitAboveServer { value: i64, limit: u64 },
+    BodyLimitAboveServer {
+        /// As written (`5000`, `"10M"`).
+        value: String,
+        limit: u64,
+    },
+    #[error("{value:?} is not a byte size: {reason}")]
+    InvalidSize { value: String, reason: &'static str },
+    #[error("{value:?} ({bytes} bytes) is out of range {range}")]
+    SizeOutOfRange {
+        /// As written (boxed: keeps `ConfigError` small enough to return by value).
+        value: Box<str>,
+        bytes: i64,
+        range: IntRange,
+    },
     #[error("unknown handler {value:?} (known: respond, echo, static, upload, redirect, proxy)")]
     UnknownHandler { value: String },
     #[error("{key:?} does not apply to handler {handler:?} (only to {only})")]
@@ -361,14 +380,22 @@ pub enum ConfigErrorKind {
     InvalidRedirectTarget { value: String, reason: &'static str },
     #[error("invalid index file name {value:?} (a plain file name: no '/', NUL, \".\" or \"..\")")]
     InvalidIndexName { value: String },
-    #[error("{path:?} is not a directory")]
-    NotADirectory { path: String },
-    #[error("cannot {} directory {path:?}: {error}", if *.write { "write to" } else { "read" })]
-    DirectoryAccess {
+    #[error("{path:?} is not a directory{}", relative_note(.cwd.as_deref()))]
+    NotADirectory {
         path: String,
+        /// The working directory a relative `path` was resolved against.
+        cwd: Option<Box<str>>,
+    },
+    #[error("cannot {} directory {path:?}: {error}{}", if *.write { "write to" } else { "read" },
+        relative_note(.cwd.as_deref()))]
+    DirectoryAccess {
+        /// Boxed, like `error`: keeps `ConfigError` small enough to return by value.
+        path: Box<str>,
         /// Whether writing (an upload directory) failed, else reading (a static root).
         write: bool,
         error: Box<str>,
+        /// The working directory a relative `path` was resolved against.
+        cwd: Option<Box<str>>,
     },
     #[error("a {status} response cannot have a body (set status to one that allows content)")]
     BodyNotAllowed { status: u16 },
@@ -396,8 +423,14 @@ pub enum ConfigErrorKind {
     },
     #[error("{value:?} is out of range (must be {range})")]
     DurationNotIn { value: String, range: &'static str },
-    #[error("{value:?} is not an absolute path")]
-    RelativePath { value: String },
+    #[error("{value:?} is not an absolute path{}", .cwd.as_deref().map(|cwd| format!(
+        " (the working directory is {cwd:?}: perhaps {:?})",
+        std::path::Path::new(cwd).join(value))).unwrap_or_default())]
+    RelativePath {
+        value: String,
+        /// The working directory, when it could be read.
+        cwd: Option<Box<str>>,
+    },
     #[error("required when {when}")]
     RequiredWhen { when: &'static str },
     #[error("no {} named {name:?} on this system{}", if *.group { "group" } else { "user" },
@@ -448,6 +481,68 @@ pub enum ConfigErrorKind {
     InvalidVia { value: String },
     #[error("no upstream named {name:?} ({})", known_list(.known))]
     UnknownUpstream { name: String, known: Vec<String> },
+}
+
+fn relative_note(cwd: Option<&str>) -> String {
+    cwd.map_or_else(String::new, |cwd| {
+        format!(" (a relative path, resolved against the working directory {cwd:?})")
+    })
+}
+
+/// The working directory, for the message about a relative `path`; `None` for an absolute
+/// one (or when it cannot be read).
+pub(crate) fn working_dir_of(path: &str) -> Option<Box<str>> {
+    if std::path::Path::new(path).is_absolute() {
+        return None;
+    }
+    let cwd = std::env::current_dir().ok()?;
+    Some(cwd.display().to_string().into())
+}
+
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |s| format!("; did you mean `{s}`?"))
+}
+
+/// The known key an unknown `key` was most likely meant to be: the nearest by edit distance
+/// (insertions, deletions, substitutions and swaps of two neighbours, ASCII case ignored),
+/// when within a third of the key's length (at least 1, so `listn` finds `listen`); the first
+/// listed wins a tie. `None` when nothing is that close (a guess would mislead).
+pub(crate) fn suggest<'k>(key: &str, known: impl IntoIterator<Item = &'k str>) -> Option<String> {
+    let key = key.to_ascii_lowercase();
+    let limit = (key.chars().count() / 3).max(1);
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in known {
+        let d = edit_distance(&key, &candidate.to_ascii_lowercase());
+        if d <= limit && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, candidate));
+        }
+    }
+    best.map(|(_, k)| k.to_owned())
+}
+
+/// Optimal string alignment distance (Damerau-Levenshtein without repeated edits of one
+/// substring), over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows: two back (for swaps), one back, and the current one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            cur[j] = d;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
 }
 
 fn expected_list(expected: &[String]) -> String {
@@ -557,7 +652,41 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::line_column;
+    use super::{edit_distance, line_column, suggest};
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_substitutions_and_swaps() {
+        let cases = [
+            ("", "", 0),
+            ("abc", "", 3),
+            ("listn", "listen", 1),
+            ("wokers", "workers", 1),
+            ("stauts", "status", 1), // a swap of neighbours is one edit
+            ("max_body", "max_body_bytes", 6),
+            ("kitten", "sitting", 3),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(edit_distance(a, b), want, "{a} -> {b}");
+            assert_eq!(edit_distance(b, a), want, "{b} -> {a}");
+        }
+    }
+
+    #[test]
+    fn suggest_picks_the_nearest_close_key_or_nothing() {
+        let known = ["listen", "workers", "max_connections", "user", "group"];
+        let cases = [
+            ("listn", Some("listen")),
+            ("Workers", Some("workers")),
+            ("max_conections", Some("max_connections")),
+            ("usr", Some("user")),
+            ("tls", None),
+            ("x", None),
+            ("completely_unrelated", None),
+        ];
+        for (key, want) in cases {
+            assert_eq!(suggest(key, known).as_deref(), want, "{key}");
+        }
+    }
 
     #[test]
     fn line_column_counts_chars_from_one() {

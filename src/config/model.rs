@@ -14,8 +14,8 @@
 //! whole file would hide every later section's problems behind the first unknown key or wrong
 //! type. Unknown keys are not even left to serde: each section's keys are checked against its
 //! struct's field list (`SERVER_KEYS` etc.) first, every stranger reported and removed, so a
-//! typo does not hide the section's other problems either; only a wrong type still stops a
-//! section.
+//! typo does not hide the section's other problems either. Nor does a wrong type: the key serde
+//! stopped at is reported and removed, and the rest deserialized again (`Source::deserialize`).
 //!
 //! Field docs live in `etc/asycamore.toml`, which documents every key; the fields here mirror
 //! those keys one to one, so they are not documented twice.
@@ -28,17 +28,17 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::{ConfigError, ConfigErrorKind, ConfigErrors, key_segment};
+use super::{ConfigError, ConfigErrorKind, ConfigErrors, key_segment, suggest};
 
 mod upstream;
 
 pub use upstream::{RawUpstream, RawUpstreamServer};
 
 /// One part of the file as deserialized: its value, or the deserializer error that stopped it
-/// (serde stops at the first problem inside a part; unknown keys are not such a problem, they
-/// are removed beforehand and reported in `RawConfig::unknown`). `validate` reports the error
-/// and skips that part's semantic checks, since there is no value to check; the other parts
-/// still are.
+/// (only a part that is not a table at all: unknown keys are removed beforehand, and a key of
+/// the wrong type is removed when serde stops at it, both reported in `RawConfig::removed`).
+/// `validate` reports the error and skips that part's semantic checks, since there is no value
+/// to check; the other parts still are.
 pub type Section<T> = Result<T, ConfigError>;
 
 /// The whole file, section by section. An absent section is `Ok` with all defaults; only a
@@ -58,10 +58,14 @@ pub struct RawConfig {
     pub routes: Section<Vec<Section<Spanned<RawRoute>>>>,
     /// `[[upstream]]` tables, in file order, one entry each like `routes`.
     pub upstreams: Section<Vec<Section<Spanned<RawUpstream>>>>,
-    /// Every unknown key, one `UnknownKey` error each: top-level keys other than the sections
-    /// above, and keys of a section or route that its struct does not have (those were removed
-    /// before deserializing, so the section's value above is still checked).
-    pub unknown: Vec<ConfigError>,
+    /// One error per key removed so that its part could still be deserialized and checked:
+    /// every unknown key (`UnknownKey`: top-level keys other than the sections above, and keys
+    /// a section or route's struct does not have, removed before deserializing) and every key
+    /// whose value has the wrong type (`WrongType` etc., removed when serde stopped at it).
+    pub removed: Vec<ConfigError>,
+    /// The dotted paths (`route[0].status`) of the keys removed for a wrong type: validation
+    /// must not report them as missing too, nor judge other keys against their defaults.
+    pub wrong_type: Vec<String>,
 }
 
 /// The top-level keys, in the order the `UnknownKey` message lists them.
@@ -158,13 +162,13 @@ pub struct RawServer {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
-    pub max_head_bytes: Option<Spanned<i64>>,
+    pub max_head_bytes: Option<Spanned<RawSize>>,
     pub max_headers: Option<Spanned<i64>>,
-    pub max_body_bytes: Option<Spanned<i64>>,
-    pub max_chunk_extension_bytes: Option<Spanned<i64>>,
-    pub max_trailer_bytes: Option<Spanned<i64>>,
-    pub output_buffer_bytes: Option<Spanned<i64>>,
-    pub min_body_bytes_per_second: Option<Spanned<i64>>,
+    pub max_body_bytes: Option<Spanned<RawSize>>,
+    pub max_chunk_extension_bytes: Option<Spanned<RawSize>>,
+    pub max_trailer_bytes: Option<Spanned<RawSize>>,
+    pub output_buffer_bytes: Option<Spanned<RawSize>>,
+    pub min_body_bytes_per_second: Option<Spanned<RawSize>>,
 }
 
 /// `[timeouts]`: humantime strings ("10s", "500ms"), parsed by `validate`.
@@ -215,9 +219,45 @@ pub struct RawAdmin {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
-    pub max_body_bytes: Option<Spanned<i64>>,
+    pub max_body_bytes: Option<Spanned<RawSize>>,
     pub headers: Option<RawHeaders>,
 }
+
+/// A byte size as written: an integer, or a string with a unit (`"10M"`, `"1GiB"`), read by
+/// `validate` (which owns what the units mean). Any other TOML type is a wrong-type error
+/// that names both forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawSize {
+    Int(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(SIZE_EXPECTED)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawSize, E> {
+                Ok(RawSize::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawSize, E> {
+                i64::try_from(v)
+                    .map(RawSize::Int)
+                    .map_err(|_| E::invalid_type(serde::de::Unexpected::Unsigned(v), &"i64"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// What a wrong-typed byte size was expected to be, in the error message.
+pub(crate) const SIZE_EXPECTED: &str = "an integer or a size string like \"10M\"";
 
 /// A `headers` table. A map loses file order; `validate` restores it from the key spans.
 pub type RawHeaders = BTreeMap<Spanned<String>, Spanned<String>>;
@@ -237,7 +277,7 @@ pub struct RawRoute {
     pub path: Option<Spanned<String>>,
     pub exact: Option<Spanned<String>>,
     pub methods: Option<RawList>,
-    pub max_body_bytes: Option<Spanned<i64>>,
+    pub max_body_bytes: Option<Spanned<RawSize>>,
     pub headers: Option<RawHeaders>,
     pub handler: Option<Spanned<String>>,
     // respond (status also redirect)
@@ -280,12 +320,14 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
         defaults: Ok(RawDefaults::default()),
         routes: Ok(Vec::new()),
         upstreams: Ok(Vec::new()),
-        unknown: Vec::new(),
+        removed: Vec::new(),
+        wrong_type: Vec::new(),
     };
     let mut source = Source {
         text,
         file: file_name,
-        unknown: Vec::new(),
+        removed: Vec::new(),
+        wrong_type: Vec::new(),
     };
     // Every span below is a byte range of `text` itself (the values were cut from this one
     // parse, not re-parsed on their own), so locations stay absolute.
@@ -303,22 +345,27 @@ pub fn parse(text: &str, file_name: &str) -> Result<RawConfig, ConfigErrors> {
             other => {
                 let kind = ConfigErrorKind::UnknownKey {
                     expected: SECTIONS.map(str::to_owned).to_vec(),
+                    suggestion: suggest(other, SECTIONS),
                 };
                 let e = located(text, file_name, Some(key.span()), key_segment(other), kind);
-                source.unknown.push(e);
+                source.removed.push(e);
             }
         }
     }
     // In table order, not file order; `validate` sorts every error by position.
-    raw.unknown = source.unknown;
+    raw.removed = source.removed;
+    raw.wrong_type = source.wrong_type;
     Ok(raw)
 }
 
-/// The text being parsed and its name, for locating errors, and the unknown keys found so far.
+/// The text being parsed and its name, for locating errors, and the keys removed so far.
 struct Source<'a> {
     text: &'a str,
     file: &'a str,
-    unknown: Vec<ConfigError>,
+    /// One error per key removed: unknown, or of the wrong type.
+    removed: Vec<ConfigError>,
+    /// The dotted paths of the keys removed for a wrong type.
+    wrong_type: Vec<String>,
 }
 
 impl<'i> Source<'_> {
@@ -348,6 +395,7 @@ impl<'i> Source<'_> {
             if !known.contains(&name) {
                 let kind = ConfigErrorKind::UnknownKey {
                     expected: known.iter().map(|k| (*k).to_owned()).collect(),
+                    suggestion: suggest(name, known.iter().copied()),
                 };
                 let key_path = format!("{prefix}.{}", key_segment(name));
                 unknown.push((
@@ -358,30 +406,54 @@ impl<'i> Source<'_> {
         }
         for (name, e) in unknown {
             table.remove(name.as_str());
-            self.unknown.push(e);
+            self.removed.push(e);
         }
     }
 
-    /// Deserialize `value` as is, turning serde's failure into a located error.
+    /// Deserialize `value`, turning serde's failure into a located error. A key of the table
+    /// whose value has the wrong type is reported, recorded in `wrong_type`, removed, and the
+    /// rest deserialized again, so that one wrong type does not hide the part's other problems
+    /// (each retry removes a key, so this ends). Only a failure no key of the table can be
+    /// blamed for (the part itself is not a table) fails the part.
     fn deserialize<T: Deserialize<'i>>(
-        &self,
-        value: Spanned<DeValue<'i>>,
+        &mut self,
+        mut value: Spanned<DeValue<'i>>,
         prefix: &str,
     ) -> Section<T> {
-        serde_path_to_error::deserialize(ValueDeserializer::from(value)).map_err(|e| {
-            let offset = e.inner().span().map(|s| s.start);
-            let path = render_path(e.path(), self.text, offset);
-            let key = if path.is_empty() {
-                prefix.to_owned()
-            } else if path.starts_with('[') {
-                format!("{prefix}{path}")
-            } else {
-                format!("{prefix}.{path}")
+        loop {
+            let e = match serde_path_to_error::deserialize(ValueDeserializer::from(value.clone())) {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
             };
-            let inner = e.into_inner();
-            let (key, kind) = classify(key, inner.message());
-            located(self.text, self.file, inner.span(), key, kind)
-        })
+            let top = top_key(e.path());
+            let error = self.locate(e, prefix);
+            // Nested rather than a let chain: rust-version is 1.85.
+            if let (Some(top), DeValue::Table(table)) = (top, value.get_mut()) {
+                if table.remove(top.as_str()).is_some() {
+                    self.wrong_type
+                        .push(format!("{prefix}.{}", key_segment(&top)));
+                    self.removed.push(error);
+                    continue;
+                }
+            }
+            return Err(error);
+        }
+    }
+
+    /// serde's failure, located, with the dotted key path an operator would write.
+    fn locate(&self, e: serde_path_to_error::Error<toml::de::Error>, prefix: &str) -> ConfigError {
+        let offset = e.inner().span().map(|s| s.start);
+        let path = render_path(e.path(), self.text, offset);
+        let key = if path.is_empty() {
+            prefix.to_owned()
+        } else if path.starts_with('[') {
+            format!("{prefix}{path}")
+        } else {
+            format!("{prefix}.{path}")
+        };
+        let inner = e.into_inner();
+        let (key, kind) = classify(key, inner.message());
+        located(self.text, self.file, inner.span(), key, kind)
     }
 
     /// The `route` key: each array element on its own, so a bad route does not hide the next.
@@ -459,6 +531,19 @@ fn render_path(path: &serde_path_to_error::Path, text: &str, offset: Option<usiz
     out
 }
 
+/// The key of the deserialized table that a failure is inside: the path's first segment
+/// besides `toml::Spanned`'s wrapper fields; `None` when the failure is the table itself.
+fn top_key(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    match path
+        .iter()
+        .find(|s| !matches!(s, Segment::Map { key } if key.starts_with(SPANNED_PRIVATE_PREFIX)))?
+    {
+        Segment::Map { key } => Some(key.clone()),
+        _ => None,
+    }
+}
+
 /// `toml::Spanned` deserializes through a struct whose value field has this name prefix.
 const SPANNED_PRIVATE_PREFIX: &str = "$__serde_spanned_private";
 
@@ -504,7 +589,12 @@ fn classify(key: String, message: &str) -> (String, ConfigErrorKind) {
             format!("{key}.{segment}")
         };
         let expected = backticked(tail);
-        return (key, ConfigErrorKind::UnknownKey { expected });
+        let suggestion = suggest(field, expected.iter().map(String::as_str));
+        let kind = ConfigErrorKind::UnknownKey {
+            expected,
+            suggestion,
+        };
+        return (key, kind);
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         // The expected part comes from our own types, so it never contains ", expected ";
@@ -512,7 +602,7 @@ fn classify(key: String, message: &str) -> (String, ConfigErrorKind) {
         if let Some((found, expected)) = rest.rsplit_once(", expected ") {
             // TOML integers may be written wider than our i64 fields; the value is fine as a
             // number, just too big, so say that instead of a confusing "integer, expected i64".
-            if expected == "i64" && found.starts_with("integer `") {
+            if (expected == "i64" || expected == SIZE_EXPECTED) && found.starts_with("integer `") {
                 let value = found.split('`').nth(1).unwrap_or(found).to_owned();
                 return (key, ConfigErrorKind::IntegerTooLarge { value });
             }

@@ -4,7 +4,9 @@
 //!
 //! A section (or route) that did not deserialize arrives as its located error: that error is
 //! reported and the section's own checks are skipped, since there is no value to check; every
-//! other section is still checked, so one bad section hides nothing else.
+//! other section is still checked, so one bad section hides nothing else. A key of the wrong
+//! type arrives removed from its section (its error in `RawConfig::removed`): the section's
+//! other keys are checked, and the key is not reported a second time as missing.
 //!
 //! This file must never stop at the first error, never parse TOML itself, and never return a
 //! `Config` when anything was reported: a partially checked value would let the server trust
@@ -21,7 +23,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::model::{RawConfig, RawLimits, RawServer, RawTimeouts, Section};
+use super::model::{RawConfig, RawLimits, RawServer, RawSize, RawTimeouts, Section};
 use super::{
     Config, ConfigError, ConfigErrorKind, ConfigErrors, IntRange, Limits, Timeouts, line_column,
 };
@@ -31,7 +33,10 @@ mod admin;
 mod handler;
 mod lifecycle;
 mod route;
+mod size;
 mod upstream;
+
+pub use size::format_size;
 
 // Defaults and ranges, in one place so the documented file (`asycamore.toml`) can be checked
 // against them by the tests.
@@ -95,7 +100,7 @@ pub fn validate_with(
     let mut v = Validator {
         text,
         file: file_name,
-        errors: raw.unknown.clone(),
+        errors: raw.removed.clone(),
         upstream_names: None,
         resolve,
     };
@@ -115,7 +120,7 @@ pub fn validate_with(
         .map(|d| v.defaults(d, server_body_limit));
     // A `[defaults]` that failed is reported; the routes are still checked, without it.
     let defaults = defaults.unwrap_or_else(|| route::Defaults {
-        max_body_bytes: server_body_limit.unwrap_or(u64::MAX),
+        max_body_bytes: route::default_body_limit(server_body_limit),
         headers: Vec::new(),
     });
     // `server.via` is every upstream's unless it names its own (a `[server]` that failed to
@@ -170,6 +175,8 @@ pub fn validate_with(
             // Sections are checked in a fixed order, but the operator reads the file top to
             // bottom. The sort is stable, so two problems at one spot keep their check order.
             let mut errors = v.errors;
+            // A key removed for its wrong type is reported once, as that, not also as missing.
+            errors.retain(|e| !is_consequence_of_wrong_type(e, &raw.wrong_type));
             errors.sort_by_key(|e| (e.line, e.column));
             Err(ConfigErrors(errors))
         }
@@ -186,15 +193,34 @@ struct ServerKeys {
     defer_accept: bool,
 }
 
-/// `limits.max_body_bytes` if the section deserialized and the value is in range.
+/// Whether `e` only says that a key is missing when it was there with a wrong type (and
+/// removed, so validation saw it absent). `path`/`exact`: either one removed explains `NoPath`.
+fn is_consequence_of_wrong_type(e: &ConfigError, wrong_type: &[String]) -> bool {
+    let removed = |key: &str| wrong_type.iter().any(|w| w == key);
+    match &e.kind {
+        ConfigErrorKind::Missing | ConfigErrorKind::RequiredWhen { .. } => removed(&e.key),
+        ConfigErrorKind::NoPath => {
+            let prefix = e.key.strip_suffix(".path").unwrap_or(&e.key);
+            removed(&e.key) || removed(&format!("{prefix}.exact"))
+        }
+        _ => false,
+    }
+}
+
+/// `limits.max_body_bytes` if the section deserialized and the value is in range (`None`
+/// when it is of the wrong type: the default is not what the operator meant either).
 fn server_body_limit(raw: &RawConfig) -> Option<u64> {
     let Ok(limits) = &raw.limits else {
         return None;
     };
-    let value = limits
-        .max_body_bytes
-        .as_ref()
-        .map_or(MAX_BODY_BYTES.0, |v| *v.get_ref());
+    if raw.wrong_type.iter().any(|k| k == "limits.max_body_bytes") {
+        return None;
+    }
+    let value = match limits.max_body_bytes.as_ref().map(Spanned::get_ref) {
+        None => MAX_BODY_BYTES.0,
+        Some(RawSize::Int(value)) => *value,
+        Some(RawSize::Text(text)) => size::parse_size(text).ok()?,
+    };
     u64::try_from(value).ok()
 }
 
@@ -263,6 +289,52 @@ impl Validator<'_> {
         }
     }
 
+    /// A byte-size key (`1048576`, `"10M"`, see `size.rs`): like `int`, the text parsed first.
+    fn size<T: TryFrom<i64> + Default>(
+        &mut self,
+        field: &Option<Spanned<RawSize>>,
+        key: &str,
+        (default, range): (i64, IntRange),
+    ) -> T {
+        let Some(field) = field else {
+            return self.int(&None, key, (default, range));
+        };
+        let offset = field.span().start;
+        match field.get_ref() {
+            RawSize::Int(value) => self.int(
+                &Some(Spanned::new(field.span(), *value)),
+                key,
+                (default, range),
+            ),
+            RawSize::Text(text) => match size::parse_size(text) {
+                Ok(bytes) => match T::try_from(bytes) {
+                    Ok(t) if range.contains(bytes) => t,
+                    _ => {
+                        let value = text.as_str().into();
+                        self.error(
+                            offset,
+                            key,
+                            ConfigErrorKind::SizeOutOfRange {
+                                value,
+                                bytes,
+                                range,
+                            },
+                        );
+                        T::default()
+                    }
+                },
+                Err(e) => {
+                    let kind = ConfigErrorKind::InvalidSize {
+                        value: text.clone(),
+                        reason: e.reason(),
+                    };
+                    self.error(offset, key, kind);
+                    T::default()
+                }
+            },
+        }
+    }
+
     fn server(&mut self, raw: &RawServer) -> ServerKeys {
         ServerKeys {
             listen: self.listen(raw),
@@ -321,25 +393,25 @@ impl Validator<'_> {
 
     fn limits(&mut self, raw: &RawLimits) -> Limits {
         Limits {
-            max_head_bytes: self.int(&raw.max_head_bytes, "limits.max_head_bytes", MAX_HEAD_BYTES),
+            max_head_bytes: self.size(&raw.max_head_bytes, "limits.max_head_bytes", MAX_HEAD_BYTES),
             max_headers: self.int(&raw.max_headers, "limits.max_headers", MAX_HEADERS),
-            max_body_bytes: self.int(&raw.max_body_bytes, "limits.max_body_bytes", MAX_BODY_BYTES),
-            max_chunk_extension_bytes: self.int(
+            max_body_bytes: self.size(&raw.max_body_bytes, "limits.max_body_bytes", MAX_BODY_BYTES),
+            max_chunk_extension_bytes: self.size(
                 &raw.max_chunk_extension_bytes,
                 "limits.max_chunk_extension_bytes",
                 MAX_CHUNK_EXTENSION_BYTES,
             ),
-            max_trailer_bytes: self.int(
+            max_trailer_bytes: self.size(
                 &raw.max_trailer_bytes,
                 "limits.max_trailer_bytes",
                 MAX_TRAILER_BYTES,
             ),
-            output_buffer_bytes: self.int(
+            output_buffer_bytes: self.size(
                 &raw.output_buffer_bytes,
                 "limits.output_buffer_bytes",
                 OUTPUT_BUFFER_BYTES,
             ),
-            min_body_bytes_per_second: self.int(
+            min_body_bytes_per_second: self.size(
                 &raw.min_body_bytes_per_second,
                 "limits.min_body_bytes_per_second",
                 MIN_BODY_BYTES_PER_SECOND,

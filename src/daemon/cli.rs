@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "asycamore",
-    version,
+    version = VERSION,
     about,
     long_about,
     args_conflicts_with_subcommands = true
@@ -40,9 +40,8 @@ pub struct Cli {
     #[arg(long)]
     pub daemonize: bool,
 
-    /// The most detailed log level written (error, warn, info, debug, trace); overrides
-    /// `[log] level`, also on reload.
-    #[arg(long, value_name = "LEVEL")]
+    /// The most detailed log level written; overrides `[log] level`, also on reload.
+    #[arg(long, value_name = "LEVEL", value_parser = log_level_parser())]
     pub log_level: Option<log::LevelFilter>,
 
     /// Profile the CPU for the whole run and write the profile to FILE when the daemon
@@ -51,6 +50,26 @@ pub struct Cli {
     /// answer 409 meanwhile.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+}
+
+/// What `--version` prints after the name: the package version and the git commit it was
+/// built from (`build.rs`: "unknown" when built without git).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("ASYCAMORE_COMMIT"),
+    ")"
+);
+
+/// The `--log-level` values, listed by `--help` and by the error for any other value.
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+fn log_level_parser() -> impl clap::builder::TypedValueParser<Value = log::LevelFilter> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(LOG_LEVELS).map(|level| {
+        // Each of LOG_LEVELS is a level name `log` parses.
+        level.parse().unwrap_or(log::LevelFilter::Info)
+    })
 }
 
 /// Subcommands.
@@ -68,5 +87,16 @@ pub enum Command {
         /// The configuration file. Default: /etc/asycamore/asycamore.toml.
         #[arg(short, long, value_name = "PATH")]
         config: Option<PathBuf>,
+    },
+    /// Print a shell completion script to standard output.
+    ///
+    /// bash: `asycamore completions bash > /etc/bash_completion.d/asycamore` (or
+    /// `~/.local/share/bash-completion/completions/asycamore`); zsh: `asycamore completions
+    /// zsh > "${fpath[1]}/_asycamore"`; fish: `asycamore completions fish >
+    /// ~/.config/fish/completions/asycamore.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
     },
 }

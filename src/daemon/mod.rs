@@ -31,7 +31,7 @@ use crate::config::{self, Config, ConfigErrors, LogTarget};
 use crate::handlers::Builtin;
 use crate::server::{self, RouteTable, ServerHandle};
 
-pub use cli::{Cli, Command};
+pub use cli::{Cli, Command, VERSION};
 
 /// Exit status: the configuration is invalid (or a reload was rejected).
 pub const EXIT_CONFIG: u8 = 1;
@@ -44,8 +44,15 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/asycamore/asycamore.toml";
 
 /// Runs the binary with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
-    if let Some(Command::Reload { config }) = &cli.command {
-        return reload::request(config.as_deref());
+    match &cli.command {
+        Some(Command::Reload { config }) => return reload::request(config.as_deref()),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "asycamore", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        None => {}
     }
     // Until the config says where the log goes, it goes to stderr.
     logging::init_stderr(cli.log_level.unwrap_or(log::LevelFilter::Info));
@@ -329,7 +336,8 @@ fn raise_descriptor_limit(config: &Config) {
 
 /// What `--check` prints for a valid file: the source, the listeners, and one line per route
 /// in the order lookup tries them, in the file's own vocabulary (`host=`, `path=` for a prefix,
-/// `exact=` for one path, `methods=`, the handler and its key setting), columns aligned.
+/// `exact=` for one path, `methods=`, the route's effective body limit `max_body=` after
+/// `[defaults]` and `[limits]`, the handler and its key setting), columns aligned.
 fn summary(cli: &Cli, config: &Config) -> String {
     use std::fmt::Write;
     let source = source_name(cli.config.as_deref());
@@ -338,8 +346,13 @@ fn summary(cli: &Cli, config: &Config) -> String {
     let _ = writeln!(text, "{source}: configuration is valid");
     let _ = writeln!(text, "listen: {}", listen.join(", "));
     let _ = writeln!(text, "workers: {}", config.workers);
+    let _ = writeln!(
+        text,
+        "max_body_bytes: {} (limits.max_body_bytes: no route accepts more)",
+        config::format_size(config.limits.max_body_bytes)
+    );
     let _ = writeln!(text, "routes: {} (in lookup order)", config.routes.len());
-    let rows: Vec<[String; 5]> = config::precedence(config)
+    let rows: Vec<[String; 6]> = config::precedence(config)
         .into_iter()
         .map(|route| {
             let path = match &route.path {
@@ -356,21 +369,22 @@ fn summary(cli: &Cli, config: &Config) -> String {
                 format!("host={}", route.host),
                 path,
                 format!("methods={methods}"),
+                format!("max_body={}", config::format_size(route.max_body_bytes)),
                 handler_summary(&route.handler),
             ]
         })
         .collect();
-    let mut widths = [0; 4];
+    let mut widths = [0; 5];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    for [name, host, path, methods, handler] in &rows {
-        let [w0, w1, w2, w3] = widths;
+    for [name, host, path, methods, body, handler] in &rows {
+        let [w0, w1, w2, w3, w4] = widths;
         let _ = writeln!(
             text,
-            "  {name:<w0$}  {host:<w1$}  {path:<w2$}  {methods:<w3$}  {handler}"
+            "  {name:<w0$}  {host:<w1$}  {path:<w2$}  {methods:<w3$}  {body:<w4$}  {handler}"
         );
     }
     text

@@ -141,16 +141,37 @@ fn ensure_unclaimed(addr: SocketAddr) -> io::Result<()> {
     if addr.is_ipv6() {
         probe.set_only_v6(true)?;
     }
-    probe.bind(&addr.into()).map_err(|err| {
-        io::Error::new(
-            err.kind(),
-            if err.kind() == io::ErrorKind::AddrInUse {
-                format!("cannot bind {addr}: {err} (another server has it)")
-            } else {
-                format!("cannot bind {addr}: {err}")
-            },
-        )
-    })
+    probe
+        .bind(&addr.into())
+        .map_err(|err| bind_error(addr, &err, unprivileged_port_start()))
+}
+
+/// The error for `addr` failing to bind with `err`, saying what to do about the two causes an
+/// operator meets: the address is taken, or the port is privileged (below
+/// `unprivileged_start`, Linux's `net.ipv4.ip_unprivileged_port_start`) and this process may
+/// not bind it.
+pub(crate) fn bind_error(addr: SocketAddr, err: &io::Error, unprivileged_start: u16) -> io::Error {
+    let hint = match err.kind() {
+        io::ErrorKind::AddrInUse => " (another server has it)".to_owned(),
+        io::ErrorKind::PermissionDenied if addr.port() < unprivileged_start => format!(
+            " (ports below {unprivileged_start} need privilege: start asycamore as root with \
+             [server] user set, so it drops to that user after binding; or give it \
+             CAP_NET_BIND_SERVICE (AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit, \
+             or setcap cap_net_bind_service=+ep on the binary); or listen on port \
+             {unprivileged_start} or above)"
+        ),
+        _ => String::new(),
+    };
+    io::Error::new(err.kind(), format!("cannot bind {addr}: {err}{hint}"))
+}
+
+/// The lowest port an unprivileged process may bind (`net.ipv4.ip_unprivileged_port_start`,
+/// which covers IPv6 too); 1024 when it cannot be read.
+fn unprivileged_port_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(1024)
 }
 
 fn bind_one(addr: SocketAddr, defer_accept: bool) -> io::Result<TcpListener> {
@@ -167,7 +188,7 @@ fn bind_one(addr: SocketAddr, defer_accept: bool) -> io::Result<TcpListener> {
     super::sys::set_defer_accept(&socket, defer_accept)?;
     socket
         .bind(&addr.into())
-        .map_err(|err| io::Error::new(err.kind(), format!("cannot bind {addr}: {err}")))?;
+        .map_err(|err| bind_error(addr, &err, unprivileged_port_start()))?;
     socket.listen(BACKLOG)?;
     Ok(TcpListener::from_std(socket.into()))
 }
@@ -201,5 +222,44 @@ pub(super) fn accept_one(listener: &Listener, now: Instant) -> Accepted {
                 Accepted::BackOff(now + ACCEPT_BACKOFF)
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bind_error;
+    use std::io;
+
+    #[test]
+    fn a_bind_error_says_what_to_do() {
+        let denied = io::Error::from_raw_os_error(libc::EACCES);
+        let in_use = io::Error::from_raw_os_error(libc::EADDRINUSE);
+        let low = "127.0.0.1:80".parse().unwrap();
+        let high = "[::1]:8080".parse().unwrap();
+        let message = bind_error(low, &denied, 1024).to_string();
+        assert!(
+            message.starts_with("cannot bind 127.0.0.1:80: Permission denied (os error 13) (")
+                && message.contains("CAP_NET_BIND_SERVICE")
+                && message.contains("[server] user")
+                && message.contains("port 1024 or above"),
+            "{message}"
+        );
+        assert_eq!(
+            bind_error(low, &denied, 1024).kind(),
+            io::ErrorKind::PermissionDenied
+        );
+        // Not a privileged port (or the threshold lowered): no hint that would mislead.
+        assert_eq!(
+            bind_error(high, &denied, 1024).to_string(),
+            "cannot bind [::1]:8080: Permission denied (os error 13)"
+        );
+        assert_eq!(
+            bind_error(low, &denied, 80).to_string(),
+            "cannot bind 127.0.0.1:80: Permission denied (os error 13)"
+        );
+        assert_eq!(
+            bind_error(high, &in_use, 1024).to_string(),
+            "cannot bind [::1]:8080: Address already in use (os error 98) (another server has it)"
+        );
     }
 }

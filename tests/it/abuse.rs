@@ -228,7 +228,10 @@ fn out_of_descriptors_the_server_backs_off_keeps_serving_and_recovers() {
 #[test]
 fn resets_at_every_stage_and_half_closes_leave_nothing_behind() {
     use std::net::Shutdown;
-    let server = TestServer::start(&config_with("", "[limits]\nmax_body_bytes = 100000000\n"));
+    let server = TestServer::start(&config_with(
+        "",
+        "[limits]\nmax_body_bytes = 100000000\n[defaults]\nmax_body_bytes = 100000000\n",
+    ));
     let pid = server.pid();
     let baseline = fd_count(pid);
     let reset = |client: crate::support::Client| {

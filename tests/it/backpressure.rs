@@ -9,7 +9,9 @@ use crate::support::{IO_LIMIT, TestServer};
 #[test]
 fn a_client_that_does_not_read_is_stopped_from_sending_then_gets_everything() {
     const BODY: usize = 64 << 20;
-    let server = TestServer::with("[limits]\nmax_body_bytes = 100000000");
+    let server = TestServer::with(
+        "[limits]\nmax_body_bytes = 100000000\n[defaults]\nmax_body_bytes = 100000000",
+    );
     let mut client = server.connect();
     // Byte `i` of the body; a prime period shows any loss or reordering.
     let pattern = |i: usize| (i % 251) as u8;

@@ -87,7 +87,7 @@ fn every_error_is_printed_located_in_file_order_and_check_exits_1() {
     let f = path.display();
     let want = [
         format!(
-            "{f}:3:1: server.wrkers: unknown key (expected one of: listen, workers, max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)"
+            "{f}:3:1: server.wrkers: unknown key; did you mean `workers`? (expected one of: listen, workers, max_connections, max_requests_per_connection, defer_accept, shutdown_timeout, pidfile, user, group, via)"
         ),
         format!(
             "{f}:9:18: defaults.max_body_bytes: 5000 is above limits.max_body_bytes (1000), which applies to every request"
@@ -130,8 +130,10 @@ fn every_error_is_printed_located_in_file_order_and_check_exits_1() {
         format!(
             r#"{f}:47:7: route[4].dir: cannot write to directory "/nonexistent/asycamore-uploads": No such file or directory (os error 2)"#
         ),
+        // A wrong type no longer hides its route's other errors.
+        format!("{f}:49:1: route[5].upstream: required key is missing"),
         format!(
-            r#"{f}:53:18: route[5].max_body_bytes: wrong type: expected an integer, found string "big""#
+            r#"{f}:53:18: route[5].max_body_bytes: "big" is not a byte size: expected a whole number of bytes, optionally with a unit ("512K", "10M", "1GiB")"#
         ),
     ];
     assert_eq!(lines(&out.stderr), want);
@@ -166,6 +168,9 @@ fn a_valid_file_prints_its_routes_in_lookup_order_and_check_exits_0() {
 listen = ["127.0.0.1:0", "[::1]:0"]
 workers = 2
 
+[limits]
+max_body_bytes = "1G"
+
 [[route]]
 name = "root"
 path = "/"
@@ -199,6 +204,7 @@ path = "/up"
 methods = ["PUT"]
 handler = "upload"
 dir = "{u}"
+max_body_bytes = "512MiB"
 
 [[route]]
 name = "up-other"
@@ -234,19 +240,26 @@ upstream = "app"
         format!("{}: configuration is valid", path.display()),
         "listen: 127.0.0.1:0, [::1]:0".to_owned(),
         "workers: 2".to_owned(),
+        // Raising the server-wide limit raised only the route that asked for more.
+        "max_body_bytes: 1G (limits.max_body_bytes: no route accepts more)".to_owned(),
         "routes: 8 (in lookup order)".to_owned(),
-        format!("  put       host=up.example.com   path=/up        methods=PUT       {upload_col}"),
-        "  up-other  host=up.example.com   path=/up        methods=any       respond status=200"
+        format!(
+            "  put       host=up.example.com   path=/up        methods=PUT       max_body=512M  {upload_col}"
+        ),
+        "  up-other  host=up.example.com   path=/up        methods=any       max_body=1M    respond status=200"
             .to_owned(),
-        "  deep      host=*.b.example.com  path=/          methods=any       echo".to_owned(),
-        format!("  files     host=*.example.com    path=/static    methods=any       {site_col}"),
-        "  health    host=*                exact=/healthz  methods=GET,HEAD  respond status=204"
+        "  deep      host=*.b.example.com  path=/          methods=any       max_body=1M    echo"
             .to_owned(),
-        "  api       host=*                path=/api       methods=any       proxy upstream=app"
+        format!(
+            "  files     host=*.example.com    path=/static    methods=any       max_body=1M    {site_col}"
+        ),
+        "  health    host=*                exact=/healthz  methods=GET,HEAD  max_body=1M    respond status=204"
             .to_owned(),
-        "  old       host=*                path=/old       methods=any       redirect status=308 to=https://example.org/new"
+        "  api       host=*                path=/api       methods=any       max_body=1M    proxy upstream=app"
             .to_owned(),
-        "  root      host=*                path=/          methods=any       respond status=200"
+        "  old       host=*                path=/old       methods=any       max_body=1M    redirect status=308 to=https://example.org/new"
+            .to_owned(),
+        "  root      host=*                path=/          methods=any       max_body=1M    respond status=200"
             .to_owned(),
     ];
     assert_eq!(

@@ -24,6 +24,91 @@ fn version_prints_the_version_and_exits_0() {
     );
 }
 
+/// `--version` names the commit the binary was built from (build.rs): the work tree's HEAD
+/// when built from git, else what `ASYCAMORE_GIT_COMMIT` said, else "unknown".
+#[test]
+fn version_names_the_git_commit() {
+    let out = run(&["--version".as_ref()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let commit = env!("ASYCAMORE_COMMIT");
+    assert_eq!(
+        stdout,
+        format!("asycamore {} ({commit})\n", env!("CARGO_PKG_VERSION"))
+    );
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|h| h.status.success());
+    if let Some(head) = head.filter(|_| std::env::var_os("ASYCAMORE_GIT_COMMIT").is_none()) {
+        assert_eq!(commit, String::from_utf8_lossy(&head.stdout).trim());
+    }
+}
+
+/// A `--log-level` that is not a level is a usage error listing the levels.
+#[test]
+fn a_bad_log_level_lists_the_valid_ones() {
+    let out = run(&["--log-level".as_ref(), "loud".as_ref(), "--check".as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid value 'loud' for '--log-level <LEVEL>'")
+            && stderr.contains("[possible values: error, warn, info, debug, trace]"),
+        "stderr {stderr}"
+    );
+    let out = run(&["--log-level".as_ref(), "debug".as_ref(), "--check".as_ref()]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// `asycamore completions SHELL` prints a script each shell accepts, naming the options;
+/// an unknown shell is a usage error listing the known ones.
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "complete -F _asycamore"),
+        ("zsh", "#compdef asycamore"),
+        ("fish", "complete -c asycamore"),
+    ] {
+        let out = run(&["completions".as_ref(), shell.as_ref()]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for word in ["log-level", "check", "reload", "error", "trace"] {
+            assert!(script.contains(word), "{shell} completion has no {word}");
+        }
+        // The shell itself parses it, where installed (syntax check only, nothing runs).
+        let (program, flag) = match shell {
+            "bash" => ("bash", "-n"),
+            "zsh" => ("zsh", "-n"),
+            _ => ("fish", "--no-execute"),
+        };
+        {
+            let path = crate::support::temp_path(&format!("completion.{shell}"));
+            std::fs::write(&path, script.as_bytes()).expect("write the script");
+            let parsed = std::process::Command::new(program)
+                .arg(flag)
+                .arg(&path)
+                .output();
+            let _ = std::fs::remove_file(&path);
+            if let Ok(parsed) = parsed {
+                assert!(
+                    parsed.status.success(),
+                    "{program} {flag}: {}",
+                    String::from_utf8_lossy(&parsed.stderr)
+                );
+            }
+        }
+    }
+    let out = run(&["completions".as_ref(), "tcsh".as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bash") && stderr.contains("zsh") && stderr.contains("fish"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn check_of_the_embedded_default_exits_0_with_a_route_summary() {
     let out = run(&["--check".as_ref()]);
@@ -99,4 +184,48 @@ fn a_second_instance_on_the_same_address_exits_3_instead_of_sharing_it() {
     assert!(stderr.contains("another server"), "stderr {stderr}");
     // The first instance still owns the address and serves.
     assert!(first.connect().still_serves());
+}
+
+/// EACCES on a privileged port says how to get it: root with `[server] user`, or
+/// CAP_NET_BIND_SERVICE. Run as root, the binary is started as nobody (65534), which has no
+/// capability; run as a user that may bind low ports anyway, the test has nothing to show.
+#[test]
+fn permission_denied_on_a_low_port_hints_at_the_capability_and_the_user_key() {
+    use std::os::unix::process::CommandExt;
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(1024);
+    let root = nix::unistd::geteuid().is_root();
+    let capable = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("CapEff:") && !l.ends_with("0000000000000000"))
+    });
+    let port: u16 = 81;
+    if start <= port || (!root && capable) {
+        eprintln!("skipped: this process may bind port {port}");
+        return;
+    }
+    let path = write_config(&format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nworkers = 1\n\n[admin]\nenabled = false\n"
+    ));
+    let mut command = binary();
+    if root {
+        command.uid(65534).gid(65534);
+    }
+    let out = command
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run asycamore");
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr {stderr}");
+    assert!(
+        stderr.contains(&format!("cannot bind 127.0.0.1:{port}: Permission denied"))
+            && stderr.contains("CAP_NET_BIND_SERVICE")
+            && stderr.contains("[server] user"),
+        "stderr {stderr}"
+    );
 }

@@ -152,7 +152,7 @@ pub fn proxy_to(servers: &[String], upstream_keys: &str) -> Node {
         "",
         "",
         &format!(
-            "[limits]\nmax_body_bytes = 1073741824\n\n{}{}",
+            "[limits]\nmax_body_bytes = \"1G\"\n[defaults]\nmax_body_bytes = \"1G\"\n\n{}{}",
             upstream("app", servers, upstream_keys),
             proxy_route("all", "/", "app", "")
         ),
@@ -463,7 +463,7 @@ pub const PROXY_RSS_BOUND_KIB: u64 = 32 * 1024;
 fn proxy_streams_256_mib_both_ways_in_bounded_memory() {
     const TOTAL: usize = 256 << 20;
     let app = Node::app(
-        "[limits]\nmax_body_bytes = 1073741824\n\n\
+        "[limits]\nmax_body_bytes = \"1G\"\n[defaults]\nmax_body_bytes = \"1G\"\n\n\
          [[route]]\nname = \"echo\"\npath = \"/echo\"\nhandler = \"echo\"\n",
     );
     let proxy = proxy_to(&[server(app.data, "")], "");
@@ -527,7 +527,7 @@ fn proxy_streams_a_256_mib_upload_in_bounded_memory() {
     let dir = temp_path("proxy-uploads");
     std::fs::create_dir(&dir).expect("mkdir");
     let app = Node::app(&format!(
-        "[limits]\nmax_body_bytes = 1073741824\n\n\
+        "[limits]\nmax_body_bytes = \"1G\"\n[defaults]\nmax_body_bytes = \"1G\"\n\n\
          [[route]]\nname = \"up\"\npath = \"/up\"\nhandler = \"upload\"\ndir = \"{}\"\n",
         dir.display()
     ));

@@ -157,6 +157,7 @@ impl RateDaemon {
         let config = format!(
             "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\n\
              [limits]\nmax_body_bytes = 100000000\nmin_body_bytes_per_second = {rate}\n\n\
+             [defaults]\nmax_body_bytes = 100000000\n\n\
              [timeouts]\nbody = \"1s\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n\
              [[route]]\nname = \"up\"\npath = \"/up\"\nhandler = \"upload\"\ndir = \"{}\"\n\n\
              [[route]]\nname = \"echo\"\npath = \"/echo\"\nhandler = \"echo\"\n",

@@ -1,8 +1,10 @@
 //! Build tasks for asycamore that are not part of the shipped binary.
 //!
-//! `cargo run -p xtask -- man OUTDIR` writes the asycamore(8) man page to `OUTDIR/asycamore.8`.
+//! `cargo run -p xtask -- man OUTDIR` writes the man pages: asycamore(8) to
+//! `OUTDIR/asycamore.8` and asycamore.toml(5) to `OUTDIR/asycamore.toml.5`.
 
 mod man;
+mod man_config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +18,10 @@ fn main() -> ExitCode {
         .as_slice()
     {
         ["man", dir] => match write_man(PathBuf::from(dir)) {
-            Ok(path) => {
-                println!("wrote {}", path.display());
+            Ok(paths) => {
+                for path in paths {
+                    println!("wrote {}", path.display());
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -32,9 +36,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn write_man(dir: PathBuf) -> std::io::Result<PathBuf> {
+fn write_man(dir: PathBuf) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join(man::FILE_NAME);
-    std::fs::write(&path, man::render()?)?;
-    Ok(path)
+    let daemon = dir.join(man::FILE_NAME);
+    std::fs::write(&daemon, man::render()?)?;
+    let config = dir.join(man_config::FILE_NAME);
+    std::fs::write(&config, man_config::render(asycamore::daemon::VERSION)?)?;
+    Ok(vec![daemon, config])
 }

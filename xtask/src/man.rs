@@ -34,7 +34,16 @@ pub fn render() -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     man.render_title(&mut out)?;
     man.render_name_section(&mut out)?;
-    man.render_synopsis_section(&mut out)?;
+    // Our own SYNOPSIS: clap_mangen's leaves out the value each option takes (`[-c|--config]`)
+    // and names no subcommand; this one has a line per form, with every argument named.
+    let mut synopsis = Roff::new();
+    synopsis.control("SH", ["SYNOPSIS"]);
+    synopsis.text(synopsis_line(&cmd, &[]));
+    for sub in cmd.get_subcommands() {
+        synopsis.control("br", []);
+        synopsis.text(synopsis_line(sub, &[sub.get_name()]));
+    }
+    synopsis.to_writer(&mut out)?;
     man.render_description_section(&mut out)?;
     man.render_options_section(&mut out)?;
 
@@ -50,6 +59,7 @@ pub fn render() -> io::Result<Vec<u8>> {
     signals(&mut roff);
     files(&mut roff);
     exit_status(&mut roff);
+    examples(&mut roff);
     see_also(&mut roff);
     roff.to_writer(&mut out)?;
 
@@ -57,28 +67,53 @@ pub fn render() -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A subcommand under COMMANDS: its synopsis, long description and options.
+/// One synopsis line: `asycamore`, the subcommand words, then every visible argument: an
+/// option as `[-c|--config PATH]` (with its value's name), a positional as `SHELL` (in
+/// brackets when optional). `--help` and `--version` are left to OPTIONS.
+fn synopsis_line(cmd: &clap::Command, words: &[&str]) -> Vec<clap_mangen::roff::Inline> {
+    let mut line = vec![bold("asycamore")];
+    for word in words {
+        line.push(roman(" "));
+        line.push(bold(*word));
+    }
+    for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+        let value = arg
+            .get_value_names()
+            .and_then(|v| v.first())
+            .map(ToString::to_string);
+        let Some(long) = arg.get_long() else {
+            let name = value.unwrap_or_else(|| arg.get_id().to_string().to_uppercase());
+            line.push(roman(" "));
+            if arg.is_required_set() {
+                line.push(italic(name));
+            } else {
+                line.extend([roman("["), italic(name), roman("]")]);
+            }
+            continue;
+        };
+        if matches!(long, "help" | "version") {
+            continue;
+        }
+        line.push(roman(" ["));
+        if let Some(short) = arg.get_short() {
+            line.push(bold(format!("-{short}")));
+            line.push(roman("|"));
+        }
+        line.push(bold(format!("--{long}")));
+        if let Some(value) = value.filter(|_| arg.get_action().takes_values()) {
+            line.push(roman(" "));
+            line.push(italic(value));
+        }
+        line.push(roman("]"));
+    }
+    line
+}
+
+/// A subcommand under COMMANDS: its synopsis, long description and arguments.
 fn subcommand_section(roff: &mut Roff, sub: &clap::Command) {
     let name = sub.get_name();
     roff.control("SS", [format!("asycamore {name}").as_str()]);
-    let mut synopsis = vec![bold("asycamore"), roman(" "), bold(name)];
-    for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
-        let Some(long) = arg.get_long() else {
-            continue;
-        };
-        synopsis.push(roman(" ["));
-        if let Some(short) = arg.get_short() {
-            synopsis.push(bold(format!("-{short}")));
-            synopsis.push(roman("|"));
-        }
-        synopsis.push(bold(format!("--{long}")));
-        if let Some(value) = arg.get_value_names().and_then(|v| v.first()) {
-            synopsis.push(roman(" "));
-            synopsis.push(italic(value.to_string()));
-        }
-        synopsis.push(roman("]"));
-    }
-    roff.text(synopsis);
+    roff.text(synopsis_line(sub, &[name]));
     if let Some(about) = sub.get_long_about().or(sub.get_about()) {
         for para in about.to_string().split("\n\n") {
             roff.control("PP", []);
@@ -207,9 +242,41 @@ fn exit_status(roff: &mut Roff) {
     );
 }
 
+fn examples(roff: &mut Roff) {
+    roff.control("SH", ["EXAMPLES"]);
+    for (what, command) in [
+        (
+            "Check a configuration file, printing every error located, or the routes it defines:",
+            "asycamore --check --config /etc/asycamore/asycamore.toml",
+        ),
+        (
+            "Serve it in the foreground, logging at debug level:",
+            "asycamore --config site.toml --log-level debug",
+        ),
+        (
+            "Apply an edited file to the running daemon and wait for the outcome:",
+            "asycamore reload --config /etc/asycamore/asycamore.toml",
+        ),
+        (
+            "Install bash completion for the current user:",
+            "asycamore completions bash > ~/.local/share/bash-completion/completions/asycamore",
+        ),
+    ] {
+        roff.control("PP", []);
+        roff.text([roman(what)]);
+        roff.control("RS", ["4"]);
+        roff.control("nf", []);
+        roff.text([roman(command)]);
+        roff.control("fi", []);
+        roff.control("RE", []);
+    }
+}
+
 fn see_also(roff: &mut Roff) {
     roff.control("SH", ["SEE ALSO"]);
     roff.text([
+        bold("asycamore.toml"),
+        roman("(5), "),
         bold("systemctl"),
         roman("(1), "),
         bold("systemd.socket"),

@@ -225,9 +225,10 @@ impl Validator<'_> {
         };
         let (value, offset) = (field.get_ref(), field.span().start);
         let fail = |error: std::io::Error| ConfigErrorKind::DirectoryAccess {
-            path: value.clone(),
+            path: value.as_str().into(),
             write: matches!(access, Access::Write),
             error: error.to_string().into(),
+            cwd: crate::config::working_dir_of(value),
         };
         let checked = std::fs::canonicalize(value)
             .map_err(fail)
@@ -237,6 +238,7 @@ impl Validator<'_> {
                 } else {
                     Err(ConfigErrorKind::NotADirectory {
                         path: value.clone(),
+                        cwd: crate::config::working_dir_of(value),
                     })
                 }
             })

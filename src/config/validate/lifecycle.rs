@@ -147,6 +147,7 @@ impl Validator<'_> {
         } else {
             let kind = ConfigErrorKind::RelativePath {
                 value: value.clone(),
+                cwd: crate::config::working_dir_of(value),
             };
             self.error(field.span().start, key, kind);
             None
@@ -307,6 +308,7 @@ flush_interval = "10ms"
 
     #[test]
     fn bad_lifecycle_keys_are_located() {
+        let cwd = std::env::current_dir().expect("working directory");
         let text = r#"[server]
 shutdown_timeout = "0s"
 pidfile = "run/a.pid"
@@ -328,7 +330,11 @@ flush_interval = "2m"
             errors(text),
             [
                 "x.toml:2:20: server.shutdown_timeout: \"0s\" is out of range (must be more than 0 and at most 1 day)",
-                "x.toml:3:11: server.pidfile: \"run/a.pid\" is not an absolute path",
+                &format!(
+                    "x.toml:3:11: server.pidfile: \"run/a.pid\" is not an absolute path (the working \
+                     directory is {cwd:?}: perhaps {:?})",
+                    cwd.join("run/a.pid")
+                ),
                 "x.toml:4:8: server.user: no user named \"no-such-user-asycamore\" on this system",
                 "x.toml:5:9: server.group: no group named \"no-such-group-asycamore\" on this system",
                 "x.toml:8:9: log.level: \"verbose\" is not one of: error, warn, info, debug, trace",

@@ -11,7 +11,7 @@ use std::net::Ipv6Addr;
 
 use toml::Spanned;
 
-use super::super::model::{RawDefaults, RawHeaders, RawList, RawRoute, Section};
+use super::super::model::{RawDefaults, RawHeaders, RawList, RawRoute, RawSize, Section};
 use super::super::{
     ConfigErrorKind, HandlerSpec, HostPattern, PathPattern, RouteSpec, key_segment,
 };
@@ -23,6 +23,14 @@ const MAX_NAME: usize = 64;
 /// letting a route set them would produce contradictory or duplicated framing on the wire.
 const RESERVED_HEADERS: [&str; 4] = ["Content-Length", "Transfer-Encoding", "Connection", "Date"];
 const BODY_LIMIT: (i64, IntRange) = (0, MAX_BODY_BYTES.1);
+
+/// The body limit of a route when neither it nor `[defaults]` sets one: 1 MiB, or
+/// `limits.max_body_bytes` when that is lower. Not `limits.max_body_bytes` itself: raising the
+/// server-wide ceiling (for one upload route) must not raise every other route's limit with it.
+pub(super) fn default_body_limit(server_limit: Option<u64>) -> u64 {
+    let default = u64::try_from(MAX_BODY_BYTES.0).unwrap_or(u64::MAX);
+    server_limit.map_or(default, |limit| limit.min(default))
+}
 
 /// `[defaults]`, validated: what a route gets for the keys it leaves out.
 pub(super) struct Defaults {
@@ -45,8 +53,7 @@ impl Validator<'_> {
     pub(super) fn defaults(&mut self, raw: &RawDefaults, server_limit: Option<u64>) -> Defaults {
         let max_body_bytes = self
             .body_limit(&raw.max_body_bytes, "defaults.max_body_bytes", server_limit)
-            .or(server_limit)
-            .unwrap_or(u64::MAX);
+            .unwrap_or_else(|| default_body_limit(server_limit));
         let headers = self.headers("defaults", raw.headers.as_ref());
         Defaults {
             max_body_bytes,
@@ -57,21 +64,22 @@ impl Validator<'_> {
     /// A `max_body_bytes` key: `None` when absent or wrong (wrong is reported).
     fn body_limit(
         &mut self,
-        field: &Option<Spanned<i64>>,
+        field: &Option<Spanned<RawSize>>,
         key: &str,
         server_limit: Option<u64>,
     ) -> Option<u64> {
         let field = field.as_ref()?;
         let before = self.errors.len();
-        let value: u64 = self.int(&Some(field.clone()), key, BODY_LIMIT);
+        let value: u64 = self.size(&Some(field.clone()), key, BODY_LIMIT);
         if self.errors.len() != before {
             return None;
         }
         if let Some(limit) = server_limit.filter(|&limit| value > limit) {
-            let kind = ConfigErrorKind::BodyLimitAboveServer {
-                value: *field.get_ref(),
-                limit,
+            let value = match field.get_ref() {
+                RawSize::Int(value) => value.to_string(),
+                RawSize::Text(text) => format!("{text:?} ({value} bytes)"),
             };
+            let kind = ConfigErrorKind::BodyLimitAboveServer { value, limit };
             self.error(field.span().start, key, kind);
             return None;
         }

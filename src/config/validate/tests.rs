@@ -651,7 +651,7 @@ fn documented_examples_validate_when_uncommented() {
     let text = text
         .replace("/var/www/site", site.str())
         .replace("/var/lib/asycamore/uploads", uploads.str())
-        .replace("max_body_bytes = 1073741824", "max_body_bytes = 1048576")
+        .replace("max_body_bytes = \"1G\"", "max_body_bytes = \"1M\"")
         .replace(
             "# headers = { \"X-Served-By\"",
             "headers = { \"X-Served-By\"",

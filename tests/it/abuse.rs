@@ -324,10 +324,11 @@ fn memory_held_by_a_burst_of_connections_goes_back_to_the_system() {
     // The server holds them all (a descriptor each) and has read each partial head into a
     // buffer of its own (accepted only once data came: `TCP_DEFER_ACCEPT`).
     wait_for_fd_count(pid, descriptors + BURST);
-    let peak = rss_kib(pid);
     drop(burst);
     // The server has closed every one of them.
     wait_for_fd_count(pid, descriptors);
+    // The high-water mark: what the burst took at most.
+    let peak = peak_rss_kib(pid);
     // Back to within a quarter of what the burst added.
     let bound = baseline + (peak - baseline) / 4;
     let deadline = Instant::now() + IO_LIMIT;

@@ -7,6 +7,9 @@
 //! - the `Host` header, when the listener is bound to loopback: only loopback addresses and
 //!   `localhost` are accepted (403 otherwise), so a page elsewhere cannot reach the port
 //!   through DNS rebinding (not over the Unix socket, which has no network peer);
+//! - where the request comes from (`cross_site.rs`): what a browser sends for a page on
+//!   another origin (`Sec-Fetch-Site`, `Origin`, `Referer`), or a POST with a form content
+//!   type, is refused (403), token or not;
 //! - the bearer token, when one is configured (401 with `WWW-Authenticate: Bearer`), compared
 //!   in constant time; `/healthz` and `/readyz` stay open for probes;
 //! - the method: reading endpoints take GET and HEAD, mutating ones (`/reload`,
@@ -20,6 +23,7 @@
 
 mod config_view;
 mod connections;
+mod cross_site;
 mod health;
 mod metrics;
 mod names;
@@ -260,6 +264,10 @@ impl Handler for Admin {
                 403,
                 "the admin port answers only requests for a loopback host\n",
             );
+            return Start::Complete;
+        }
+        if let Some(refusal) = cross_site::refusal(request) {
+            text(response, 403, refusal);
             return Start::Complete;
         }
         let path = request.path();

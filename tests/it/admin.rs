@@ -450,6 +450,92 @@ fn mutations_are_post_only_and_hosts_are_checked() {
     }
 }
 
+/// A page on another origin can make a local browser send a form POST to `/reload` or an
+/// `<img>` GET of `/debug/pprof/profile`: refused by what browsers say about a request's
+/// origin, and by the form content type a POST from a form always carries; `curl` and
+/// `go tool pprof`, which send none of that, are served. Nothing refused was carried out.
+#[test]
+fn requests_a_page_elsewhere_can_send_are_refused() {
+    let daemon = Daemon::start(1, "", ROUTES);
+    let reloads = |daemon: &Daemon| {
+        samples(&daemon.scrape(), "asycamore_config_reloads_total")
+            .iter()
+            .map(|(_, value)| value)
+            .sum::<f64>()
+    };
+    let before = reloads(&daemon);
+    let refused = [
+        ("POST", "/reload", "Origin: http://evil.example\r\n"),
+        ("POST", "/reload", "Origin: null\r\n"),
+        (
+            "POST",
+            "/reload",
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\n",
+        ),
+        (
+            "POST",
+            "/reload",
+            "Content-Type: text/plain\r\nContent-Length: 0\r\n",
+        ),
+        ("POST", "/profiling/start", "Sec-Fetch-Site: cross-site\r\n"),
+        (
+            "GET",
+            "/debug/pprof/profile?seconds=1",
+            "Sec-Fetch-Site: cross-site\r\n",
+        ),
+        (
+            "GET",
+            "/debug/pprof/profile?seconds=1",
+            "Referer: http://evil.example/cat.html\r\n",
+        ),
+        ("GET", "/metrics", "Sec-Fetch-Site: same-site\r\n"),
+    ];
+    for (method, target, headers) in refused {
+        let response = daemon.admin(method, target, headers);
+        assert_eq!(response.status, 403, "{method} {target} {headers:?}");
+    }
+    assert_eq!(reloads(&daemon), before, "a refused reload ran");
+    let profiling = daemon.admin("GET", "/profiling", "");
+    assert!(
+        !profiling.text().contains("\"running\":true"),
+        "a refused profile started: {}",
+        profiling.text()
+    );
+    // What tools and the admin port's own pages send.
+    for (method, target, headers) in [
+        ("POST", "/reload", ""),
+        (
+            "POST",
+            "/reload",
+            "Content-Type: application/json\r\nContent-Length: 2\r\n",
+        ),
+        ("GET", "/metrics", "Sec-Fetch-Site: same-origin\r\n"),
+        ("GET", "/metrics", "Sec-Fetch-Site: none\r\n"),
+        ("GET", "/metrics", "Origin: http://127.0.0.1\r\n"),
+    ] {
+        let mut client = Client::connect(daemon.admin);
+        let body = if headers.contains("Content-Length: 2") {
+            "{}"
+        } else {
+            ""
+        };
+        client.send(
+            format!(
+                "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n{body}"
+            )
+            .as_bytes(),
+        );
+        let response = client.read_response_to(method);
+        assert_eq!(
+            response.status,
+            200,
+            "{method} {target} {headers:?}: {}",
+            response.text()
+        );
+    }
+    assert_eq!(reloads(&daemon), before + 2.0);
+}
+
 #[test]
 fn connections_are_listed_with_their_state() {
     let daemon = Daemon::start(1, "", ROUTES);

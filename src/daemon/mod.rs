@@ -178,6 +178,43 @@ fn config_logs_elsewhere() -> bool {
 
 static LOGS_ELSEWHERE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Removes the stale temporary files (`.upload-<hex>.tmp` that no upload holds: a killed
+/// process's) from each upload directory of `config` that `previous` (the running config, on
+/// a reload) does not use already, logging what each sweep removed. Runs before the routes
+/// using a directory serve, off every poll loop (a directory is read whole).
+fn sweep_upload_dirs(config: &Config, previous: Option<&Config>) {
+    let upload_dirs = |config: &Config| -> Vec<std::path::PathBuf> {
+        config
+            .routes
+            .iter()
+            .filter_map(|route| match &route.handler {
+                config::HandlerSpec::Upload { dir, .. } => Some(dir.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let known = previous.map(upload_dirs).unwrap_or_default();
+    let mut dirs = upload_dirs(config);
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs.iter().filter(|dir| !known.contains(dir)) {
+        match crate::handlers::sweep_stale_uploads(dir) {
+            Ok(swept) if swept.files > 0 => log::warn!(
+                "upload: removed {} stale temporary file(s), {} bytes, from {} (left by a \
+                 process that was killed)",
+                swept.files,
+                swept.bytes,
+                dir.display()
+            ),
+            Ok(_) => {}
+            Err(err) => log::warn!(
+                "upload: cannot sweep {} for stale temporary files: {err}",
+                dir.display()
+            ),
+        }
+    }
+}
+
 /// Everything from the logger to a serving, privilege-dropped server; the error text if a
 /// step fails (the caller logs it and exits `EXIT_STARTUP`).
 fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
@@ -217,6 +254,7 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         Some(access_log) => Some(access_log::open(access_log).map_err(|err| err.to_string())?),
         None => None,
     };
+    sweep_upload_dirs(&config, None);
     let table = Arc::new(config::route_table(&config, 1));
     let handle = if inherited.is_empty() {
         server::start(server_config, Arc::clone(&table))

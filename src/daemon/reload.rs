@@ -111,6 +111,7 @@ impl Daemon {
         if let Some(access_log) = access_log {
             self.handle.set_access_log(access_log);
         }
+        super::sweep_upload_dirs(&new, Some(&self.config));
         self.generation += 1;
         let table = Arc::new(config::route_table_after(
             &new,

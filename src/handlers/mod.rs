@@ -15,7 +15,9 @@ pub use echo::{Echo, EchoExchange};
 pub use redirect::{Redirect, RedirectSettings};
 pub use respond::Respond;
 pub use static_files::{StaticFiles, StaticSettings};
-pub use upload::{Upload, UploadExchange, UploadSettings};
+pub use upload::{
+    Swept, Upload, UploadExchange, UploadSettings, sweep_stale as sweep_stale_uploads,
+};
 
 use crate::service::{BodyEvent, Exchange, Handler, Request, ResponseWriter, Start};
 

@@ -1,12 +1,14 @@
 //! `upload`: streams a request body into a new file in a directory.
 //!
 //! POST or PUT only (405 with `Allow` otherwise). The body is taken as a stream: each piece is
-//! written to a temporary file (`.upload-<random>.tmp`, created exclusively, mode 0640) in the
-//! configured directory as it arrives, while its SHA-256 is computed, so memory stays bounded
-//! whatever the upload size. When the body ends the file is (optionally) fsynced, given its
-//! final name without ever replacing an existing file (a hard link, then the temporary name
-//! removed: an atomic "rename unless the target exists"), the directory is (optionally)
-//! fsynced, and the answer is 201 with `Location` and a JSON body.
+//! written to a temporary file in the configured directory as it arrives (unnamed with
+//! `O_TMPFILE` where the filesystem allows, else `.upload-<random>.tmp`, created exclusively;
+//! mode 0640: see `store.rs`), while its SHA-256 is computed, so memory stays bounded
+//! whatever the upload size. When the body ends, a commit thread (`commit.rs`) (optionally)
+//! fsyncs the file, gives it its final name without ever replacing an existing file (a hard
+//! link: an atomic "rename unless the target exists"), (optionally) fsyncs the directory, and
+//! wakes the exchange, which answers 201 with `Location` and a JSON body: no disk wait of the
+//! commit blocks the poll loop.
 //!
 //! The final name is the request path below the route's prefix when that is one safe segment
 //! (percent-decoded, `[A-Za-z0-9._-]`, not starting with `.`): 409 if that file exists.
@@ -16,16 +18,19 @@
 //! and one log line naming the path and the OS error.
 //!
 //! This file must not buffer the body in memory, must never overwrite an existing file, and
-//! must not leave a temporary file behind on any path (see `Drop for UploadExchange`).
+//! must not leave a temporary file behind on any path (see `Drop for TempFile`); a temporary
+//! file a killed process left (named ones only: an unnamed file dies with the process) is
+//! removed by [`sweep_stale`], which the daemon runs at start and for a directory new to a
+//! reload.
 
 use std::collections::hash_map::RandomState;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -34,8 +39,14 @@ use crate::service::{
     BodyEvent, BodyMode, Exchange, Framing, Handler, HeaderLines, Request, ResponseWriter, Start,
 };
 
+mod commit;
+mod store;
 #[cfg(test)]
 mod tests;
+
+use commit::{Commit, Outcome, Pending};
+use store::TempFile;
+pub use store::{Swept, sweep_stale};
 
 /// What an `upload` route is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +61,13 @@ pub struct UploadSettings {
     pub header_lines: HeaderLines,
 }
 
-/// Mode bits of stored files (before the umask): owner read-write, group read.
-const FILE_MODE: u32 = 0o640;
 /// Attempts at a fresh random name before giving up (a clash is already improbable).
 const NAME_ATTEMPTS: usize = 8;
 /// The longest client-chosen file name accepted (longer ones get a generated name).
 const MAX_NAME_LEN: usize = 255;
+/// While a commit runs, the exchange's own timer (instead of the body timeout, which would
+/// end a long fsync with 500) looks in this often; the commit is never cut short.
+const COMMIT_CHECK: Duration = Duration::from_secs(60);
 
 /// The settings and everything derived from them once, shared by a route's exchanges.
 #[derive(Debug)]
@@ -67,6 +79,8 @@ struct Shared {
     allow_lines: HeaderLines,
     /// The route's header lines plus a plain-text `Content-Type`.
     text_lines: HeaderLines,
+    /// Whether to try `O_TMPFILE` (cleared when the directory's filesystem refuses it).
+    unnamed: AtomicBool,
 }
 
 /// The upload handler.
@@ -89,6 +103,7 @@ impl Upload {
                 location_base,
                 allow_lines,
                 text_lines,
+                unnamed: AtomicBool::new(true),
             }),
         }
     }
@@ -127,16 +142,17 @@ impl Handler for Upload {
                 }
             }
         }
-        match create_temp(dir) {
-            Ok((file, path)) => Start::Continue {
+        match TempFile::create(dir, &shared.unnamed) {
+            Ok(temp) => Start::Continue {
                 body: BodyMode::Stream,
                 exchange: UploadExchange {
                     shared: Arc::clone(shared),
-                    temp: Some(TempFile { file, path }),
+                    temp: Some(temp),
                     name,
                     bytes: 0,
                     chunks: 0,
                     hasher: Sha256::new(),
+                    pending: None,
                 },
             },
             Err((error, path)) => {
@@ -148,25 +164,20 @@ impl Handler for Upload {
     }
 }
 
-/// A temporary file being written.
-#[derive(Debug)]
-struct TempFile {
-    file: File,
-    path: PathBuf,
-}
-
 /// One upload in progress.
 #[derive(Debug)]
 pub struct UploadExchange {
     shared: Arc<Shared>,
-    /// The partial file; `None` once it was given its final name or removed (the exchange
-    /// has answered, and ignores whatever else arrives).
+    /// The partial file; `None` once the body ended (its commit is pending or done) or it
+    /// was removed (the exchange has answered, and ignores whatever else arrives).
     temp: Option<TempFile>,
     /// The client-chosen name, if the request path named one.
     name: Option<String>,
     bytes: u64,
     chunks: u64,
     hasher: Sha256,
+    /// The commit running on a commit thread, once the body has ended, until answered.
+    pending: Option<Pending>,
 }
 
 impl Exchange for UploadExchange {
@@ -197,8 +208,26 @@ impl Exchange for UploadExchange {
         }
     }
 
-    /// The answer is written when the body ends (or fails); there is nothing to add before.
-    fn on_writable(&mut self, _response: &mut ResponseWriter<'_>) {}
+    /// The commit thread has ended (its waker fired), the client went away, or the
+    /// exchange's timer looked in: answer, give up, or wait on.
+    fn on_writable(&mut self, response: &mut ResponseWriter<'_>) {
+        let Some(pending) = &self.pending else {
+            return;
+        };
+        if response.client_gone() && pending.abandon() {
+            // Nobody will read the answer (as the proxy, and nginx): the commit stores
+            // nothing unless it was already naming the file.
+            self.pending = None;
+            response.wake_at(None);
+            response.abandon();
+        } else if let Some(outcome) = pending.outcome() {
+            self.pending = None;
+            response.wake_at(None);
+            self.answer(outcome, response);
+        } else {
+            response.wake_at(Some(Instant::now() + COMMIT_CHECK));
+        }
+    }
 }
 
 impl UploadExchange {
@@ -211,56 +240,46 @@ impl UploadExchange {
         doing: &str,
         error: &io::Error,
     ) {
-        let status = log_failure(doing, &temp.path, error);
-        drop(temp.file);
-        remove_partial(&temp.path);
+        let status = log_failure(doing, &temp.describe(), error);
+        drop(temp);
         answer_text(response, &self.shared.text_lines, status);
     }
 
-    /// The body is complete: gives the file its final name and answers 201.
+    /// The body is complete: hands the file to a commit thread, which wakes the exchange
+    /// when it is stored (answered in `on_writable`). Without a waker (the exchange is not
+    /// served by a connection, so no poll loop waits on it) the commit runs here.
     fn commit(&mut self, temp: TempFile, response: &mut ResponseWriter<'_>) {
         let settings = &self.shared.settings;
-        if settings.fsync {
-            if let Err(error) = temp.file.sync_all() {
-                return self.abandon(temp, response, "syncing", &error);
-            }
-        }
-        let mut stored = None;
-        for _ in 0..NAME_ATTEMPTS {
-            let name = self.name.clone().unwrap_or_else(|| random_hex(16));
-            let target = settings.dir.join(&name);
-            // A hard link never replaces an existing file: with the temporary name removed
-            // afterwards, it is a rename that refuses to overwrite.
-            match fs::hard_link(&temp.path, &target) {
-                Ok(()) => {
-                    stored = Some((name, target));
-                    break;
-                }
-                Err(error) if error.kind() == ErrorKind::AlreadyExists => {
-                    if self.name.is_some() {
-                        // Created by someone else while this body was arriving.
-                        drop(temp.file);
-                        remove_partial(&temp.path);
-                        return answer_text(response, &self.shared.text_lines, 409);
-                    }
-                }
-                Err(error) => return self.abandon(temp, response, "storing", &error),
-            }
-        }
-        let Some((name, target)) = stored else {
-            let error = io::Error::new(ErrorKind::AlreadyExists, "no unused file name found");
-            return self.abandon(temp, response, "naming", &error);
+        let commit = Commit {
+            temp,
+            dir: settings.dir.clone(),
+            name: self.name.clone(),
+            fsync: settings.fsync,
+            bytes: self.bytes,
         };
-        drop(temp.file);
-        remove_partial(&temp.path);
-        if settings.fsync {
-            if let Err(error) = File::open(&settings.dir).and_then(|dir| dir.sync_all()) {
-                // Not known to be durable: the file does not count as stored.
-                let status = log_failure("syncing the directory of", &target, &error);
-                remove_partial(&target);
+        match response.waker() {
+            Some(waker) => {
+                self.pending = Some(commit::submit(commit, waker));
+                // The exchange times its wait itself: a long fsync is not a stalled handler.
+                response.wake_at(Some(Instant::now() + COMMIT_CHECK));
+            }
+            None => {
+                let outcome = commit::run(commit, &|| false).unwrap_or(Outcome::Failed(500));
+                self.answer(outcome, response);
+            }
+        }
+    }
+
+    /// Answers a commit's outcome: 201 with `Location` and the JSON body, 409, or the
+    /// failure's status.
+    fn answer(&mut self, outcome: Outcome, response: &mut ResponseWriter<'_>) {
+        let name = match outcome {
+            Outcome::Stored(name) => name,
+            Outcome::Conflict => return answer_text(response, &self.shared.text_lines, 409),
+            Outcome::Failed(status) => {
                 return answer_text(response, &self.shared.text_lines, status);
             }
-        }
+        };
         let location = format!("{}{name}", self.shared.location_base);
         let sha256 = hex(std::mem::take(&mut self.hasher).finalize().as_slice());
         let body = json_body(&name, &location, self.bytes, &sha256, self.chunks);
@@ -270,7 +289,7 @@ impl UploadExchange {
         ];
         let framing = Framing::Length(body.len() as u64);
         if response
-            .head_encoded_with(201, &settings.header_lines, &fields, framing)
+            .head_encoded_with(201, &self.shared.settings.header_lines, &fields, framing)
             .is_ok()
         {
             response.write(body.as_bytes());
@@ -287,31 +306,12 @@ impl Drop for UploadExchange {
             log::warn!(
                 "upload: removing partial file {} after {} bytes: the request body did not \
                  complete (client gone, body over the limit, or connection error)",
-                temp.path.display(),
+                temp.describe().display(),
                 self.bytes
             );
-            remove_partial(&temp.path);
         }
+        // A pending commit is abandoned as `pending` drops (see `commit.rs`).
     }
-}
-
-/// Creates a fresh temporary file in `dir`; on failure, the error and the path tried.
-fn create_temp(dir: &Path) -> Result<(File, PathBuf), (io::Error, PathBuf)> {
-    let mut last = None;
-    for _ in 0..NAME_ATTEMPTS {
-        let path = dir.join(format!(".upload-{}.tmp", random_hex(16)));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&path)
-        {
-            Ok(file) => return Ok((file, path)),
-            Err(error) if error.kind() == ErrorKind::AlreadyExists => last = Some((error, path)),
-            Err(error) => return Err((error, path)),
-        }
-    }
-    Err(last.unwrap_or_else(|| (io::Error::from(ErrorKind::AlreadyExists), dir.to_path_buf())))
 }
 
 /// Removes a file this exchange created, logging (not failing) if that is impossible.

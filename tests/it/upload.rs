@@ -3,8 +3,13 @@
 //! server memory, and nothing left on disk after a 413 or a client that goes away; 409 for
 //! an existing name, 405 for other methods.
 //!
+//! An `fsync = true` upload's commit runs off the worker's loop: another client of the same
+//! worker is answered while it runs. A server killed mid-upload leaves no temporary file
+//! (unnamed with `O_TMPFILE`; named ones are swept at the next start, logged).
+//!
 //! Waiting for the server to create or remove a file is a deadline-bounded poll of the
-//! directory (there is no event to wait on), never a fixed sleep.
+//! directory or of the server's open files (there is no event to wait on), never a fixed
+//! sleep.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::support::{IO_LIMIT, Response, TestServer, peak_rss_kib, post, temp_path};
+use crate::support::{
+    IO_LIMIT, Process, Response, TestServer, binary, peak_rss_kib, post, temp_path, write_config,
+};
 
 /// The largest peak resident set the server may reach while storing 256 MiB (its
 /// baseline is a few MiB: buffers, worker stack, the binary).
@@ -25,6 +32,15 @@ impl Dir {
     fn new(name: &str) -> Dir {
         let path = temp_path(name);
         std::fs::create_dir(&path).expect("create upload dir");
+        Dir(path)
+    }
+
+    /// A fresh directory under the build's temporary directory, on the disk the build is on
+    /// (where an fsync waits on the device; the system's temp dir may be a tmpfs).
+    fn on_disk(name: &str) -> Dir {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(temp_path(name).file_name().expect("file name"));
+        std::fs::create_dir_all(&path).expect("create upload dir");
         Dir(path)
     }
 
@@ -69,8 +85,13 @@ impl Drop for Dir {
 /// A server with `up` (fsync off, 300 MiB limit), `synced` (fsync on) and `small` (1 KiB
 /// limit) upload routes, all storing into `dir`.
 fn server(dir: &Path) -> TestServer {
+    TestServer::start(&config(dir))
+}
+
+/// The configuration [`server`] runs.
+fn config(dir: &Path) -> String {
     let dir = dir.display();
-    TestServer::start(&format!(
+    format!(
         r#"
 [server]
 listen = ["127.0.0.1:0"]
@@ -101,7 +122,39 @@ handler = "upload"
 dir = "{dir}"
 max_body_bytes = 1024
 "#
-    ))
+    )
+}
+
+/// The sizes of the files the server `pid` holds open in `dir` (its temporary files, named
+/// or not: an unnamed one shows as `dir/#inode (deleted)`).
+fn open_files_in(pid: u32, dir: &Path) -> Vec<u64> {
+    let prefix = format!("{}/", dir.display());
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let target = std::fs::read_link(&path).ok()?;
+            if !target.to_string_lossy().starts_with(&prefix) {
+                return None;
+            }
+            Some(std::fs::metadata(&path).ok()?.len())
+        })
+        .collect()
+}
+
+/// Polls until the server `pid` holds exactly files of `sizes` open in `dir`.
+fn wait_for_open_files(pid: u32, dir: &Path, sizes: &[u64], what: &str) {
+    let deadline = Instant::now() + IO_LIMIT;
+    loop {
+        let open = open_files_in(pid, dir);
+        if open == sizes {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: open files {open:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The value of `key` in a flat JSON object (a string without escapes, or a number).
@@ -304,14 +357,21 @@ fn a_client_that_goes_away_mid_upload_leaves_nothing() {
     let mut client = server.connect();
     client.send(b"POST /up/never.bin HTTP/1.1\r\nHost: test\r\nContent-Length: 1048576\r\n\r\n");
     client.send(&[b'z'; 100_000]);
-    // The partial file exists (under its temporary name only) and holds what was sent.
-    dir.wait_until("the partial file holds what was sent", |names| {
-        names.len() == 1
-            && names[0].starts_with(".upload-")
-            && names[0].ends_with(".tmp")
-            && std::fs::metadata(dir.0.join(&names[0])).is_ok_and(|meta| meta.len() == 100_000)
-    });
+    // The partial file is open and holds what was sent; no final name is visible (nor any
+    // name at all when it is unnamed).
+    wait_for_open_files(
+        server.pid(),
+        &dir.0,
+        &[100_000],
+        "the partial file holds what was sent",
+    );
+    let names = dir.names();
+    assert!(
+        names.iter().all(|name| name.starts_with(".upload-")) && names.len() <= 1,
+        "{names:?}"
+    );
     drop(client);
+    wait_for_open_files(server.pid(), &dir.0, &[], "the partial file is closed");
     dir.wait_until(
         "the partial file is removed after the client left",
         |names| names.is_empty(),
@@ -499,4 +559,147 @@ fn a_fast_upload_does_not_starve_other_clients_of_its_worker() {
         sent < CAP,
         "the other client was answered only after the upload had sent all {CAP} bytes"
     );
+}
+
+/// An `fsync = true` upload's commit (the fsync of the whole file, its link, the directory's
+/// fsync) does not hold its worker: once the body is all in the temporary file (the server's
+/// open file has its full size, so the commit has begun), another client of the same, only
+/// worker is answered while the upload's 201 has not been written yet (nothing to read on
+/// its connection after the probe's answer arrived). Before the commit moved off the loop,
+/// no probe could be answered until the 201 was out. The probe's worst wait must also be
+/// far below the time the commit took, whatever the disk's speed. The directory is on the
+/// build's disk: on a tmpfs an fsync has nothing to wait for.
+#[test]
+fn an_fsync_commit_does_not_stall_other_clients_of_its_worker() {
+    const TOTAL: usize = 256 << 20;
+    const PIECE: usize = 1 << 20;
+    let dir = Dir::on_disk("up-fsync-stall");
+    let server = server(&dir.0);
+    let mut upload = server.connect();
+    upload
+        .stream
+        .set_write_timeout(Some(IO_LIMIT))
+        .expect("write timeout");
+    upload.send(
+        format!("PUT /synced/big.bin HTTP/1.1\r\nHost: test\r\nContent-Length: {TOTAL}\r\n\r\n")
+            .as_bytes(),
+    );
+    let mut noise = Noise(0x2545_f491_4f6c_dd1d);
+    let mut hasher = Sha256::new();
+    let mut piece = vec![0u8; PIECE];
+    for _ in 0..TOTAL / PIECE {
+        noise.fill(&mut piece);
+        hasher.update(&piece);
+        upload.send(&piece);
+    }
+    let mut probe = server.connect();
+    // The whole body is in the temporary file: the commit is under way.
+    wait_for_open_files(
+        server.pid(),
+        &dir.0,
+        &[TOTAL as u64],
+        "the body is all written",
+    );
+    let commit_seen = Instant::now();
+    let deadline = commit_seen + IO_LIMIT;
+    let mut answered_during_commit = 0u32;
+    let mut worst = Duration::ZERO;
+    let mut worst_at = Duration::ZERO;
+    upload.stream.set_nonblocking(true).expect("nonblocking");
+    loop {
+        let sent = Instant::now();
+        probe.send(b"GET /up HTTP/1.1\r\nHost: test\r\n\r\n");
+        assert_eq!(probe.read_response().status, 405);
+        let latency = sent.elapsed();
+        match upload.stream.peek(&mut [0u8; 1]) {
+            // The 201 was written before the probe's answer, or after: either way the
+            // commit is over.
+            Ok(_) => break,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => panic!("upload connection: {error}"),
+        }
+        answered_during_commit += 1;
+        if latency > worst {
+            worst = latency;
+            worst_at = sent - commit_seen;
+        }
+        assert!(Instant::now() < deadline, "the commit did not end");
+    }
+    let commit = commit_seen.elapsed();
+    upload.stream.set_nonblocking(false).expect("blocking");
+    let response = upload.read_response();
+    let sha = hex(hasher.finalize().as_slice());
+    assert_stored(&dir, &response, "/synced", TOTAL as u64, &sha, 0);
+    eprintln!(
+        "fsync commit of {} MiB took about {commit:?}; {answered_during_commit} probe(s) \
+         answered meanwhile, the slowest in {worst:?} (sent {worst_at:?} into the commit)",
+        TOTAL >> 20
+    );
+    assert!(
+        answered_during_commit >= 1,
+        "no probe was answered during the {commit:?} commit: it held the worker"
+    );
+    // Half, not less: on a loaded machine a probe may lose the CPU for a while; a blocked
+    // loop would make the first probe wait for nearly all of the commit.
+    assert!(
+        worst * 2 < commit,
+        "a probe waited {worst:?}, not far below the {commit:?} commit"
+    );
+}
+
+/// A server killed (`kill -9`) mid-upload leaves no temporary file once it has started
+/// again: an unnamed temporary file dies with the process (nothing is ever visible), a named
+/// one is swept at the next start.
+#[test]
+fn a_server_killed_mid_upload_leaves_no_temporary_file() {
+    let dir = Dir::new("up-killed");
+    let server = server(&dir.0);
+    let mut client = server.connect();
+    client.send(b"POST /up/lost.bin HTTP/1.1\r\nHost: test\r\nContent-Length: 1048576\r\n\r\n");
+    client.send(&[b'k'; 100_000]);
+    wait_for_open_files(
+        server.pid(),
+        &dir.0,
+        &[100_000],
+        "the partial file holds what was sent",
+    );
+    // Dropping the server kills it with SIGKILL and reaps it.
+    drop(server);
+    let left = dir.names();
+    assert!(
+        left.iter().all(|name| name.starts_with(".upload-")),
+        "{left:?}"
+    );
+    eprintln!("left by the killed server: {left:?} (none with O_TMPFILE)");
+    let _restarted = server_after_restart(&dir.0);
+    assert_eq!(dir.names(), Vec::<String>::new());
+    drop(client);
+}
+
+/// Starts the server on `dir` again, as a process (to read its start-up lines in order).
+fn server_after_restart(dir: &Path) -> Process {
+    let mut process = Process::start(binary(), write_config(&config(dir)), &[]);
+    process.wait_log("listening on http://");
+    process
+}
+
+/// Temporary files of our naming that a killed process left (no upload holds them) are
+/// removed at start, with one log line giving their count and bytes; nothing else in the
+/// directory is touched.
+#[test]
+fn stale_temporary_files_are_swept_at_start_and_logged() {
+    let dir = Dir::new("up-stale");
+    std::fs::write(dir.0.join(".upload-0123456789abcdef.tmp"), [b's'; 5000]).expect("write");
+    std::fs::write(dir.0.join(".upload-fedcba9876543210.tmp"), [b's'; 120]).expect("write");
+    std::fs::write(dir.0.join(".upload-notours.tmp"), b"keep").expect("write");
+    std::fs::write(dir.0.join("kept.bin"), b"keep").expect("write");
+    let mut process = Process::start(binary(), write_config(&config(&dir.0)), &[]);
+    let line = process.wait_log("stale temporary");
+    assert!(
+        line.contains("removed 2 stale temporary file(s), 5120 bytes, from")
+            && line.contains(&dir.0.display().to_string()),
+        "{line}"
+    );
+    process.wait_log("listening on http://");
+    assert_eq!(dir.names(), [".upload-notours.tmp", "kept.bin"]);
 }

@@ -1,7 +1,9 @@
 //! Unit tests of the upload handler: the pure helpers by tables, and whole exchanges driven
 //! in-process against a fresh directory (no server, no sockets).
 
+use std::fs::OpenOptions;
 use std::path::PathBuf;
+use std::sync::{Mutex, mpsc};
 
 use super::*;
 use crate::service::{BodyKind, Reply, ResponseContext, Version};
@@ -109,6 +111,11 @@ fn feed(exchange: &mut UploadExchange, reply: &mut Reply, events: Vec<BodyEvent<
     String::from_utf8(out).expect("utf-8")
 }
 
+/// How many names a receiving exchange's temporary file shows: none when it is unnamed.
+fn visible_temp_files(exchange: &UploadExchange) -> usize {
+    usize::from(!exchange.temp.as_ref().expect("receiving").is_unnamed())
+}
+
 #[test]
 fn requested_names() {
     let cases: &[(&str, &str, Option<&str>)] = &[
@@ -201,12 +208,16 @@ fn chunked_upload_is_stored_under_the_requested_name() {
     assert_eq!(written, "", "the head waits for the body");
     let mut exchange = exchange.expect("an exchange");
     let temp_names = dir.names();
-    assert_eq!(temp_names.len(), 1);
-    assert!(temp_names[0].starts_with(".upload-") && temp_names[0].ends_with(".tmp"));
-    let mode = fs::metadata(dir.0.join(&temp_names[0]))
-        .expect("stat")
-        .permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o137, 0);
+    if exchange.temp.as_ref().expect("receiving").is_unnamed() {
+        // O_TMPFILE: nothing is visible while the body arrives.
+        assert_eq!(temp_names, Vec::<String>::new());
+    } else {
+        assert_eq!(temp_names.len(), 1);
+        assert!(
+            store::is_temp_name(temp_names[0].as_bytes()),
+            "{temp_names:?}"
+        );
+    }
 
     let text = feed(
         &mut exchange,
@@ -236,6 +247,10 @@ fn chunked_upload_is_stored_under_the_requested_name() {
     assert!(text.ends_with(&format!("\r\n\r\n{body}")), "{text}");
     assert_eq!(dir.names(), ["notes.txt"]);
     assert_eq!(fs::read(dir.0.join("notes.txt")).expect("read"), b"abcde");
+    let mode = fs::metadata(dir.0.join("notes.txt"))
+        .expect("stat")
+        .permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o137, 0);
 }
 
 #[test]
@@ -310,7 +325,7 @@ fn an_exchange_dropped_midway_removes_its_partial_file() {
     let (exchange, _) = start(&upload, "POST", "/up", &mut reply);
     let mut exchange = exchange.expect("an exchange");
     feed(&mut exchange, &mut reply, vec![BodyEvent::Data(b"partial")]);
-    assert_eq!(dir.names().len(), 1);
+    assert_eq!(dir.names().len(), visible_temp_files(&exchange));
     drop(exchange);
     assert!(dir.names().is_empty());
 }
@@ -359,7 +374,7 @@ fn a_full_disk_answers_507_and_removes_the_partial_file() {
     let (exchange, _) = start(&upload, "POST", "/up", &mut reply);
     let mut exchange = exchange.expect("an exchange");
     feed(&mut exchange, &mut reply, vec![BodyEvent::Data(b"abc")]);
-    assert_eq!(dir.names().len(), 1);
+    assert_eq!(dir.names().len(), visible_temp_files(&exchange));
     // Writes to /dev/full fail with ENOSPC, as on a full disk.
     let full = OpenOptions::new()
         .write(true)
@@ -386,4 +401,140 @@ fn a_full_disk_answers_507_and_removes_the_partial_file() {
         ""
     );
     assert!(dir.names().is_empty());
+}
+
+/// Records the wakes of exchanges, as a worker's mailbox would.
+struct Wakes(Mutex<mpsc::Sender<(usize, u64)>>);
+
+impl crate::service::Wake for Wakes {
+    fn wake(&self, token: usize, request: u64) {
+        let _ = self.0.lock().unwrap().send((token, request));
+    }
+}
+
+/// Served by a connection (a waker at hand), the commit runs on a commit thread: nothing is
+/// answered when the body ends; the thread wakes the exchange, which answers 201 from
+/// `on_writable`, byte for byte what an inline commit answers.
+#[test]
+fn a_commit_runs_off_the_loop_and_answers_when_woken() {
+    let dir = TempDir::new("woken");
+    let upload = handler(&dir.0, "/up", true);
+    let (sender, wakes) = mpsc::channel();
+    let target: Arc<dyn crate::service::Wake> = Arc::new(Wakes(Mutex::new(sender)));
+    let wake = crate::service::WakeRef {
+        target: &target,
+        token: 7,
+        request: 3,
+    };
+    let mut reply = reply();
+    let (exchange, _) = start(&upload, "PUT", "/up/late.txt", &mut reply);
+    let mut exchange = exchange.expect("an exchange");
+    let mut out = Vec::new();
+    for event in [BodyEvent::Data(b"abcde"), BodyEvent::End] {
+        let writer = ResponseWriter::new(&mut out, &mut reply, DATE, 1 << 16);
+        exchange.on_body(event, &mut writer.with_wake(Some(wake)));
+    }
+    assert_eq!(out, b"", "nothing is answered before the commit ends");
+    assert!(reply.wake_at.is_some(), "the exchange times its own wait");
+    let woken = wakes
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the commit thread wakes the exchange");
+    assert_eq!(woken, (7, 3));
+    exchange.on_writable(&mut ResponseWriter::new(
+        &mut out,
+        &mut reply,
+        DATE,
+        1 << 16,
+    ));
+    let text = String::from_utf8(out).expect("utf-8");
+    let sha = hex(Sha256::digest(b"abcde").as_slice());
+    let body = format!(
+        "{{\"name\":\"late.txt\",\"location\":\"/up/late.txt\",\"bytes\":5,\"sha256\":\"{sha}\",\"chunks\":0}}\n"
+    );
+    assert!(text.starts_with("HTTP/1.1 201 Created\r\n"), "{text}");
+    assert!(text.contains("Location: /up/late.txt\r\n"), "{text}");
+    assert!(text.ends_with(&format!("\r\n\r\n{body}")), "{text}");
+    assert!(reply.wake_at.is_none());
+    assert_eq!(dir.names(), ["late.txt"]);
+}
+
+/// A commit abandoned by the time its data is synced names nothing and removes the
+/// temporary file, named or unnamed.
+#[test]
+fn an_abandoned_commit_stores_nothing() {
+    let dir = TempDir::new("abandoned");
+    let unnamed = AtomicBool::new(true);
+    for named in [false, true] {
+        let temp = if named {
+            TempFile::create_named(&dir.0).expect("named temp")
+        } else {
+            TempFile::create(&dir.0, &unnamed).expect("temp")
+        };
+        let commit = Commit {
+            temp,
+            dir: dir.0.clone(),
+            name: Some("never".into()),
+            fsync: true,
+            bytes: 0,
+        };
+        assert_eq!(commit::run(commit, &|| true), None);
+        assert!(dir.names().is_empty(), "{:?}", dir.names());
+    }
+}
+
+#[test]
+fn temporary_file_names() {
+    let cases: &[(&str, bool)] = &[
+        (".upload-0123456789abcdef.tmp", true),
+        (".upload-0123456789ABCDEF.tmp", false),
+        (".upload-0123456789abcde.tmp", false),
+        (".upload-0123456789abcdef0.tmp", false),
+        (".upload-0123456789abcdeg.tmp", false),
+        (".upload-0123456789abcdef.tmp~", false),
+        ("upload-0123456789abcdef.tmp", false),
+        (".upload-x.tmp", false),
+        ("report.pdf", false),
+    ];
+    for &(name, expected) in cases {
+        assert_eq!(store::is_temp_name(name.as_bytes()), expected, "{name}");
+    }
+}
+
+/// The sweep removes our stale temporary files, and nothing else: not a file an upload
+/// holds (its lock is taken), not other names, not a symlink or a directory of our naming.
+#[test]
+fn the_sweep_removes_only_stale_temporary_files() {
+    let dir = TempDir::new("sweep");
+    fs::write(dir.0.join(".upload-00000000000000aa.tmp"), [1u8; 1000]).expect("write");
+    fs::write(dir.0.join(".upload-00000000000000bb.tmp"), [2u8; 24]).expect("write");
+    fs::write(dir.0.join("stored.bin"), b"keep").expect("write");
+    fs::write(dir.0.join(".upload-x.tmp"), b"keep").expect("write");
+    fs::create_dir(dir.0.join(".upload-00000000000000cc.tmp")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        dir.0.join("stored.bin"),
+        dir.0.join(".upload-00000000000000dd.tmp"),
+    )
+    .expect("symlink");
+    let held = TempFile::create_named(&dir.0).expect("named temp");
+    let held_name = held.describe();
+    assert_eq!(
+        sweep_stale(&dir.0).expect("sweep"),
+        Swept {
+            files: 2,
+            bytes: 1024
+        }
+    );
+    let held_name = held_name.file_name().unwrap().to_str().unwrap().to_string();
+    let mut expected = vec![
+        ".upload-00000000000000cc.tmp".to_string(),
+        ".upload-00000000000000dd.tmp".to_string(),
+        ".upload-x.tmp".to_string(),
+        held_name,
+        "stored.bin".to_string(),
+    ];
+    expected.sort();
+    assert_eq!(dir.names(), expected);
+    assert_eq!(sweep_stale(&dir.0).expect("sweep"), Swept::default());
+    drop(held);
+    assert_eq!(dir.names().len(), 4);
 }

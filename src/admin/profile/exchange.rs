@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use super::session::{Outcome, Pending, Profile, slot};
+use super::session::{Outcome, Pending, Profile, Stop, slot};
 use super::{Format, state_json, text};
 use crate::service::{BodyEvent, Exchange, ExchangeWaker, Framing, ResponseWriter, Start};
 
@@ -25,7 +25,7 @@ pub struct ProfileExchange {
     /// A timed profile's stop: dropped with the exchange (its connection closed: a server
     /// stop, or a reset; a client that only half-closes still gets the profile), it ends the
     /// profile early.
-    _stop: Option<Sender<()>>,
+    _stop: Option<Sender<Stop>>,
 }
 
 impl std::fmt::Debug for ProfileExchange {
@@ -40,7 +40,11 @@ impl std::fmt::Debug for ProfileExchange {
 }
 
 impl ProfileExchange {
-    pub(super) fn start(wait: Wait, waker: ExchangeWaker, stop: Option<Sender<()>>) -> Start<Self> {
+    pub(super) fn start(
+        wait: Wait,
+        waker: ExchangeWaker,
+        stop: Option<Sender<Stop>>,
+    ) -> Start<Self> {
         Start::Continue {
             body: crate::service::BodyMode::Ignore,
             exchange: ProfileExchange {

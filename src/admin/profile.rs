@@ -3,7 +3,8 @@
 //!
 //! Endpoints ([`Profiling::handle`]):
 //! - `POST /profiling/start[?frequency=HZ]`: starts a profile (answers the state as JSON);
-//! - `POST /profiling/stop[?format=flamegraph]`: stops it and returns it;
+//! - `POST /profiling/stop[?format=flamegraph]`: stops the profile running, whatever started
+//!   it, and returns it;
 //! - `GET /profiling`: the state as JSON;
 //! - `GET /debug/pprof/profile?seconds=N[&format=flamegraph][&frequency=HZ]`: profiles for N
 //!   seconds (default 30, as Go's) and returns the profile.
@@ -13,7 +14,11 @@
 //! samples, the frequency, the CPU time they stand for and the duration. One profile runs at
 //! a time in the process: any other start is answered 409. A profile lasts at most `[admin]
 //! profile_max_seconds`: a longer `seconds` is refused, and a runtime profile not stopped by
-//! then stops collecting at that point and waits for `/profiling/stop` to fetch it.
+//! then stops collecting at that point and waits for `/profiling/stop` to fetch it. A timed
+//! profile whose client goes away (closes or resets its connection) is abandoned at once,
+//! its samples discarded; `/profiling/stop` on a timed profile returns what was collected
+//! so far, to its caller and to the timed profile's waiting client alike; on a `--profile`
+//! run, it returns the profile so far, and that is what the file gets at exit.
 //!
 //! The admin loop never waits: arming the timers, waiting out the duration, symbolising the
 //! samples and encoding both formats all happen on a `profiler` thread of the profile's own,
@@ -175,13 +180,6 @@ impl Profiling {
         let mut slot = slot();
         let done = match slot.as_mut() {
             None => return text(response, 409, "no profile is running"),
-            Some(session) if session.kind != Kind::Runtime => {
-                let message = format!(
-                    "the running profile is not a runtime one ({}); it ends by itself",
-                    session.kind.as_str()
-                );
-                return text(response, 409, &message);
-            }
             Some(session) if session.stopping => {
                 return text(response, 409, "the profile is already being stopped");
             }
@@ -192,6 +190,8 @@ impl Profiling {
                 done
             }
             Some(session) => {
+                // Any kind: a timed profile's waiting client then gets what was collected
+                // too, and a whole run's file at exit holds the profile up to now.
                 session.stopping = true;
                 if let Some(stop) = &session.stop {
                     let _ = stop.send(Stop::Collect);

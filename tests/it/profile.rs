@@ -275,7 +275,7 @@ fn one_profile_at_a_time_and_runtime_start_stop() {
     let admin = daemon.admin;
     let timed = std::thread::spawn(move || {
         let mut client = Client::connect(admin);
-        client.send(b"GET /debug/pprof/profile?seconds=2 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        client.send(b"GET /debug/pprof/profile?seconds=5 HTTP/1.1\r\nHost: localhost\r\n\r\n");
         client.read_response()
     });
     let state = wait_active(&daemon, true);
@@ -288,11 +288,14 @@ fn one_profile_at_a_time_and_runtime_start_stop() {
         assert_eq!(busy.status, 409, "{method} {target}: {}", busy.text());
         assert!(busy.text().contains("already running"), "{}", busy.text());
     }
-    // The timed profile cannot be stopped early by /profiling/stop.
-    assert_eq!(daemon.admin("POST", "/profiling/stop").status, 409);
+    // /profiling/stop ends a timed profile too: both its caller and the timed profile's
+    // waiting client get what was collected.
+    let stopped = daemon.admin("POST", "/profiling/stop");
+    assert_eq!(stopped.status, 200, "{}", stopped.text());
+    assert_pprof_or_empty(&stopped.body);
     let timed = timed.join().expect("timed profile client");
     assert_eq!(timed.status, 200, "{}", timed.text());
-    assert_pprof_or_empty(&timed.body);
+    assert_eq!(timed.body, stopped.body, "the same profile");
     wait_active(&daemon, false);
 
     // The runtime toggle.
@@ -362,16 +365,36 @@ fn assert_pprof_or_empty(bytes: &[u8]) {
 }
 
 #[test]
-fn a_timed_profile_whose_client_left_frees_the_profiler_at_its_end() {
-    let daemon = Daemon::start(&[]);
+fn a_timed_profile_whose_client_hangs_up_ends_at_once() {
+    let mut daemon = Daemon::start(&[]);
+    // Profiles of 5 s (the cap): the client goes long before either could end by itself.
     let mut client = Client::connect(daemon.admin);
-    client.send(b"GET /debug/pprof/profile?seconds=1 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    client.send(b"GET /debug/pprof/profile?seconds=5 HTTP/1.1\r\nHost: localhost\r\n\r\n");
     wait_active(&daemon, true);
+    // A close (FIN), as a client that gives up does.
     drop(client);
-    wait_active(&daemon, false);
+    // The profile ends because its client went, not at its end (which logs its samples).
+    let line = daemon.process.wait_log("profiling stopped (timed)");
+    assert!(line.contains("abandoned by its client"), "{line}");
     let again = daemon.admin("GET", "/debug/pprof/profile?seconds=1");
     assert_eq!(again.status, 200, "{}", again.text());
     assert_pprof_or_empty(&again.body);
+    let line = daemon.process.wait_log("profiling stopped (timed)");
+    assert!(line.contains("sample(s) in"), "{line}");
+
+    // A reset (SO_LINGER 0) ends it too.
+    let mut client = Client::connect(daemon.admin);
+    client.send(b"GET /debug/pprof/profile?seconds=5 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    wait_active(&daemon, true);
+    socket2::SockRef::from(&client.stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
+    drop(client);
+    let line = daemon.process.wait_log("profiling stopped (timed)");
+    assert!(line.contains("abandoned by its client"), "{line}");
+    let started = daemon.admin("POST", "/profiling/start");
+    assert_eq!(started.status, 200, "{}", started.text());
+    assert_eq!(daemon.admin("POST", "/profiling/stop").status, 200);
 }
 
 /// The daemon's CPU time (user + system) in seconds, from /proc.

@@ -24,6 +24,8 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(120);
 pub(super) enum Stop {
     /// Stop and report what was collected.
     Collect,
+    /// Stop and discard it: nobody waits for the report.
+    Abandon,
 }
 
 /// Who started the profile that runs.
@@ -146,8 +148,8 @@ pub(super) struct Session {
     pub(super) started_at: Instant,
     /// When it stops collecting by itself (`None`: only when told).
     pub(super) limit: Option<Duration>,
-    /// Tells its thread to stop (runtime profiles; a timed profile's exchange and a whole
-    /// run's [`WholeRun`] hold theirs).
+    /// Tells its thread to stop (a timed profile's exchange and a whole run's [`WholeRun`]
+    /// hold a copy).
     pub(super) stop: Option<Sender<Stop>>,
     /// `/profiling/stop` has been asked: the thread ends the session when done.
     pub(super) stopping: bool,
@@ -214,11 +216,11 @@ pub(super) fn begin(
         .name("profiler".into())
         .spawn(move || job.run())
         .map_err(|err| format!("cannot start the profiler thread: {err}"))?;
-    // A timed profile stops when its exchange goes (its connection closed), a whole run
-    // when its `WholeRun` finishes; a runtime profile when told.
-    let (kept, handed) = match kind {
-        Kind::Timed | Kind::WholeRun => (None, Some(stop)),
-        Kind::Runtime => (Some(stop), None),
+    // `/profiling/stop` may end any profile; a timed one also ends when its exchange
+    // abandons it (its client gone), a whole run when its `WholeRun` finishes.
+    let handed = match kind {
+        Kind::Timed | Kind::WholeRun => Some(stop.clone()),
+        Kind::Runtime => None,
     };
     *slot = Some(Session {
         id,
@@ -227,7 +229,7 @@ pub(super) fn begin(
         started: SystemTime::now(),
         started_at: Instant::now(),
         limit,
-        stop: kept,
+        stop: Some(stop),
         stopping: false,
         done: Arc::clone(&done),
     });
@@ -273,9 +275,8 @@ impl Job {
         if abandoned {
             let samples = collected.samples();
             drop(collected);
-            let message = format!(
-                "the profile was abandoned (its connection closed) ({samples} sample(s) discarded)"
-            );
+            let message =
+                format!("the profile was abandoned by its client ({samples} sample(s) discarded)");
             self.finish(Err(message.clone()));
             // Logged once the profiler is free again.
             log::info!("profiling stopped ({}): {message}", self.kind.as_str());
@@ -305,8 +306,8 @@ impl Job {
     }
 
     /// Waits for the end of the collection (told, the limit, or the stopping side gone),
-    /// arming timers on threads started meanwhile. `true` if the profile is abandoned: the
-    /// exchange that held its stop was dropped (its connection closed).
+    /// arming timers on threads started meanwhile. `true` if the profile is abandoned: its
+    /// client went away, or the exchange that held its stop was dropped.
     fn wait(&self, sampler: &mut Sampler) -> bool {
         let deadline = self.limit.map(|limit| Instant::now() + limit);
         loop {
@@ -320,7 +321,7 @@ impl Job {
             }
             match self.stopped.recv_timeout(wait) {
                 Ok(Stop::Collect) => return false,
-                Err(RecvTimeoutError::Disconnected) => return true,
+                Ok(Stop::Abandon) | Err(RecvTimeoutError::Disconnected) => return true,
                 Err(RecvTimeoutError::Timeout) => {
                     if let Err(err) = sampler.rescan() {
                         log::warn!("profiling: {err}");

@@ -244,7 +244,7 @@ GET  /debug/connections   open connections (?format=json|text)\n\
 POST /reload              reload the configuration file\n\
 GET  /profiling           profiling state\n\
 POST /profiling/start     start a CPU profile (?frequency=HZ)\n\
-POST /profiling/stop      stop it and return it (?format=flamegraph for SVG)\n\
+POST /profiling/stop      stop any profile, return it (?format=flamegraph for SVG)\n\
 GET  /debug/pprof/profile a CPU profile of ?seconds=N\n";
 
 impl Handler for Admin {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use super::session::{Outcome, Pending, Profile, slot};
+use super::session::{Outcome, Pending, Profile, Stop, slot};
 use super::{Format, state_json, text};
 use crate::service::{BodyEvent, Exchange, ExchangeWaker, Framing, ResponseWriter, Start};
 
@@ -22,10 +22,10 @@ pub struct ProfileExchange {
     waker: Option<ExchangeWaker>,
     /// The profile being written, and how much of it is out.
     sending: Option<(Arc<Profile>, Format, usize)>,
-    /// A timed profile's stop: dropped with the exchange (its connection closed: a server
-    /// stop, or a reset; a client that only half-closes still gets the profile), it ends the
-    /// profile early.
-    _stop: Option<Sender<()>>,
+    /// A timed profile's stop: the profile is abandoned when its client goes (closes its
+    /// side: [`ResponseWriter::client_gone`]) or the exchange is dropped before the profile
+    /// is done (the connection reset, the server stopping).
+    stop: Option<Sender<Stop>>,
 }
 
 impl std::fmt::Debug for ProfileExchange {
@@ -40,15 +40,28 @@ impl std::fmt::Debug for ProfileExchange {
 }
 
 impl ProfileExchange {
-    pub(super) fn start(wait: Wait, waker: ExchangeWaker, stop: Option<Sender<()>>) -> Start<Self> {
+    pub(super) fn start(
+        wait: Wait,
+        waker: ExchangeWaker,
+        stop: Option<Sender<Stop>>,
+    ) -> Start<Self> {
         Start::Continue {
             body: crate::service::BodyMode::Ignore,
             exchange: ProfileExchange {
                 wait,
                 waker: Some(waker),
                 sending: None,
-                _stop: stop,
+                stop,
             },
+        }
+    }
+
+    /// Tells a timed profile still collecting that nobody waits for it.
+    fn abandon(&mut self) {
+        if let (Some(stop), Wait::Done(done, _)) = (self.stop.take(), &self.wait) {
+            if !done.is_set() {
+                let _ = stop.send(Stop::Abandon);
+            }
         }
     }
 
@@ -71,6 +84,12 @@ impl ProfileExchange {
     }
 }
 
+impl Drop for ProfileExchange {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
 impl Exchange for ProfileExchange {
     fn on_body(&mut self, _: BodyEvent<'_>, _: &mut ResponseWriter<'_>) {}
 
@@ -82,6 +101,12 @@ impl Exchange for ProfileExchange {
             return self.send(response);
         }
         if response.head_written() {
+            return;
+        }
+        if response.client_gone() && self.stop.is_some() {
+            // Nobody will read the profile: stop collecting now, and free the profiler.
+            self.abandon();
+            response.abandon();
             return;
         }
         // The waker is handed over once: the thread wakes every waiter exactly once.

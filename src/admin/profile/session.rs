@@ -8,14 +8,25 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{DEFAULT_FREQUENCY, Format};
+use super::Format;
+use super::report;
+use super::sampler::Sampler;
 use crate::service::ExchangeWaker;
 
-/// Libraries in which an interrupted thread is not unwound (see the module doc).
-const BLOCKLIST: &[&str] = &["libc", "libgcc", "pthread", "vdso"];
+/// How often the profiler looks for new threads to arm a CPU timer on.
+const RESCAN: Duration = Duration::from_millis(100);
 /// How long [`WholeRun`] waits for the profiler to start, and for the profile to be
 /// symbolised and encoded.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What ends a profile's collection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// Stop and report what was collected.
+    Collect,
+    /// Stop and discard it: nobody waits for the report.
+    Abandon,
+}
 
 /// Who started the profile that runs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -137,9 +148,9 @@ pub(super) struct Session {
     pub(super) started_at: Instant,
     /// When it stops collecting by itself (`None`: only when told).
     pub(super) limit: Option<Duration>,
-    /// Tells its thread to stop (runtime profiles; a timed profile's exchange and a whole
-    /// run's [`WholeRun`] hold theirs).
-    pub(super) stop: Option<Sender<()>>,
+    /// Tells its thread to stop (a timed profile's exchange and a whole run's [`WholeRun`]
+    /// hold a copy).
+    pub(super) stop: Option<Sender<Stop>>,
     /// `/profiling/stop` has been asked: the thread ends the session when done.
     pub(super) stopping: bool,
     /// Set once the profile is encoded.
@@ -170,8 +181,8 @@ pub fn active() -> bool {
 pub(super) struct Started {
     pub(super) started_ok: Arc<Pending<Result<(), String>>>,
     pub(super) done: Arc<Pending<Outcome>>,
-    /// Dropping it (or sending on it) stops the profile.
-    pub(super) stop: Option<Sender<()>>,
+    /// Sending on it stops the profile.
+    pub(super) stop: Option<Sender<Stop>>,
 }
 
 /// Reserves the process's one profile and starts its thread; `Err` is why not (a 409).
@@ -205,11 +216,11 @@ pub(super) fn begin(
         .name("profiler".into())
         .spawn(move || job.run())
         .map_err(|err| format!("cannot start the profiler thread: {err}"))?;
-    // A timed profile stops when its exchange goes (its connection closed), a whole run
-    // when its `WholeRun` finishes; a runtime profile when told.
-    let (kept, handed) = match kind {
-        Kind::Timed | Kind::WholeRun => (None, Some(stop)),
-        Kind::Runtime => (Some(stop), None),
+    // `/profiling/stop` may end any profile; a timed one also ends when its exchange
+    // abandons it (its client gone), a whole run when its `WholeRun` finishes.
+    let handed = match kind {
+        Kind::Timed | Kind::WholeRun => Some(stop.clone()),
+        Kind::Runtime => None,
     };
     *slot = Some(Session {
         id,
@@ -218,7 +229,7 @@ pub(super) fn begin(
         started: SystemTime::now(),
         started_at: Instant::now(),
         limit,
-        stop: kept,
+        stop: Some(stop),
         stopping: false,
         done: Arc::clone(&done),
     });
@@ -235,20 +246,15 @@ struct Job {
     kind: Kind,
     frequency: u32,
     limit: Option<Duration>,
-    stopped: Receiver<()>,
+    stopped: Receiver<Stop>,
     started_ok: Arc<Pending<Result<(), String>>>,
     done: Arc<Pending<Outcome>>,
 }
 
 impl Job {
     fn run(self) {
-        let frequency = i32::try_from(self.frequency).unwrap_or(DEFAULT_FREQUENCY as i32);
-        let guard = match pprof::ProfilerGuardBuilder::default()
-            .frequency(frequency)
-            .blocklist(BLOCKLIST)
-            .build()
-        {
-            Ok(guard) => guard,
+        let sampler = match Sampler::start(self.frequency) {
+            Ok(sampler) => sampler,
             Err(err) => {
                 let message = format!("cannot start the profiler: {err}");
                 log::error!("{message}");
@@ -263,33 +269,66 @@ impl Job {
             self.frequency
         );
         self.started_ok.set(Ok(()));
-        // Any of: told to stop, the limit, or the stopping side gone.
-        match self.limit {
-            Some(limit) => match self.stopped.recv_timeout(limit) {
-                Ok(()) | Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
-            },
-            None => {
-                let _ = self.stopped.recv();
-            }
+        let mut sampler = sampler;
+        let abandoned = self.wait(&mut sampler);
+        let collected = sampler.stop();
+        if abandoned {
+            let samples = collected.samples();
+            drop(collected);
+            let message =
+                format!("the profile was abandoned by its client ({samples} sample(s) discarded)");
+            self.finish(Err(message.clone()));
+            // Logged once the profiler is free again.
+            log::info!("profiling stopped ({}): {message}", self.kind.as_str());
+            return;
         }
-        let report = guard.report().build();
-        // Stops the timer, then the handler: the profiler is free again.
-        drop(guard);
-        let outcome = match report {
-            Ok(report) => std::panic::catch_unwind(|| encode(&report))
-                .unwrap_or_else(|_| Err("encoding the profile panicked".to_string())),
-            Err(err) => Err(format!("cannot read the profile: {err}")),
-        };
-        match &outcome {
-            Ok(profile) => log::info!(
+        let outcome = std::panic::catch_unwind(|| report::encode(&collected))
+            .unwrap_or_else(|_| Err("encoding the profile panicked".to_string()));
+        drop(collected);
+        report::trim_heap();
+        let line = match &outcome {
+            Ok(profile) => format!(
                 "profiling stopped ({}): {} sample(s) in {:.1} s",
                 self.kind.as_str(),
                 profile.samples,
                 profile.duration.as_secs_f64()
             ),
-            Err(err) => log::error!("profiling failed: {err}"),
-        }
+            Err(err) => format!("profiling failed: {err}"),
+        };
+        let failed = outcome.is_err();
         self.finish(outcome.map(Arc::new));
+        // Logged once the profiler is free again (a log line a client may wait on).
+        if failed {
+            log::error!("{line}");
+        } else {
+            log::info!("{line}");
+        }
+    }
+
+    /// Waits for the end of the collection (told, the limit, or the stopping side gone),
+    /// arming timers on threads started meanwhile. `true` if the profile is abandoned: its
+    /// client went away, or the exchange that held its stop was dropped.
+    fn wait(&self, sampler: &mut Sampler) -> bool {
+        let deadline = self.limit.map(|limit| Instant::now() + limit);
+        loop {
+            let mut wait = RESCAN;
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                wait = wait.min(left);
+            }
+            match self.stopped.recv_timeout(wait) {
+                Ok(Stop::Collect) => return false,
+                Ok(Stop::Abandon) | Err(RecvTimeoutError::Disconnected) => return true,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(err) = sampler.rescan() {
+                        log::warn!("profiling: {err}");
+                    }
+                }
+            }
+        }
     }
 
     /// Publishes the outcome and ends the session, unless it is a runtime profile that
@@ -306,46 +345,6 @@ impl Job {
     }
 }
 
-/// Both formats of a report.
-fn encode(report: &pprof::Report) -> Result<Profile, String> {
-    use pprof::protos::Message;
-    let samples = report
-        .data
-        .values()
-        .map(|&count| u64::try_from(count).unwrap_or(0))
-        .sum();
-    let proto = report
-        .pprof()
-        .map_err(|err| format!("cannot build the pprof profile: {err}"))?
-        .write_to_bytes()
-        .map_err(|err| format!("cannot encode the pprof profile: {err}"))?;
-    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gzip.write_all(&proto)
-        .map_err(|err| format!("cannot compress the profile: {err}"))?;
-    let pprof = gzip
-        .finish()
-        .map_err(|err| format!("cannot compress the profile: {err}"))?;
-    let mut svg = Vec::new();
-    report
-        .flamegraph(&mut svg)
-        .map_err(|err| format!("cannot draw the flame graph: {err}"))?;
-    if svg.is_empty() {
-        // The crate draws nothing without samples; an empty SVG is still an SVG.
-        svg = EMPTY_SVG.as_bytes().to_vec();
-    }
-    Ok(Profile {
-        pprof,
-        svg,
-        samples,
-        duration: report.timing.duration,
-    })
-}
-
-const EMPTY_SVG: &str = "<?xml version=\"1.0\" standalone=\"no\"?>\n\
-<svg version=\"1.1\" width=\"1200\" height=\"60\" xmlns=\"http://www.w3.org/2000/svg\">\
-<text x=\"600\" y=\"36\" text-anchor=\"middle\" font-family=\"Verdana\" font-size=\"17\">\
-No samples were collected</text></svg>\n";
-
 /// `--profile FILE`: a profile of the whole run, written when the daemon exits.
 pub struct WholeRun {
     path: PathBuf,
@@ -359,7 +358,7 @@ impl WholeRun {
     pub fn start(path: &Path) -> Result<WholeRun, String> {
         let file = std::fs::File::create(path)
             .map_err(|err| format!("cannot create the profile {}: {err}", path.display()))?;
-        let started = begin(Kind::WholeRun, DEFAULT_FREQUENCY, None)?;
+        let started = begin(Kind::WholeRun, super::DEFAULT_FREQUENCY, None)?;
         match started.started_ok.wait(FINISH_TIMEOUT) {
             Some(Ok(())) => {}
             Some(Err(message)) => return Err(message),
@@ -375,7 +374,9 @@ impl WholeRun {
     /// Stops profiling and writes the profile (a flame graph if the file name ends in
     /// `.svg`, else pprof protobuf). Logs and returns what went wrong.
     pub fn finish(mut self) -> Result<(), String> {
-        drop(self.started.stop.take());
+        if let Some(stop) = self.started.stop.take() {
+            let _ = stop.send(Stop::Collect);
+        }
         let profile = match self.started.done.wait(FINISH_TIMEOUT) {
             Some(Ok(profile)) => profile,
             Some(Err(message)) => return Err(message),

@@ -29,7 +29,7 @@
 //! (handler) timeout has to exceed `profile_max_seconds` plus the time to symbolise, or a long
 //! profile is cut off with a timeout answer ([`exchange_timeout`] gives a safe value).
 //!
-//! Sampling (`sampler`): each thread has a POSIX timer on its own CPU-time clock that sends
+//! Sampling (`sys.rs`): each thread has a POSIX timer on its own CPU-time clock that sends
 //! it `SIGPROF` after each period of CPU it used (Go's design), and the handler counts the
 //! unwound stack in a fixed, lock-free table. Every period of CPU is a sample, system call
 //! time included: the profile's samples times the period match the CPU time /proc shows
@@ -47,8 +47,8 @@
 
 mod exchange;
 mod report;
-mod sampler;
 mod session;
+mod sys;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -399,8 +399,7 @@ fn a_timed_profile_whose_client_hangs_up_ends_at_once() {
 
 /// The daemon's CPU time (user + system) in seconds, from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    cpu_ticks(pid).total() as f64 / ticks.max(1) as f64
+    cpu_ticks(pid).total() as f64 / crate::sys::clock_ticks_per_second()
 }
 
 /// Threads of process `pid` now.
@@ -474,7 +473,7 @@ fn samples_account_for_the_cpu_time_proc_shows() {
         assert!(used > 0.1, "the daemon got only {used:.3} s of CPU in 30 s");
         // The margin: the goal's 10 %; each thread's last period, begun but not completed
         // when its timer was deleted; and /proc's two readings, each rounded down to a tick.
-        let tick = 1.0 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let tick = 1.0 / crate::sys::clock_ticks_per_second();
         let margin = 0.10 * used + threads as f64 * period + 2.0 * tick;
         eprintln!(
             "{workers} worker(s): {samples} samples * {period} s = {profiled:.3} s; /proc: \

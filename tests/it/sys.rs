@@ -128,3 +128,10 @@ pub fn defer_accept_of_listener(pid: u32, port: u16) -> i32 {
     }
     panic!("process {pid} has no listening socket on port {port}");
 }
+
+/// Clock ticks per second, the unit of /proc's CPU times (`sysconf(_SC_CLK_TCK)`).
+pub fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf takes a constant and touches no memory of ours.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    ticks.max(1) as f64
+}

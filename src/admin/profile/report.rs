@@ -14,8 +14,8 @@ use std::io::Write;
 use pprof::protos;
 use pprof::protos::Message;
 
-use super::sampler::Collected;
 use super::session::Profile;
+use super::sys::Collected;
 
 /// Outermost frames dropped from every stack: how a thread starts (libc's thread
 /// creation and the Rust runtime's), the same in every sample.
@@ -143,15 +143,6 @@ pub(super) fn encode(collected: &Collected) -> Result<Profile, String> {
     let profile = build(collected);
     backtrace::clear_symbol_cache();
     profile
-}
-
-/// Hands the heap freed by symbolising back to the system: glibc keeps freed memory in its
-/// arenas (the profiler thread's, here) otherwise.
-pub(super) fn trim_heap() {
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 fn build(collected: &Collected) -> Result<Profile, String> {

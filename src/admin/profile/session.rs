@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::Format;
 use super::report;
-use super::sampler::Sampler;
+use super::sys::{self, Sampler};
 use crate::service::ExchangeWaker;
 
 /// How often the profiler looks for new threads to arm a CPU timer on.
@@ -285,7 +285,7 @@ impl Job {
         let outcome = std::panic::catch_unwind(|| report::encode(&collected))
             .unwrap_or_else(|_| Err("encoding the profile panicked".to_string()));
         drop(collected);
-        report::trim_heap();
+        sys::trim_heap();
         let line = match &outcome {
             Ok(profile) => format!(
                 "profiling stopped ({}): {} sample(s) in {:.1} s",

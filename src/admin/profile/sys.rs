@@ -1,4 +1,6 @@
-//! Sampling the process's threads by the CPU time each one uses.
+//! Sampling the process's threads by the CPU time each one uses: the profiler's system
+//! interface (timers, signals, the sample table's mapping, unwinding), the one file of the
+//! admin layer where `unsafe` is allowed.
 //!
 //! Every thread gets its own POSIX timer on its own CPU-time clock (`timer_create` on the
 //! thread's `CLOCK_THREAD_CPUTIME_ID`-class clock, `SIGEV_THREAD_ID`: Go's design since 1.18),
@@ -518,4 +520,14 @@ fn glibc_before_2_35() -> bool {
 #[cfg(not(target_env = "gnu"))]
 fn glibc_before_2_35() -> bool {
     false
+}
+
+/// Hands the heap freed by symbolising back to the system: glibc keeps freed memory in its
+/// arenas (the profiler thread's, here) otherwise.
+pub(super) fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes no pointer and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::http1::encode;
+use crate::log_rate::{error_limited, warn_limited};
 use crate::service::{
     BodyEvent, BodyMode, Exchange, Framing, Handler, HeaderLines, Request, ResponseWriter, Start,
 };
@@ -303,7 +304,8 @@ impl Drop for UploadExchange {
     /// connection error) takes its partial file with it.
     fn drop(&mut self) {
         if let Some(temp) = self.temp.take() {
-            log::warn!(
+            // Any client can abort uploads as fast as it likes: once per interval.
+            warn_limited!(
                 "upload: removing partial file {} after {} bytes: the request body did not \
                  complete (client gone, body over the limit, or connection error)",
                 temp.describe().display(),
@@ -327,7 +329,8 @@ fn remove_partial(path: &Path) {
 /// 507 when the disk or quota is full, else 500.
 fn log_failure(doing: &str, path: &Path, error: &io::Error) -> u16 {
     let status = failure_status(error);
-    log::error!(
+    // A full disk fails every upload: once per interval (the 507s tell each client).
+    error_limited!(
         "upload: {doing} {} failed: {error}; answering {status}",
         path.display()
     );

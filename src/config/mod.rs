@@ -10,6 +10,8 @@
 
 mod build;
 mod error;
+#[cfg(test)]
+mod error_tables;
 mod lifecycle;
 mod load;
 pub mod model;

@@ -51,21 +51,7 @@ fn known_key_lists_match_the_structs_serde_fields() {
 
 // Whole documents through `load_str`: what the parse step reports, and where.
 
-const FILE: &str = "x.toml";
-
-/// Every rendered error for `text`, or a test failure if it loads.
-fn errors(text: &str) -> Vec<String> {
-    match load_str(text, FILE) {
-        Ok(cfg) => panic!("expected errors, got {cfg:?}\n--- input:\n{text}"),
-        Err(e) => e.0.iter().map(ToString::to_string).collect(),
-    }
-}
-
-fn check_table(cases: &[(&str, &[&str])]) {
-    for (text, want) in cases {
-        assert_eq!(errors(text), *want, "\n--- input:\n{text}");
-    }
-}
+use crate::config::error_tables::{FILE, check_table, errors};
 
 #[test]
 fn parse_errors_are_located() {

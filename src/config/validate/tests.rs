@@ -9,20 +9,7 @@ use crate::config::{
     EMBEDDED_DEFAULT, EMBEDDED_NAME, HandlerSpec, HostPattern, PathPattern, RouteSpec, load_str,
 };
 
-const FILE: &str = "x.toml";
-
-fn errors(text: &str) -> Vec<String> {
-    match load_str(text, FILE) {
-        Ok(cfg) => panic!("expected errors, got {cfg:?}\n--- input:\n{text}"),
-        Err(e) => e.0.iter().map(ToString::to_string).collect(),
-    }
-}
-
-fn check_table(cases: &[(&str, &[&str])]) {
-    for (text, want) in cases {
-        assert_eq!(errors(text), *want, "\n--- input:\n{text}");
-    }
-}
+use crate::config::error_tables::{FILE, check_table, errors};
 
 /// A fresh directory under the temp dir, removed when dropped.
 struct TempDir(PathBuf);

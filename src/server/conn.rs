@@ -203,7 +203,8 @@ impl<E: Exchange> Conn<E> {
         readiness: Readiness,
         cx: &mut Context<'_, WorkerTarget<H>>,
     ) -> Option<Next> {
-        if readiness.error || self.client_gone(cx.shared, cx.now()).is_err() {
+        cx.shared.timing.clock.start(cx.now(), false);
+        if readiness.error || self.client_gone(cx.shared).is_err() {
             return Some(self.close_for(CloseReason::Error, cx.shared));
         }
         None
@@ -251,17 +252,30 @@ impl<E: Exchange> Conn<E> {
         self.drive(cx)
     }
 
-    /// Runs the connection until it must wait for the socket or a timer.
+    /// Runs the connection until it must wait for the socket or a timer, then completes the
+    /// requests it finished: their durations end at its last write (`server::stamps`).
     fn drive<H: Handler<Exchange = E>>(&mut self, cx: &mut Context<'_, WorkerTarget<H>>) -> Next {
         let now = cx.now();
+        let precise = cx.shared.stats.is_some() || cx.shared.access_log.is_some();
+        cx.shared.timing.clock.start(now, precise);
         // Once per call, not per request: every response written in this call carries it.
         cx.shared.refresh_date(now);
+        let next = self.run(cx);
+        if !cx.shared.timing.stamps.is_empty() {
+            cx.shared.complete_stamps();
+        }
+        next
+    }
+
+    /// `drive`'s loop: reads, serves and writes until the connection must wait.
+    #[inline(always)]
+    fn run<H: Handler<Exchange = E>>(&mut self, cx: &mut Context<'_, WorkerTarget<H>>) -> Next {
         let mut reads = 0;
         let mut next = Next::Keep;
         loop {
-            match self.process(cx.shared, now) {
+            match self.process(cx.shared, cx.shared.timing.clock.now) {
                 Need::Again => {}
-                Need::Room => match self.flush(now) {
+                Need::Room => match self.flush(&mut cx.shared.timing.clock) {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(_) => return self.close_for(CloseReason::Error, cx.shared),
@@ -274,7 +288,7 @@ impl<E: Exchange> Conn<E> {
                         }
                         self.batch = 0;
                     }
-                    if self.flush_if_any(now).is_err() {
+                    if self.flush_if_any(&mut cx.shared.timing.clock).is_err() {
                         return self.close_for(CloseReason::Error, cx.shared);
                     }
                     if reads == READS_PER_TURN {
@@ -283,7 +297,7 @@ impl<E: Exchange> Conn<E> {
                         next = Next::Yield;
                         break;
                     }
-                    match self.fill(cx.shared, now) {
+                    match self.fill(cx.shared) {
                         Fill::Got => reads += 1,
                         Fill::Wait
                             if cx.shared.draining
@@ -305,11 +319,12 @@ impl<E: Exchange> Conn<E> {
                     }
                 }
                 Need::Nothing => {
-                    let Ok(all_sent) = self.flush_if_any(now) else {
+                    let Ok(all_sent) = self.flush_if_any(&mut cx.shared.timing.clock) else {
                         return self.close(cx.shared);
                     };
                     match self.phase {
                         Phase::Closing if all_sent => {
+                            let now = cx.shared.timing.clock.now;
                             if let Some(next) = self.start_linger(cx.shared, now) {
                                 return next;
                             }
@@ -324,7 +339,7 @@ impl<E: Exchange> Conn<E> {
             }
         }
         self.release_idle_buffers(cx.shared);
-        self.track_body_stall(now);
+        self.track_body_stall(cx.shared.timing.clock.now);
         cx.set_deadline(Some(self.deadline(&cx.shared.limits)));
         next
     }
@@ -362,9 +377,15 @@ impl<E: Exchange> Conn<E> {
         {
             return Need::Room;
         }
-        if let Phase::Idle = self.phase {
-            self.phase = Phase::Head { started: now };
-        }
+        // The head's arrival: the clock after the read that brought its first bytes (`now`
+        // is that reading while this call has read; see `server::stamps`).
+        let arrived = match self.phase {
+            Phase::Head { started } => started,
+            _ => {
+                self.phase = Phase::Head { started: now };
+                now
+            }
+        };
         let mut storage = [const { MaybeUninit::<Header<'_>>::uninit() }; MAX_HEADERS_LIMIT];
         let parsed = match head::parse_head(input.unread(), &mut storage, &limits.head) {
             Ok(Some(parsed)) => parsed,
@@ -412,7 +433,6 @@ impl<E: Exchange> Conn<E> {
             line: &mut self.log_line,
             format: log.format,
             peer: self.peer,
-            now,
         });
         let begin = BeginContext {
             limits,
@@ -422,6 +442,7 @@ impl<E: Exchange> Conn<E> {
             stats: shared.stats.as_mut(),
             peer: self.peer,
             now,
+            arrived,
         };
         let started = slot.begin(&*shared.handler, &parsed, info, begin, &mut sink);
         let head_len = parsed.head_len;
@@ -442,33 +463,6 @@ impl<E: Exchange> Conn<E> {
                 self.fail(shared, now, answer)
             }
         }
-    }
-
-    /// A head still incomplete fills the read buffer although the head limit allows more:
-    /// a reload raised `max_head_bytes` while the head was arriving (buffers are sized for
-    /// the limit). The head moves into a buffer of the new size and goes on arriving under
-    /// the new limit, instead of waiting for a byte that can never be read until it times out.
-    #[cold]
-    fn outgrow_read_buffer<H: Handler<Exchange = E>>(
-        &mut self,
-        shared: &mut Shared<H>,
-        now: Instant,
-    ) -> Need {
-        let Some(old) = self.input.take() else {
-            return Need::Input;
-        };
-        if shared.pool.read_capacity() <= old.capacity() {
-            // No larger buffer to move to: the codec said the head is within the limit, so
-            // this cannot happen with buffers sized for it; refuse rather than wait.
-            self.input = Some(old);
-            return self.fail(shared, now, ParseError::HeadTooLarge.into());
-        }
-        let mut grown = shared.pool.take_read();
-        let moved = grown.put(old.unread());
-        debug_assert!(moved, "a larger buffer holds a smaller one's bytes");
-        shared.pool.give_read(old);
-        self.input = Some(grown);
-        Need::Input
     }
 
     /// Answers a head the codec refused, except a later HTTP/1 minor version, which is

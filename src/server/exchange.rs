@@ -54,6 +54,8 @@ pub(super) struct BeginContext<'a> {
     /// The client's address (`None` over a Unix-domain socket).
     pub(super) peer: Option<std::net::SocketAddr>,
     pub(super) now: Instant,
+    /// When the head began to arrive (the clock after the read that brought its first bytes).
+    pub(super) arrived: Instant,
 }
 
 /// What the access log needs to start a request's line.
@@ -62,7 +64,6 @@ pub(super) struct LogStart<'a> {
     pub(super) format: AccessFormat,
     /// `None` over a Unix socket (logged as `-`).
     pub(super) peer: Option<std::net::SocketAddr>,
-    pub(super) now: std::time::Instant,
 }
 
 /// A writer for `reply` into `sink`.
@@ -188,6 +189,7 @@ impl<E: Exchange> Active<E> {
             stats,
             peer,
             now,
+            arrived,
         } = cx;
         if let BodyKind::Length(len) = info.body {
             if len > limits.max_body_bytes {
@@ -220,9 +222,10 @@ impl<E: Exchange> Active<E> {
                 referer: header("referer"),
                 user_agent: header("user-agent"),
                 route: handler.route_name(&request),
+                host: request.host().unwrap_or_default(),
             };
             log.line
-                .begin(log.format, log.now, std::time::SystemTime::now(), &started);
+                .begin(log.format, std::time::SystemTime::now(), &started);
         }
         self.reply = Reply::new(
             ResponseContext {
@@ -288,7 +291,7 @@ impl<E: Exchange> Active<E> {
         self.unsent_from = Some(response_start);
         self.route_stats = route_stats;
         self.method = MethodLabel::of(head.method);
-        self.started = now;
+        self.started = arrived;
         self.chunks = 0;
         self.rate_from = now;
         self.rate_base = 0;

@@ -15,6 +15,7 @@ mod memory;
 mod outbound;
 mod routes;
 mod sendfile;
+mod stamps;
 mod stats;
 mod stream;
 mod sys;

@@ -210,7 +210,7 @@ pub struct RouteStats {
     pub route: String,
     /// Requests by method and status.
     pub requests: Vec<(MethodLabel, u16, u64)>,
-    /// Request durations, from the head parsed to the response complete.
+    /// Request durations, from the head's arrival to its response's last byte written.
     pub duration: Histogram,
     /// Request body bytes received.
     pub request_body_bytes: u64,
@@ -357,7 +357,6 @@ pub(super) struct Finished {
     pub(super) route: usize,
     pub(super) method: MethodLabel,
     pub(super) status: u16,
-    pub(super) duration: Duration,
     pub(super) request_body_bytes: u64,
     pub(super) response_body_bytes: u64,
 }
@@ -451,9 +450,16 @@ impl WorkerStats {
             Some((_, count)) => *count += 1,
             None => statuses.push((request.status, 1)),
         }
-        counters.duration.observe(request.duration);
         counters.request_body_bytes += request.request_body_bytes;
         counters.response_body_bytes += request.response_body_bytes;
+    }
+
+    /// A finished request's duration (known once its response has been written; see
+    /// `server::stamps`), into its route's histogram.
+    pub(super) fn observe_duration(&mut self, route: usize, duration: Duration) {
+        if let Some((_, counters)) = self.route_counters.get_mut(route) {
+            counters.duration.observe(duration);
+        }
     }
 
     /// This worker's counters as a [`ServerStats`] (with `open` connections).

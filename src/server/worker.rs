@@ -20,15 +20,12 @@ use crate::reactor::{
 };
 use crate::service::{Handler, Wake};
 
-use super::Limits;
 use super::access::{AccessLog, FLUSH_AT};
-use super::conn::Conn;
-use super::exchange::Active;
 use super::listener::{self, Accepted};
-use super::memory::Burst;
 use super::outbound::{OutboundRef, Outbounds};
 use super::stats::{ConnectionInfo, ServerStats, WorkerStats};
-use super::stream::Listener;
+use super::{Limits, conn::Conn, exchange::Active, memory::Burst};
+use super::{stamps::Timing, stream::Listener};
 
 /// Readiness events handled per poll call.
 const EVENTS_PER_TURN: usize = 1024;
@@ -126,6 +123,8 @@ pub(super) struct Shared<H: Handler> {
     pub(super) actives: Vec<Box<Active<H::Exchange>>>,
     /// Connections exchanges opened to other servers, and their keep-alive pool.
     pub(super) outbounds: Outbounds,
+    /// The clock of the connection `drive` call under way, and the requests it finished.
+    pub(super) timing: Timing,
 }
 
 impl<H: Handler> Shared<H> {
@@ -338,6 +337,7 @@ impl<H: Handler> Worker<H> {
                 index,
                 actives: Vec::new(),
                 outbounds: Outbounds::default(),
+                timing: Timing::new(now),
             },
             listeners,
             sender,

@@ -24,6 +24,7 @@ pub use header_lines::HeaderLines;
 pub use outbound::{Destination, Outbound, OutboundId, Parking, READ_BUFFER_LEN};
 pub use reply::{
     BodyState, FileBody, Framing, Reply, ResponseContext, ResponseError, ResponseState,
+    UpstreamUsed,
 };
 pub use response::ResponseWriter;
 pub use waker::{ExchangeWaker, Wake, WakeRef};

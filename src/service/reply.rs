@@ -143,6 +143,19 @@ pub struct Reply {
     /// When the exchange wants to be offered room even if nothing happens
     /// ([`ResponseWriter::wake_at`](super::ResponseWriter::wake_at)).
     pub wake_at: Option<std::time::Instant>,
+    /// The upstream server that answered a proxied request, for the access log
+    /// ([`ResponseWriter::set_upstream`](super::ResponseWriter::set_upstream)).
+    pub upstream: Option<UpstreamUsed>,
+}
+
+/// The server a handler forwarded the request to, and how long that server took (from the
+/// attempt's start to the end of its response, or to its failure).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamUsed {
+    /// The server's address as configured (`host:port`, or `unix:/path`).
+    pub server: std::sync::Arc<str>,
+    /// From the attempt's start (connecting, or taking a pooled connection) to its end.
+    pub time: std::time::Duration,
 }
 
 impl Reply {
@@ -159,6 +172,7 @@ impl Reply {
             body_held: false,
             client_gone: false,
             wake_at: None,
+            upstream: None,
         }
     }
 }

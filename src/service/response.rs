@@ -350,6 +350,12 @@ impl<'a> ResponseWriter<'a> {
         self.reply.route = Some(index);
     }
 
+    /// Notes the server this request was forwarded to and how long it took (the last
+    /// attempt's, if there were several): the access log shows them.
+    pub fn set_upstream(&mut self, upstream: super::UpstreamUsed) {
+        self.reply.upstream = Some(upstream);
+    }
+
     /// Lowers the largest request body accepted for this request (413 beyond it). Call it in
     /// [`Handler::start`](super::Handler::start); the server checks a declared length right
     /// after `start`, and counts a streamed body as it arrives.

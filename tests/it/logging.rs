@@ -92,7 +92,23 @@ struct Sent {
     body_bytes: usize,
     before: SystemTime,
     after: SystemTime,
+    /// Sent at `start`; the response read at `received`.
+    start: Instant,
+    received: Instant,
+    /// The longest its logged duration can be (see [`set_limits`]).
     elapsed: Duration,
+}
+
+/// The longest each request's logged duration can be. Not the time the client saw: the
+/// server reads its clock after the write that sent the response, and its thread can be
+/// preempted in between while the client already has the response. But it always reads it
+/// before it serves the next request on the connection (the next response is written
+/// after), or, for the last, before `done` (a completed drain).
+fn set_limits(sent: &mut [Sent], done: Instant) {
+    let ends: Vec<Instant> = sent.iter().skip(1).map(|s| s.received).collect();
+    for (i, request) in sent.iter_mut().enumerate() {
+        request.elapsed = ends.get(i).copied().unwrap_or(done) - request.start;
+    }
 }
 
 /// A request to send.
@@ -162,7 +178,7 @@ fn send_mix(addr: SocketAddr) -> Vec<Sent> {
         let start = Instant::now();
         client.send(&bytes);
         let response: Response = client.read_response();
-        let elapsed = start.elapsed();
+        let received = Instant::now();
         sent.push(Sent {
             method,
             target,
@@ -173,7 +189,9 @@ fn send_mix(addr: SocketAddr) -> Vec<Sent> {
             body_bytes: response.body.len(),
             before,
             after: SystemTime::now(),
-            elapsed,
+            start,
+            received,
+            elapsed: Duration::ZERO,
         });
     }
     assert_eq!(sent[0].status, 200);
@@ -214,49 +232,41 @@ fn clf_fields(line: &str) -> Vec<String> {
     fields
 }
 
-/// `10/Oct/2000:13:55:36 +0000` for `time`.
-fn clf_time(time: SystemTime) -> String {
+/// The time of a Combined line's `10/Oct/2000:13:55:36.123 +0000` field.
+fn clf_time(field: &str) -> SystemTime {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let rfc = humantime::format_rfc3339_seconds(time).to_string();
-    let month: usize = rfc[5..7].parse().unwrap();
-    format!(
-        "{}/{}/{}:{} +0000",
-        &rfc[8..10],
-        MONTHS[month - 1],
-        &rfc[0..4],
-        &rfc[11..19]
-    )
+    assert!(field.ends_with(" +0000") && field.len() == 30, "{field}");
+    let month = MONTHS.iter().position(|m| *m == &field[3..6]).expect(field) + 1;
+    let rfc = format!(
+        "{}-{month:02}-{}T{}Z",
+        &field[7..11],
+        &field[0..2],
+        &field[12..24]
+    );
+    humantime::parse_rfc3339(&rfc).unwrap_or_else(|e| panic!("{field}: {e}"))
 }
 
-/// Every whole second from `before` to `after`, formatted by `format`.
-fn seconds_between(
-    before: SystemTime,
-    after: SystemTime,
-    format: fn(SystemTime) -> String,
-) -> Vec<String> {
-    let from = before.duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let to = after.duration_since(UNIX_EPOCH).unwrap().as_secs();
-    (from..=to)
-        .map(|s| format(UNIX_EPOCH + Duration::from_secs(s)))
-        .collect()
+/// Asserts a logged time (milliseconds) lies within the request as the client saw it.
+pub fn assert_within(logged: SystemTime, before: SystemTime, after: SystemTime, line: &str) {
+    let millis = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_millis();
+    assert!(
+        millis(before) <= millis(logged) && logged <= after,
+        "time not within the request ({before:?}..{after:?}): {line}"
+    );
 }
 
 fn check_combined_line(line: &str, sent: &Sent) {
     let fields = clf_fields(line);
-    assert_eq!(fields.len(), 11, "{line}");
+    assert_eq!(fields.len(), 14, "{line}");
     assert_eq!(fields[0], "127.0.0.1", "peer: {line}");
     assert_eq!(
         (fields[1].as_str(), fields[2].as_str()),
         ("-", "-"),
         "{line}"
     );
-    assert!(
-        seconds_between(sent.before, sent.after, clf_time).contains(&fields[3]),
-        "time {} not within the request: {line}",
-        fields[3]
-    );
+    assert_within(clf_time(&fields[3]), sent.before, sent.after, line);
     assert_eq!(
         fields[4],
         format!("{} {} HTTP/1.1", sent.method, escaped(sent.target)),
@@ -283,16 +293,20 @@ fn check_combined_line(line: &str, sent: &Sent) {
     let micros: u128 = fields[10]
         .parse()
         .unwrap_or_else(|_| panic!("duration: {line}"));
+    // Each request is served within one turn of the loop: timed from its read to its
+    // write all the same, never 0, and within what the client measured around it.
     assert!(
-        micros <= sent.elapsed.as_micros(),
-        "server duration {micros} us exceeds the client's {:?}: {line}",
+        0 < micros && micros <= sent.elapsed.as_micros(),
+        "server duration {micros} us not within (0, {:?}]: {line}",
         sent.elapsed
     );
+    assert_eq!(fields[11], "localhost", "host: {line}");
+    assert_eq!((&*fields[12], &*fields[13]), ("-", "-"), "upstream: {line}");
 }
 
 /// A JSON line as (key, value) pairs: strings unescaped, numbers as written. The lines are
 /// flat objects, so this small reader is all the test needs.
-fn json_fields(line: &str) -> Vec<(String, String)> {
+pub fn json_fields(line: &str) -> Vec<(String, String)> {
     fn string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> String {
         assert_eq!(chars.next(), Some('"'));
         let mut out = String::new();
@@ -318,6 +332,10 @@ fn json_fields(line: &str) -> Vec<(String, String)> {
         assert_eq!(chars.next(), Some(':'), "{line}");
         let value = if chars.peek() == Some(&'"') {
             string(&mut chars)
+        } else if chars.peek() == Some(&'n') {
+            let null: String = chars.by_ref().take(4).collect();
+            assert_eq!(null, "null", "{line}");
+            null
         } else {
             let mut number = String::new();
             while chars.peek().is_some_and(char::is_ascii_digit) {
@@ -353,17 +371,21 @@ fn check_json_line(line: &str, sent: &Sent) {
             "user_agent",
             "status",
             "bytes",
-            "duration_us"
+            "duration_us",
+            "host",
+            "upstream",
+            "upstream_time_us"
         ],
         "{line}"
     );
     let get = |key: &str| fields.iter().find(|(k, _)| k == key).unwrap().1.clone();
-    assert!(
-        seconds_between(sent.before, sent.after, |t| {
-            humantime::format_rfc3339_seconds(t).to_string()
-        })
-        .contains(&get("time")),
-        "time: {line}"
+    let time = get("time");
+    assert_eq!(time.len(), "2000-10-10T13:55:36.123Z".len(), "{line}");
+    assert_within(
+        humantime::parse_rfc3339(&time).unwrap(),
+        sent.before,
+        sent.after,
+        line,
     );
     assert_eq!(get("remote"), "127.0.0.1", "{line}");
     assert_eq!(get("method"), sent.method, "{line}");
@@ -375,14 +397,18 @@ fn check_json_line(line: &str, sent: &Sent) {
     assert_eq!(get("status"), sent.status.to_string(), "{line}");
     assert_eq!(get("bytes"), sent.body_bytes.to_string(), "{line}");
     let micros: u128 = get("duration_us").parse().unwrap();
-    assert!(micros <= sent.elapsed.as_micros(), "{line}");
+    assert!(0 < micros && micros <= sent.elapsed.as_micros(), "{line}");
+    assert_eq!(get("host"), "localhost", "{line}");
+    assert_eq!(get("upstream"), "null", "{line}");
+    assert_eq!(get("upstream_time_us"), "null", "{line}");
 }
 
 #[test]
 fn combined_lines_carry_every_field() {
     let (handle, recorder) = serve_logged(AccessFormat::Combined, Duration::from_secs(1), 1);
-    let sent = send_mix(handle.local_addrs()[0]);
+    let mut sent = send_mix(handle.local_addrs()[0]);
     handle.drain(IO_LIMIT);
+    set_limits(&mut sent, Instant::now());
     let lines = recorder.lines();
     assert_eq!(lines.len(), sent.len(), "{lines:#?}");
     for (line, sent) in lines.iter().zip(&sent) {
@@ -393,8 +419,9 @@ fn combined_lines_carry_every_field() {
 #[test]
 fn json_lines_carry_every_field() {
     let (handle, recorder) = serve_logged(AccessFormat::Json, Duration::from_secs(1), 1);
-    let sent = send_mix(handle.local_addrs()[0]);
+    let mut sent = send_mix(handle.local_addrs()[0]);
     handle.drain(IO_LIMIT);
+    set_limits(&mut sent, Instant::now());
     let lines = recorder.lines();
     assert_eq!(lines.len(), sent.len(), "{lines:#?}");
     for (line, sent) in lines.iter().zip(&sent) {

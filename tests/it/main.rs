@@ -19,6 +19,7 @@ mod daemon;
 mod keepalive;
 mod limits;
 mod logging;
+mod logging_timing;
 mod packaging;
 mod packaging_man;
 mod pipeline;

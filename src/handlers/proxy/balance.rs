@@ -23,6 +23,8 @@ pub(super) struct ServerState {
     pub(super) settings: ServerSettings,
     /// `Host: <address>\r\n`, for `proxy_host = "upstream"` (`localhost` for a Unix socket).
     pub(super) host_line: Box<str>,
+    /// Its address as written in the access log (shared, so noting it allocates nothing).
+    pub(super) label: Arc<str>,
     in_flight: AtomicUsize,
     /// Failures counted in the window that began at `window_start`.
     fails: AtomicU32,
@@ -96,6 +98,7 @@ impl Balancer {
                     UpstreamAddress::Tcp(addr) => format!("Host: {addr}\r\n").into(),
                     UpstreamAddress::Unix(_) => "Host: localhost\r\n".into(),
                 },
+                label: server.address.to_string().into(),
                 settings: server.clone(),
                 in_flight: AtomicUsize::new(0),
                 fails: AtomicU32::new(0),

@@ -17,6 +17,7 @@ use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::encode;
 use crate::service::{
     BodyEvent, Destination, HeaderLines, Outbound, OutboundId, Parking, ResponseWriter,
+    UpstreamUsed,
 };
 
 mod decode;
@@ -389,9 +390,21 @@ impl ProxyExchange {
         response.body_held() && self.out.len() - self.sent < RELEASE_AT
     }
 
+    /// Tells the server which upstream server the current attempt went to and how long it
+    /// has taken so far (called when the exchange ends, answered or failed).
+    pub(super) fn note_upstream(&self, response: &mut ResponseWriter<'_>) {
+        if let Some(claim) = &self.claim {
+            response.set_upstream(UpstreamUsed {
+                server: Arc::clone(&self.upstream.balancer.server(claim.server).label),
+                time: self.attempt_started.elapsed(),
+            });
+        }
+    }
+
     /// The response went out whole: the connection goes back to the pool if both sides of
     /// the exchange ended cleanly, else it is closed.
     fn complete(&mut self, response: &mut ResponseWriter<'_>) {
+        self.note_upstream(response);
         let reusable = self.upstream_keep_alive
             && !self.send_failed
             && self.body_complete

@@ -3,11 +3,12 @@
 //! response back, and closing once the output is flushed. The state machine in `conn.rs` and
 //! the timers in `timing.rs` decide when.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::reactor::Next;
 use crate::service::{Exchange, Handler, ResponseState};
 
+use super::super::access::Ended;
 use super::super::answer::Answer;
 use super::super::exchange::{Active, BodyReader};
 use super::super::stats::{CloseReason, Finished};
@@ -102,25 +103,37 @@ impl<E: Exchange> Conn<E> {
     ) -> Need {
         self.requests += 1;
         self.batch += 1;
-        if let (Some(stats), Some(route)) = (&mut shared.stats, active.route_stats) {
+        let route = shared.stats.as_ref().and(active.route_stats);
+        if let (Some(stats), Some(route)) = (&mut shared.stats, route) {
             stats.finished(&Finished {
                 route,
                 method: active.method,
                 status: active.reply.status,
-                // Started in this turn (the clock is read once a turn): no arithmetic.
-                duration: if active.started == now {
-                    Duration::ZERO
-                } else {
-                    now.saturating_duration_since(active.started)
-                },
                 request_body_bytes: active.body_received(),
                 response_body_bytes: active.reply.body_bytes,
             });
         }
-        if let Some(log) = &shared.access_log {
-            let (status, bytes) = (active.reply.status, active.reply.body_bytes);
-            self.log_line
-                .finish(log.format, now, status, bytes, &mut shared.access_lines);
+        let format = shared.access_log.as_ref().map(|log| log.format);
+        if route.is_some() || format.is_some() {
+            // Its duration is known once its last byte is written: at the end of this
+            // `drive` call (`server::stamps`), or now if none of it is left to write.
+            let end = if self.output_pending() {
+                None
+            } else {
+                shared.timing.clock.wrote
+            };
+            let ended = Ended {
+                status: active.reply.status,
+                bytes: active.reply.body_bytes,
+                upstream: active.reply.upstream.as_ref(),
+            };
+            let line = &mut self.log_line;
+            shared
+                .timing
+                .stamps
+                .stage(active.started, end, route, |text| {
+                    format.and_then(|format| line.stage(format, &ended, text))
+                });
         }
         let active_close = active.reply.cx.close;
         let close = active_close || matches!(active.body, BodyReader::Abandoned);

@@ -8,12 +8,14 @@ use std::io::{self, Write};
 use std::net::Shutdown;
 use std::time::Instant;
 
+use crate::http1::ParseError;
 use crate::reactor::{Next, ReadBuf};
 use crate::service::{Exchange, Handler};
 
 use super::super::sendfile::{CORK_AT_LEAST, copy_small, send_file};
+use super::super::stamps::Clock;
 use super::super::worker::Shared;
-use super::{Conn, Phase};
+use super::{Conn, Need, Phase};
 
 /// What one read produced.
 pub(super) enum Fill {
@@ -30,11 +32,7 @@ impl<E: Exchange> Conn<E> {
     /// Always inlined: it is on every request's path, and with a second (cold) caller the
     /// compiler made it a call, which cost about 50 instructions a keep-alive request.
     #[inline(always)]
-    pub(super) fn fill<H: Handler<Exchange = E>>(
-        &mut self,
-        shared: &mut Shared<H>,
-        now: Instant,
-    ) -> Fill {
+    pub(super) fn fill<H: Handler<Exchange = E>>(&mut self, shared: &mut Shared<H>) -> Fill {
         if !self.readable || self.peer_closed {
             return if self.peer_closed {
                 Fill::Eof
@@ -56,11 +54,13 @@ impl<E: Exchange> Conn<E> {
                 Fill::Eof
             }
             Ok(n) => {
+                // The arrival of what it brought (see `server::stamps`).
+                shared.timing.clock.after_read();
                 if n < spare && !self.hangup_seen {
                     self.readable = false;
                 }
                 if matches!(self.phase, Phase::Serving) {
-                    self.progress_at = now;
+                    self.progress_at = shared.timing.clock.now;
                 }
                 Fill::Got
             }
@@ -73,6 +73,33 @@ impl<E: Exchange> Conn<E> {
         }
     }
 
+    /// A head still incomplete fills the read buffer although the head limit allows more:
+    /// a reload raised `max_head_bytes` while the head was arriving (buffers are sized for
+    /// the limit). The head moves into a buffer of the new size and goes on arriving under
+    /// the new limit, instead of waiting for a byte that can never be read until it times out.
+    #[cold]
+    pub(super) fn outgrow_read_buffer<H: Handler<Exchange = E>>(
+        &mut self,
+        shared: &mut Shared<H>,
+        now: Instant,
+    ) -> Need {
+        let Some(old) = self.input.take() else {
+            return Need::Input;
+        };
+        if shared.pool.read_capacity() <= old.capacity() {
+            // No larger buffer to move to: the codec said the head is within the limit, so
+            // this cannot happen with buffers sized for it; refuse rather than wait.
+            self.input = Some(old);
+            return self.fail(shared, now, ParseError::HeadTooLarge.into());
+        }
+        let mut grown = shared.pool.take_read();
+        let moved = grown.put(old.unread());
+        debug_assert!(moved, "a larger buffer holds a smaller one's bytes");
+        shared.pool.give_read(old);
+        self.input = Some(grown);
+        Need::Input
+    }
+
     /// The client closed its side while its request is served, the body read: reads what it
     /// sent before (pipelined requests), and if nothing was left, tells the exchange
     /// ([`ResponseWriter::client_gone`](crate::service::ResponseWriter::client_gone)): a
@@ -80,7 +107,6 @@ impl<E: Exchange> Conn<E> {
     pub(super) fn client_gone<H: Handler<Exchange = E>>(
         &mut self,
         shared: &mut Shared<H>,
-        now: Instant,
     ) -> Result<(), ()> {
         if !self
             .active
@@ -89,7 +115,7 @@ impl<E: Exchange> Conn<E> {
         {
             return Ok(());
         }
-        let gone = match self.fill(shared, now) {
+        let gone = match self.fill(shared) {
             Fill::Eof => self.input.as_ref().is_none_or(|input| input.is_empty()),
             Fill::Got | Fill::Wait => false,
             Fill::Failed => return Err(()),
@@ -123,17 +149,17 @@ impl<E: Exchange> Conn<E> {
         None
     }
 
-    pub(super) fn flush_if_any(&mut self, now: Instant) -> io::Result<bool> {
+    pub(super) fn flush_if_any(&mut self, clock: &mut Clock) -> io::Result<bool> {
         if self.output_pending() {
-            self.flush(now)
+            self.flush(clock)
         } else {
             Ok(true)
         }
     }
 
     /// Writes pending output, then any file body. `Ok(true)`: all sent; `Ok(false)`: the
-    /// socket is full.
-    pub(super) fn flush(&mut self, now: Instant) -> io::Result<bool> {
+    /// socket is full. The clock is read after each write system call (`server::stamps`).
+    pub(super) fn flush(&mut self, clock: &mut Clock) -> io::Result<bool> {
         if let (Some(active), Some(output)) = (&mut self.active, &mut self.output) {
             if let Some(body) = &active.reply.file {
                 if copy_small(body, output)? {
@@ -170,11 +196,12 @@ impl<E: Exchange> Conn<E> {
                 } else {
                     self.stream.write(pending)
                 };
+                clock.after_write();
                 match sent {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => {
                         self.written += n;
-                        self.progress_at = now;
+                        self.progress_at = clock.now;
                         if let Some(active) = &mut self.active {
                             active.poke = true;
                             if active.unsent_from.is_some_and(|start| self.written > start) {
@@ -198,10 +225,12 @@ impl<E: Exchange> Conn<E> {
             }
         }
         if let Some(body) = self.active.as_mut().and_then(|a| a.reply.file.as_mut()) {
-            if !send_file(&self.stream, body, &mut self.writable)? {
+            let sent = send_file(&self.stream, body, &mut self.writable);
+            clock.after_write();
+            if !sent? {
                 return Ok(false);
             }
-            self.progress_at = now;
+            self.progress_at = clock.now;
             // Sent: dropping it closes the file.
             if let Some(active) = &mut self.active {
                 active.reply.file = None;

@@ -11,10 +11,10 @@ fn counters_fold_across_workers() {
             route,
             method: MethodLabel::Get,
             status,
-            duration: Duration::from_micros(300),
             request_body_bytes: 0,
             response_body_bytes: 10,
         });
+        one.observe_duration(route, Duration::from_micros(300));
     }
     one.accepted();
     one.closed(CloseReason::Peer, 3);
@@ -25,10 +25,10 @@ fn counters_fold_across_workers() {
         route,
         method: MethodLabel::of("PROPFIND"),
         status: 200,
-        duration: Duration::from_secs(20),
         request_body_bytes: 5,
         response_body_bytes: 0,
     });
+    two.observe_duration(route, Duration::from_secs(20));
     two.parse_error("bad_header");
     let mut all = ServerStats::empty();
     all.merge(one.snapshot(0));

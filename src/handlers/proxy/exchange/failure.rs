@@ -113,6 +113,8 @@ impl ProxyExchange {
         // A pooled connection that turns out closed before any answer byte: the server may
         // close an idle connection at any time (RFC 9112 9.3.1). A timeout is no such sign.
         let stale_pooled = self.reused && !self.received && failure.is_closed_connection();
+        // The access log names the last server tried (a retry notes its own).
+        self.note_upstream(response);
         let server = self.claim.as_ref().map(|claim| claim.server);
         let address = server.map(|s| {
             self.upstream

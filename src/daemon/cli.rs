@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 /// asycamore: a poll-driven HTTP/1.1 server daemon.
 ///
 /// With no arguments it serves its embedded default configuration on 127.0.0.1:8080.
-/// Exit status: 0 success; 1 invalid configuration; 2 command-line usage error; 3 the
-/// server could not start.
+/// Exit status: 0 success; 2 command-line usage error; 78 (EX_CONFIG) invalid configuration;
+/// 71 (EX_OSERR) the server could not start (an address in use, say).
 ///
 /// Signals: SIGHUP reloads the configuration file (see `asycamore reload`); SIGTERM and
 /// SIGINT stop gracefully (in-flight requests finish, up to `[server] shutdown_timeout`);
@@ -31,12 +31,16 @@ pub struct Cli {
     pub config: Option<PathBuf>,
 
     /// Validate the configuration and exit: prints every error as
-    /// FILE:LINE:COLUMN: KEY: MESSAGE and exits 1, or prints a summary and exits 0.
+    /// FILE:LINE:COLUMN: KEY: MESSAGE and exits 78, or prints a summary and exits 0. Under the
+    /// journal (stdout is `JOURNAL_STREAM`, as in the unit's ExecStartPre=) only the first line
+    /// of the summary is written, the rest at debug level (`--log-level debug`).
     #[arg(long)]
     pub check: bool,
 
     /// Detach and run in the background (needs `[server] pidfile`). Returns once the
-    /// daemon is serving (exit 0), or with its error when it cannot start (exit 3).
+    /// daemon is serving (exit 0), or with its error when it cannot start (exit 71). The
+    /// daemon's stderr is /dev/null when it is a terminal: a `[log] target = "stderr"` log
+    /// then goes to syslog; a file or pipe (`2>>FILE`) keeps it.
     #[arg(long)]
     pub daemonize: bool,
 

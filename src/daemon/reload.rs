@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::{DEFAULT_CONFIG_PATH, Daemon, EXIT_CONFIG, EXIT_STARTUP, load, process, source_name};
+use super::{
+    DEFAULT_CONFIG_PATH, Daemon, EXIT_CONFIG, EXIT_UNAVAILABLE, load, process, source_name,
+};
 
 /// How long a reload waits for every worker to take the new configuration.
 const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -87,6 +89,11 @@ impl Daemon {
             .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         if let Some(level) = self.cli_log_level {
             new.log.level = level;
+        }
+        if let Some(target) = &self.log_override {
+            if new.log.target == config::LogTarget::Stderr {
+                new.log.target = target.clone();
+            }
         }
         let restart = config::reload_restart_keys(&self.config, &new);
         let new = config::with_restart_keys_kept(&self.config, new);
@@ -184,7 +191,7 @@ pub(super) struct StatusFile {
 }
 
 /// Where the status of the daemon with `pidfile` is written.
-fn status_path(pidfile: &Path) -> PathBuf {
+pub(super) fn status_path(pidfile: &Path) -> PathBuf {
     let mut name = pidfile.as_os_str().to_owned();
     name.push(".reload");
     PathBuf::from(name)
@@ -307,7 +314,7 @@ pub(super) fn request(config: Option<&Path>) -> ExitCode {
 
 fn signal_and_wait(config: &Path) -> Result<Status, (u8, String)> {
     let pidfile = pidfile_of(config)?;
-    let unreachable = |message: String| (EXIT_STARTUP, message);
+    let unreachable = |message: String| (EXIT_UNAVAILABLE, message);
     let pid = match process::running_pid(&pidfile) {
         Ok(Some(pid)) => pid,
         Ok(None) => {

@@ -1,6 +1,6 @@
 //! Reload on SIGHUP with the real binary and real signals: under continuous traffic
 //! (keep-alive, pipelined, chunked POSTs) nothing fails and, once a reload's outcome is
-//! reported, the next request on every connection gets the new body; an invalid config keeps the old one serving and `asycamore reload` exits 1 with
+//! reported, the next request on every connection gets the new body; an invalid config keeps the old one serving and `asycamore reload` exits 78 with
 //! the errors; listeners are added and removed without dropping connections.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -390,7 +390,7 @@ fn an_invalid_config_keeps_the_old_one_and_the_reload_verb_says_why() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
             out.status.code(),
-            Some(1),
+            Some(78),
             "round {round}: stderr {stderr:?}"
         );
         let text = std::fs::read_to_string(daemon.config()).expect("read config");
@@ -447,7 +447,7 @@ fn the_reload_verb_without_a_daemon_or_pidfile_fails_clearly() {
         .arg(&config)
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("server.pidfile is not set"), "{stderr:?}");
     let pidfile = temp_path("none.pid");
@@ -462,7 +462,7 @@ fn the_reload_verb_without_a_daemon_or_pidfile_fails_clearly() {
         .output()
         .expect("run");
     let _ = std::fs::remove_file(&config);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(69));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is asycamore running?"), "{stderr:?}");
 }

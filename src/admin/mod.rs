@@ -42,7 +42,7 @@ use crate::service::{BodyEvent, BodyMode, Exchange, Handler, Request, ResponseWr
 pub use config_view::{REDACTED, Running};
 pub use health::{Health, Readiness};
 pub use metrics::DaemonValues;
-pub use reload::{ReloadExchange, ReloadOutcome, ReloadRequest};
+pub use reload::{CONFIG_HEADER, ReloadExchange, ReloadOutcome, ReloadRequest};
 
 /// How long a scrape or an introspection waits for the data-plane workers to answer.
 const STATS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -205,12 +205,22 @@ impl Admin {
         );
     }
 
-    fn reload(&self, response: &mut ResponseWriter<'_>) -> Start<AdminExchange> {
+    fn reload(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+    ) -> Start<AdminExchange> {
         let Some(waker) = response.waker() else {
             text(response, 500, "reload needs a server connection\n");
             return Start::Complete;
         };
-        let (request, exchange) = ReloadRequest::new(waker);
+        // `asycamore reload --config FILE` names the file it means; the daemon refuses
+        // another file than its own.
+        let config = request.header(reload::CONFIG_HEADER).map(|value| {
+            use std::os::unix::ffi::OsStrExt;
+            std::path::PathBuf::from(std::ffi::OsStr::from_bytes(value))
+        });
+        let (request, exchange) = ReloadRequest::new(waker, config);
         (self.state.reload)(request);
         Start::Continue {
             body: BodyMode::Ignore,
@@ -318,7 +328,7 @@ impl Handler for Admin {
                 );
             }
             "/debug/connections" => self.connections(request, response),
-            "/reload" => return self.reload(response),
+            "/reload" => return self.reload(request, response),
             _ => text(response, 404, "not found\n"),
         }
         Start::Complete

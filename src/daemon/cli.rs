@@ -81,12 +81,16 @@ fn log_level_parser() -> impl clap::builder::TypedValueParser<Value = log::Level
 pub enum Command {
     /// Reload the running daemon's configuration and wait for the outcome.
     ///
-    /// Reads the configuration file (the one the daemon was started with) to find the
-    /// daemon's pidfile, sends the daemon SIGHUP, and waits (up to 30 s) for it to record
-    /// the outcome in `<pidfile>.reload`. Exit status: 0 the new configuration is serving
-    /// (its generation is printed); 1 it was rejected: every error is printed, located, and
-    /// the daemon keeps serving its previous configuration; 3 the daemon could not be
-    /// reached or did not answer in time.
+    /// Finds the daemon through the configuration file (its [admin] unix_socket, else an
+    /// [admin] listen written in it, else its [server] pidfile, else 127.0.0.1:9180; a file
+    /// that does not parse is scanned leniently for these keys), and asks it to reload:
+    /// `POST /reload` with the admin token ([admin] token or token_file), or SIGHUP. The
+    /// daemon judges the file, logs and counts a failure. Exit status: 0 the new configuration
+    /// is serving (keys that need a restart are printed as warnings); 78 it was rejected:
+    /// every error is printed, located, and the daemon keeps serving its previous
+    /// configuration; 64 FILE is not the file the daemon runs (both are named); 69 the daemon
+    /// could not be reached or did not answer in 30 s; 77 the socket, token file or pidfile
+    /// is not readable by this user, or the token was refused.
     Reload {
         /// The configuration file. Default: /etc/asycamore/asycamore.toml.
         #[arg(short, long, value_name = "PATH")]

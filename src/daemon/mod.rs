@@ -20,6 +20,7 @@ mod logging;
 pub mod notify;
 pub mod process;
 mod reload;
+mod reload_client;
 mod sys;
 
 use std::io::IsTerminal;
@@ -60,7 +61,7 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/asycamore/asycamore.toml";
 /// Runs the binary with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
     match &cli.command {
-        Some(Command::Reload { config }) => return reload::request(config.as_deref()),
+        Some(Command::Reload { config }) => return reload_client::request(config.as_deref()),
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
             let mut command = Cli::command();
@@ -242,6 +243,11 @@ fn start(cli: &Cli, config: Config, log_override: Option<LogTarget>) -> Result<D
         std::sync::atomic::Ordering::Relaxed,
     );
     raise_descriptor_limit(&config);
+    // Absolute, so a reload after `--daemonize` (which chdirs to /) reads the same file.
+    let config_path = cli
+        .config
+        .as_ref()
+        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()));
     let mut pidfile = match &config.pidfile {
         Some(path) => Some(
             process::write_pidfile(path)
@@ -250,12 +256,16 @@ fn start(cli: &Cli, config: Config, log_override: Option<LogTarget>) -> Result<D
         None => None,
     };
     let status = match &config.pidfile {
-        Some(path) => Some(reload::StatusFile::create(path).map_err(|err| {
-            format!(
-                "cannot write the reload status beside {}: {err}",
-                path.display()
-            )
-        })?),
+        Some(path) => Some(
+            reload::StatusFile::create(path, source_name(config_path.as_deref())).map_err(
+                |err| {
+                    format!(
+                        "cannot write the reload status beside {}: {err}",
+                        path.display()
+                    )
+                },
+            )?,
+        ),
         None => None,
     };
     if let Some(pidfile) = &mut pidfile {
@@ -291,11 +301,6 @@ fn start(cli: &Cli, config: Config, log_override: Option<LogTarget>) -> Result<D
         .copied()
         .zip(handle.local_addrs().iter().copied())
         .collect();
-    // Absolute, so a reload after `--daemonize` (which chdirs to /) reads the same file.
-    let config_path = cli
-        .config
-        .as_ref()
-        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()));
     let admin = match admin_glue::AdminPort::start(
         &config,
         config_path.as_deref(),
@@ -319,7 +324,7 @@ fn start(cli: &Cli, config: Config, log_override: Option<LogTarget>) -> Result<D
     // Before "listening on": whoever waits for that line may reload at once, or ask /readyz
     // (the listeners already accept, so the daemon is serving).
     if let Some(status) = &status {
-        status.write_ok(0, 1);
+        status.write_ok(0, 1, &[]);
     }
     admin.ready();
     for (_, addr) in &bound {

@@ -8,7 +8,9 @@
 //!   `localhost` are accepted (403 otherwise), so a page elsewhere cannot reach the port
 //!   through DNS rebinding (not over the Unix socket, which has no network peer);
 //! - the bearer token, when one is configured (401 with `WWW-Authenticate: Bearer`), compared
-//!   in constant time; `/healthz` and `/readyz` stay open for probes;
+//!   in constant time; `/healthz` and `/readyz` stay open for probes, and `/metrics` for a
+//!   scraper on the same host (a loopback listener or the Unix socket; on any other address
+//!   it needs the token too);
 //! - the method: reading endpoints take GET and HEAD, mutating ones (`/reload`,
 //!   `/profiling/start`, `/profiling/stop`) only POST, so a browser image tag cannot trigger
 //!   them (405 with `Allow`).
@@ -273,7 +275,11 @@ impl Handler for Admin {
             return Start::Complete;
         }
         let path = request.path();
-        if !matches!(path, "/healthz" | "/readyz") {
+        // Health for probes, and metrics for a scraper on the same host, need no token; the
+        // rest (the configuration, connections, reload, profiling) does.
+        let local = self.loopback || request.peer.is_none();
+        let open = matches!(path, "/healthz" | "/readyz") || (path == "/metrics" && local);
+        if !open {
             if let Err(challenge) = self.authorized(request) {
                 let _ = response.complete(
                     401,

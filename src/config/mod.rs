@@ -87,7 +87,8 @@ pub struct AdminConfig {
     /// daemon on the host has it) only leaves the admin port off, with a warning; an address
     /// asked for is a start-up error.
     pub listen_given: bool,
-    /// The bearer token every admin request but health checks must carry; `None` = none.
+    /// The bearer token every admin request but health checks (and, on a local listener,
+    /// `/metrics`) must carry; `None` = none. From `token`, or read from `token_file`.
     pub token: Option<String>,
     /// Whether a non-loopback `listen` without a token was allowed explicitly.
     pub allow_public: bool,
@@ -456,6 +457,10 @@ pub enum ConfigErrorKind {
     InvalidAdminToken,
     #[error("{path:?}: {reason}")]
     InvalidUnixSocket { path: String, reason: &'static str },
+    #[error("{path:?}: {reason}")]
+    InvalidTokenFile { path: String, reason: String },
+    #[error("set either admin.token or admin.token_file, not both")]
+    TokenAndTokenFile,
     #[error("invalid upstream name {value:?} (1 to 64 of A-Z a-z 0-9 _ . -)")]
     InvalidUpstreamName { value: String },
     #[error("duplicate upstream name {name:?} (first defined on line {first_line})")]

@@ -378,31 +378,6 @@ fn privileges_are_dropped_after_binding_a_privileged_port() {
     assert_eq!(hello(addr), "Hello, World!");
 }
 
-/// A pseudo-terminal: (master, slave).
-fn pty() -> (std::fs::File, std::fs::File) {
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes the two descriptors it opens; the name, termios and window size
-    // arguments may be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors were just opened by openpty and are owned by nothing else.
-    unsafe {
-        (
-            std::fs::File::from_raw_fd(master),
-            std::fs::File::from_raw_fd(slave),
-        )
-    }
-}
-
 /// What the terminal shows so far (the master end read until nothing is left).
 fn terminal_text(master: &std::fs::File) -> String {
     use std::io::Read;
@@ -422,7 +397,7 @@ fn terminal_text(master: &std::fs::File) -> String {
 /// Runs `asycamore --daemonize` with stdout and stderr on a terminal; its exit status and the
 /// terminal's text once it has exited.
 fn daemonize_on_a_terminal(config: &Path) -> (ExitStatus, String) {
-    let (master, slave) = pty();
+    let (master, slave) = crate::sys::pty();
     let mut invoker = binary()
         .arg("--daemonize")
         .arg("--config")

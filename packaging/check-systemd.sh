@@ -409,7 +409,31 @@ if in_ct journalctl --no-pager -q -o cat -p err -u asycamore.service | grep 'lis
     fail "an info line of the daemon shows in journalctl -p err"
 fi
 echo "the error is at priority err; 'listening on' lines are not"
+
+################################################################################################
+step "systemctl reload with a TOML syntax error: the daemon rejects, logs and counts it"
+failures() {
+    in_ct curl -fsS --max-time 5 "$ADMIN/metrics" |
+        sed -n 's/^asycamore_config_reloads_total{result="failure"} //p'
+}
+failed_before=$(failures)
+in_ct sh -c "printf '\n[[route]\nname = \"ci-syntax\"\n' >>$CONF"
+reload_rc=0
+in_ct systemctl reload asycamore.service 2>"$WORK/reload.err" || reload_rc=$?
+[ "$reload_rc" -ne 0 ] || fail "systemctl reload of a file with a syntax error exited 0"
+expect "reload failures counted" "$((failed_before + 1))" "$(failures)"
+wait_for 10 "the syntax error in the journal" sh -c \
+    "nsenter --target $LEADER --all -- journalctl --no-pager -q -o cat -p err -u asycamore.service | grep -q 'reload #4'"
+expect "GET /ci after the rejected reload" "body 2" "$(get /ci)"
+
+################################################################################################
+step "admin access: nobody gets 401 for POST /reload; root reloads through the socket"
+expect "POST /reload as nobody" 401 "$(in_ct setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
+    curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -X POST "$ADMIN/reload")"
+expect "GET /metrics as nobody" 200 "$(in_ct setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
+    curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "$ADMIN/metrics")"
 in_ct cp /root/good.toml "$CONF"
+in_ct /usr/bin/asycamore reload --config "$CONF" || fail "asycamore reload as root exited $?"
 in_ct systemctl reload asycamore.service || fail "reloading the repaired file exited $?"
 
 ################################################################################################
@@ -430,7 +454,9 @@ in_ct curl -sS --max-time 60 --limit-rate "$DRAIN_RATE" -H 'Expect:' \
     http://127.0.0.1/echo >"$WORK/drain.code" 2>"$WORK/drain.err" &
 DRAIN_PID=$!
 reading_body() {
-    in_ct curl -fsS --max-time 2 "$ADMIN/debug/connections?format=text" | grep -q 'state="reading body"'
+    # /debug/connections needs the admin token (the packaged [admin] token_file).
+    in_ct sh -c 'curl -fsS --max-time 2 -H "Authorization: Bearer $(cat /etc/asycamore/admin.token)" \
+        "$1/debug/connections?format=text"' sh "$ADMIN" | grep -q 'state="reading body"'
 }
 wait_for 10 "the upload to be in progress (/debug/connections: state=\"reading body\")" reading_body
 kill -0 "$DRAIN_PID" 2>/dev/null || fail "the upload finished before the stop began"

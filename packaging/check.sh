@@ -222,12 +222,17 @@ ls -ld /var/log/asycamore /var/lib/asycamore /var/www/asycamore
 # links are made by deb-systemd-helper; nothing is started here).
 [ -L "$WANTS_LINK" ] || fail "postinst did not enable asycamore.service ($WANTS_LINK missing)"
 echo "enabled: $WANTS_LINK -> $(readlink "$WANTS_LINK")"
-/usr/bin/asycamore --check --config "$CONF"
+# The admin token postinst made: readable by root and the asycamore group only.
+[ "$(stat -c '%a %U:%G' /etc/asycamore/admin.token)" = "640 root:$PKG" ] ||
+    fail "/etc/asycamore/admin.token is $(stat -c '%a %U:%G' /etc/asycamore/admin.token), not 640 root:$PKG"
+echo "admin token: $(stat -c '%a %U:%G' /etc/asycamore/admin.token)"
 
 ################################################################################################
 step "start /usr/bin/asycamore --config $CONF as $PKG (port 80 through ambient CAP_NET_BIND_SERVICE)"
 # What the unit's RuntimeDirectory=asycamore, RuntimeDirectoryMode=0750 would create.
 install -d -o "$PKG" -g "$PKG" -m 0750 /run/asycamore
+# As ExecStartPre= (after RuntimeDirectory=, which the admin socket's directory needs).
+as_user /usr/bin/asycamore --check --config "$CONF"
 TOKEN="asycamore packaging check $$ $(date +%s%N)"
 printf '<!doctype html><title>check</title><p>%s</p>\n' "$TOKEN" >/var/www/asycamore/index.html
 chmod 0644 /var/www/asycamore/index.html
@@ -263,6 +268,31 @@ echo "body ok: $body"
 step "GET $ADMIN/metrics (asycamore_build_info present)"
 curl -fsS --max-time 5 "$ADMIN/metrics" >"$WORK/metrics"
 grep '^asycamore_build_info' "$WORK/metrics" || fail "no asycamore_build_info in /metrics"
+
+################################################################################################
+step "admin access: nobody gets 401 for POST /reload on $ADMIN, metrics without a token"
+# The packaged [admin] token_file: mutations and profiles need the token, which only root and
+# the asycamore group can read; /metrics and health stay open on loopback for a local scraper.
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+code=$(as_nobody curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$ADMIN/reload")
+[ "$code" = 401 ] || fail "POST /reload as nobody answered $code, not 401"
+code=$(as_nobody curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$ADMIN/profiling/start")
+[ "$code" = 401 ] || fail "POST /profiling/start as nobody answered $code, not 401"
+code=$(as_nobody curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "$ADMIN/metrics")
+[ "$code" = 200 ] || fail "GET /metrics as nobody answered $code, not 200"
+SOCKET=/run/asycamore/admin.sock
+[ "$(stat -c '%a %U:%G' "$SOCKET")" = "660 $PKG:$PKG" ] ||
+    fail "$SOCKET is $(stat -c '%a %U:%G' "$SOCKET"), not 660 $PKG:$PKG"
+nobody_rc=0
+as_nobody /usr/bin/asycamore reload --config "$CONF" 2>"$WORK/nobody.err" || nobody_rc=$?
+cat "$WORK/nobody.err"
+[ "$nobody_rc" -eq 77 ] || fail "asycamore reload as nobody exited $nobody_rc, not 77 (EX_NOPERM)"
+echo "nobody: POST /reload 401, /profiling/start 401, /metrics 200, asycamore reload exit 77"
+
+################################################################################################
+step "asycamore reload --config $CONF as root (through $SOCKET with the token)"
+/usr/bin/asycamore reload --config "$CONF" || fail "asycamore reload as root exited $?"
+grep -q 'reload #1: ' "$WORK/server.log" || fail "the daemon did not log reload #1"
 
 ################################################################################################
 step "asycamore reload --config $CONF (as $PKG, as the unit's ExecReload=)"

@@ -13,6 +13,18 @@ if ! getent passwd asycamore >/dev/null; then
     useradd -r -g asycamore -d /var/lib/asycamore -M -s /sbin/nologin \
         -c "asycamore HTTP server" asycamore
 fi
+# The admin token ([admin] token_file in the packaged configuration), when missing: random,
+# 0640 root:asycamore (root and the asycamore group may read it).
+if [ ! -e /etc/asycamore/admin.token ]; then
+    (
+        umask 077
+        tr -dc 'A-Za-z0-9' </dev/urandom | head -c 43 >/etc/asycamore/admin.token.new
+        echo >>/etc/asycamore/admin.token.new
+    )
+    chown root:asycamore /etc/asycamore/admin.token.new
+    chmod 0640 /etc/asycamore/admin.token.new
+    mv /etc/asycamore/admin.token.new /etc/asycamore/admin.token
+fi
 install -d -o asycamore -g asycamore -m 0750 /var/log/asycamore /var/lib/asycamore
 install -d -o asycamore -g asycamore -m 0755 /var/www/asycamore
 

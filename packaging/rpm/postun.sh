@@ -12,6 +12,8 @@
 # in (/etc/asycamore, /usr/share/doc/asycamore) and those %post created (/var/log/asycamore,
 # /var/lib/asycamore, /var/www/asycamore) are removed here, each only when empty.
 if [ "$1" -eq 0 ]; then
+    # Made by %post, not a file of the package.
+    rm -f /etc/asycamore/admin.token
     rmdir /etc/asycamore /usr/share/doc/asycamore /var/log/asycamore /var/lib/asycamore \
         /var/www/asycamore 2>/dev/null || :
 fi

@@ -11,7 +11,9 @@
 //!   another origin (`Sec-Fetch-Site`, `Origin`, `Referer`), or a POST with a form content
 //!   type, is refused (403), token or not;
 //! - the bearer token, when one is configured (401 with `WWW-Authenticate: Bearer`), compared
-//!   in constant time; `/healthz` and `/readyz` stay open for probes;
+//!   in constant time; `/healthz` and `/readyz` stay open for probes, and `/metrics` for a
+//!   scraper on the same host (a loopback listener or the Unix socket; on any other address
+//!   it needs the token too);
 //! - the method: reading endpoints take GET and HEAD, mutating ones (`/reload`,
 //!   `/profiling/start`, `/profiling/stop`) only POST, so a browser image tag cannot trigger
 //!   them (405 with `Allow`).
@@ -46,7 +48,7 @@ use crate::service::{BodyEvent, BodyMode, Exchange, Handler, Request, ResponseWr
 pub use config_view::{REDACTED, Running};
 pub use health::{Health, Readiness};
 pub use metrics::DaemonValues;
-pub use reload::{ReloadExchange, ReloadOutcome, ReloadRequest};
+pub use reload::{CONFIG_HEADER, ReloadExchange, ReloadOutcome, ReloadRequest};
 
 /// How long a scrape or an introspection waits for the data-plane workers to answer.
 const STATS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -209,12 +211,22 @@ impl Admin {
         );
     }
 
-    fn reload(&self, response: &mut ResponseWriter<'_>) -> Start<AdminExchange> {
+    fn reload(
+        &self,
+        request: &Request<'_>,
+        response: &mut ResponseWriter<'_>,
+    ) -> Start<AdminExchange> {
         let Some(waker) = response.waker() else {
             text(response, 500, "reload needs a server connection\n");
             return Start::Complete;
         };
-        let (request, exchange) = ReloadRequest::new(waker);
+        // `asycamore reload --config FILE` names the file it means; the daemon refuses
+        // another file than its own.
+        let config = request.header(reload::CONFIG_HEADER).map(|value| {
+            use std::os::unix::ffi::OsStrExt;
+            std::path::PathBuf::from(std::ffi::OsStr::from_bytes(value))
+        });
+        let (request, exchange) = ReloadRequest::new(waker, config);
         (self.state.reload)(request);
         Start::Continue {
             body: BodyMode::Ignore,
@@ -271,7 +283,11 @@ impl Handler for Admin {
             return Start::Complete;
         }
         let path = request.path();
-        if !matches!(path, "/healthz" | "/readyz") {
+        // Health for probes, and metrics for a scraper on the same host, need no token; the
+        // rest (the configuration, connections, reload, profiling) does.
+        let local = self.loopback || request.peer.is_none();
+        let open = matches!(path, "/healthz" | "/readyz") || (path == "/metrics" && local);
+        if !open {
             if let Err(challenge) = self.authorized(request) {
                 let _ = response.complete(
                     401,
@@ -326,7 +342,7 @@ impl Handler for Admin {
                 );
             }
             "/debug/connections" => self.connections(request, response),
-            "/reload" => return self.reload(response),
+            "/reload" => return self.reload(request, response),
             _ => text(response, 404, "not found\n"),
         }
         Start::Complete

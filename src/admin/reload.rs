@@ -7,9 +7,14 @@
 //! [`ExchangeWaker`]. A request dropped unanswered (the daemon is gone) answers 503 itself, so
 //! no client waits forever.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::service::{BodyEvent, Exchange, ExchangeWaker, ResponseWriter};
+
+/// The request header of `POST /reload` naming the configuration file the client means (an
+/// absolute path); the daemon answers 409 when it is not the file it runs.
+pub const CONFIG_HEADER: &str = "asycamore-config";
 
 /// What became of a reload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +23,16 @@ pub enum ReloadOutcome {
     Applied {
         /// The new generation.
         generation: u64,
+        /// Changed keys that need a restart (their running values stay), one line each.
+        warnings: Vec<String>,
+    },
+    /// The request named a configuration file other than the daemon's: nothing was done
+    /// (409).
+    WrongFile {
+        /// The file the request named.
+        given: String,
+        /// The file the daemon runs (or the embedded default).
+        running: String,
     },
     /// The configuration was rejected; the running one (this generation) stays.
     Rejected {
@@ -36,9 +51,25 @@ impl ReloadOutcome {
     /// The status and plain-text body of the answer.
     pub fn response(&self) -> (u16, String) {
         match self {
-            ReloadOutcome::Applied { generation } => {
-                (200, format!("reloaded: generation {generation}\n"))
+            ReloadOutcome::Applied {
+                generation,
+                warnings,
+            } => {
+                let mut body = format!("reloaded: generation {generation}\n");
+                for warning in warnings {
+                    body.push_str("warning: ");
+                    body.push_str(warning);
+                    body.push('\n');
+                }
+                (200, body)
             }
+            ReloadOutcome::WrongFile { given, running } => (
+                409,
+                format!(
+                    "reload refused: {given} is not the configuration file of this daemon, \
+                     which runs {running}\n"
+                ),
+            ),
             ReloadOutcome::Rejected { generation, errors } => {
                 let mut body = format!(
                     "reload failed with {} error(s); still serving generation {generation}\n",
@@ -79,6 +110,9 @@ impl Slot {
 pub struct ReloadRequest {
     slot: Arc<Slot>,
     answered: bool,
+    /// The configuration file the client means (the `Asycamore-Config` request header), to
+    /// be compared with the daemon's; `None`: whatever file the daemon runs.
+    config: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ReloadRequest {
@@ -91,7 +125,7 @@ impl std::fmt::Debug for ReloadRequest {
 
 impl ReloadRequest {
     /// A request and the exchange that answers the client once it is answered.
-    pub fn new(waker: ExchangeWaker) -> (ReloadRequest, ReloadExchange) {
+    pub fn new(waker: ExchangeWaker, config: Option<PathBuf>) -> (ReloadRequest, ReloadExchange) {
         let slot = Arc::new(Slot {
             outcome: Mutex::new(None),
             waker,
@@ -99,8 +133,14 @@ impl ReloadRequest {
         let request = ReloadRequest {
             slot: Arc::clone(&slot),
             answered: false,
+            config,
         };
         (request, ReloadExchange { slot })
+    }
+
+    /// The configuration file the client named, if it named one.
+    pub fn config(&self) -> Option<&Path> {
+        self.config.as_deref()
     }
 
     /// Answers the client (from any thread).

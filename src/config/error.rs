@@ -229,6 +229,10 @@ pub enum ConfigErrorKind {
     InvalidAdminToken,
     #[error("{path:?}: {reason}")]
     InvalidUnixSocket { path: String, reason: &'static str },
+    #[error("{path:?}: {reason}")]
+    InvalidTokenFile { path: String, reason: String },
+    #[error("set either admin.token or admin.token_file, not both")]
+    TokenAndTokenFile,
     #[error("invalid upstream name {value:?} (1 to 64 of A-Z a-z 0-9 _ . -)")]
     InvalidUpstreamName { value: String },
     #[error("duplicate upstream name {name:?} (first defined on line {first_line})")]

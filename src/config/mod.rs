@@ -89,7 +89,8 @@ pub struct AdminConfig {
     /// daemon on the host has it) only leaves the admin port off, with a warning; an address
     /// asked for is a start-up error.
     pub listen_given: bool,
-    /// The bearer token every admin request but health checks must carry; `None` = none.
+    /// The bearer token every admin request but health checks (and, on a local listener,
+    /// `/metrics`) must carry; `None` = none. From `token`, or read from `token_file`.
     pub token: Option<String>,
     /// Whether a non-loopback `listen` without a token was allowed explicitly.
     pub allow_public: bool,

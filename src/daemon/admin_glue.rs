@@ -156,12 +156,12 @@ impl AdminPort {
     /// A reload ended: `outcome` of it, with `config` (of `generation`) now running.
     pub(super) fn reload_done(
         &self,
-        outcome: &Result<u64, Vec<String>>,
+        outcome: &Result<(u64, Vec<String>), Vec<String>>,
         config: &Config,
         config_path: Option<&Path>,
     ) {
         match outcome {
-            Ok(generation) => self
+            Ok((generation, _)) => self
                 .state
                 .reloaded(running(config, config_path, *generation)),
             Err(_) => self.state.reload_failed(),
@@ -177,9 +177,15 @@ impl AdminPort {
 }
 
 /// The answer to an admin reload request, from the reload's result.
-pub(super) fn outcome(result: Result<u64, Vec<String>>, generation: u64) -> ReloadOutcome {
+pub(super) fn outcome(
+    result: Result<(u64, Vec<String>), Vec<String>>,
+    generation: u64,
+) -> ReloadOutcome {
     match result {
-        Ok(generation) => ReloadOutcome::Applied { generation },
+        Ok((generation, warnings)) => ReloadOutcome::Applied {
+            generation,
+            warnings,
+        },
         Err(errors) => ReloadOutcome::Rejected { generation, errors },
     }
 }

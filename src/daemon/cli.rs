@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 /// asycamore: a poll-driven HTTP/1.1 server daemon.
 ///
 /// With no arguments it serves its embedded default configuration on 127.0.0.1:8080.
-/// Exit status: 0 success; 1 invalid configuration; 2 command-line usage error; 3 the
-/// server could not start.
+/// Exit status: 0 success; 2 command-line usage error; 78 (EX_CONFIG) invalid configuration;
+/// 71 (EX_OSERR) the server could not start (an address in use, say).
 ///
 /// Signals: SIGHUP reloads the configuration file (see `asycamore reload`); SIGTERM and
 /// SIGINT stop gracefully (in-flight requests finish, up to `[server] shutdown_timeout`);
@@ -31,12 +31,16 @@ pub struct Cli {
     pub config: Option<PathBuf>,
 
     /// Validate the configuration and exit: prints every error as
-    /// FILE:LINE:COLUMN: KEY: MESSAGE and exits 1, or prints a summary and exits 0.
+    /// FILE:LINE:COLUMN: KEY: MESSAGE and exits 78, or prints a summary and exits 0. Under the
+    /// journal (stdout is `JOURNAL_STREAM`, as in the unit's ExecStartPre=) only the first line
+    /// of the summary is written, the rest at debug level (`--log-level debug`).
     #[arg(long)]
     pub check: bool,
 
     /// Detach and run in the background (needs `[server] pidfile`). Returns once the
-    /// daemon is serving (exit 0), or with its error when it cannot start (exit 3).
+    /// daemon is serving (exit 0), or with its error when it cannot start (exit 71). The
+    /// daemon's stderr is /dev/null when it is a terminal: a `[log] target = "stderr"` log
+    /// then goes to syslog; a file or pipe (`2>>FILE`) keeps it.
     #[arg(long)]
     pub daemonize: bool,
 
@@ -77,12 +81,16 @@ fn log_level_parser() -> impl clap::builder::TypedValueParser<Value = log::Level
 pub enum Command {
     /// Reload the running daemon's configuration and wait for the outcome.
     ///
-    /// Reads the configuration file (the one the daemon was started with) to find the
-    /// daemon's pidfile, sends the daemon SIGHUP, and waits (up to 30 s) for it to record
-    /// the outcome in `<pidfile>.reload`. Exit status: 0 the new configuration is serving
-    /// (its generation is printed); 1 it was rejected: every error is printed, located, and
-    /// the daemon keeps serving its previous configuration; 3 the daemon could not be
-    /// reached or did not answer in time.
+    /// Finds the daemon through the configuration file (its [admin] unix_socket, else an
+    /// [admin] listen written in it, else its [server] pidfile, else 127.0.0.1:9180; a file
+    /// that does not parse is scanned leniently for these keys), and asks it to reload:
+    /// `POST /reload` with the admin token ([admin] token or token_file), or SIGHUP. The
+    /// daemon judges the file, logs and counts a failure. Exit status: 0 the new configuration
+    /// is serving (keys that need a restart are printed as warnings); 78 it was rejected:
+    /// every error is printed, located, and the daemon keeps serving its previous
+    /// configuration; 64 FILE is not the file the daemon runs (both are named); 69 the daemon
+    /// could not be reached or did not answer in 30 s; 77 the socket, token file or pidfile
+    /// is not readable by this user, or the token was refused.
     Reload {
         /// The configuration file. Default: /etc/asycamore/asycamore.toml.
         #[arg(short, long, value_name = "PATH")]

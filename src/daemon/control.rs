@@ -86,8 +86,14 @@ pub(super) fn run(mut daemon: Daemon) -> ExitCode {
                 let _ = daemon.reload("SIGHUP");
             }
             Some(Event::AdminReload(request)) => {
-                let result = daemon.reload("POST /reload");
-                request.answer(super::admin_glue::outcome(result, daemon.generation));
+                let outcome = match daemon.wrong_file(request.config()) {
+                    Some(refusal) => refusal,
+                    None => {
+                        let result = daemon.reload("POST /reload");
+                        super::admin_glue::outcome(result, daemon.generation)
+                    }
+                };
+                request.answer(outcome);
             }
             Some(Event::Reopen) => reopen_logs(),
             Some(Event::Stop(signal)) => return graceful_stop(daemon, signal),

@@ -244,6 +244,15 @@ fn stderr_style() -> StderrStyle {
     }
 }
 
+/// Whether stdout is the journal (`JOURNAL_STREAM` names it): `--check` under the unit's
+/// ExecStartPre=.
+pub(super) fn stdout_is_journal() -> bool {
+    is_journal_stream(
+        std::env::var_os("JOURNAL_STREAM").as_deref(),
+        std::io::stdout().as_fd(),
+    )
+}
+
 /// Whether `journal_stream` (the value of `JOURNAL_STREAM`, "DEVICE:INODE" in decimal) names
 /// the file `fd` is open on.
 fn is_journal_stream(journal_stream: Option<&OsStr>, fd: impl AsFd) -> bool {

@@ -4,7 +4,7 @@
 //! The only module that touches process-wide state (the global logger, signals, exit codes,
 //! the pidfile). Nothing in the library imports it; it imports everything.
 //!
-//! Start-up order: load and validate the config (errors to stderr, exit 1); `--daemonize`
+//! Start-up order: load and validate the config (errors to stderr, exit 78); `--daemonize`
 //! (fork, before any thread); take socket-activated listeners; install the error log; lock the
 //! pidfile and create the reload status file beside it; register the signals; open the access
 //! log; bind and start the workers; drop privileges; tell the invoker (daemon handshake) and
@@ -20,8 +20,10 @@ mod logging;
 pub mod notify;
 pub mod process;
 mod reload;
+mod reload_client;
 mod sys;
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,11 +35,25 @@ use crate::server::{self, RouteTable, ServerHandle};
 
 pub use cli::{Cli, Command, VERSION};
 
-/// Exit status: the configuration is invalid (or a reload was rejected).
-pub const EXIT_CONFIG: u8 = 1;
-/// Exit status: the server could not start (e.g. an address is in use), or `asycamore
-/// reload` could not reach the daemon.
-pub const EXIT_STARTUP: u8 = 3;
+// Exit statuses: sysexits(3) values, which systemd names in `systemctl status` ("78/CONFIG",
+// "71/OSERR"), instead of small numbers it reads as LSB init-script codes ("3/NOTIMPLEMENTED").
+// 0 is success and 2 a command-line usage error (clap's).
+
+/// Exit status 78 (EX_CONFIG): the configuration is invalid (at start, `--check`, or a
+/// reload the daemon rejected).
+pub const EXIT_CONFIG: u8 = 78;
+/// Exit status 71 (EX_OSERR): the server could not start although its configuration is valid
+/// (an address in use, a log or pidfile that cannot be opened, privileges that cannot be
+/// dropped, a daemon already running).
+pub const EXIT_STARTUP: u8 = 71;
+/// Exit status 64 (EX_USAGE): `asycamore reload -c FILE` named a file the daemon does not run.
+pub const EXIT_USAGE: u8 = 64;
+/// Exit status 69 (EX_UNAVAILABLE): `asycamore reload` could not reach the daemon, or it did
+/// not answer in time.
+pub const EXIT_UNAVAILABLE: u8 = 69;
+/// Exit status 77 (EX_NOPERM): `asycamore reload` may not talk to the daemon (the admin
+/// socket, token or pidfile cannot be read by this user, or the token is refused).
+pub const EXIT_NOPERM: u8 = 77;
 
 /// The config file `asycamore reload` reads when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/asycamore/asycamore.toml";
@@ -45,7 +61,7 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/asycamore/asycamore.toml";
 /// Runs the binary with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
     match &cli.command {
-        Some(Command::Reload { config }) => return reload::request(config.as_deref()),
+        Some(Command::Reload { config }) => return reload_client::request(config.as_deref()),
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
             let mut command = Cli::command();
@@ -70,7 +86,21 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     if cli.check {
-        print!("{}", summary(&cli, &config));
+        let text = summary(&cli, &config);
+        if logging::stdout_is_journal() {
+            // The unit's ExecStartPre= runs this at every start: one line at info, the
+            // routes at debug (so only when asked for).
+            let debug = cli.log_level.unwrap_or(config.log.level) >= log::LevelFilter::Debug;
+            let mut lines = text.lines();
+            if let Some(first) = lines.next() {
+                println!("<6>{first}");
+            }
+            for line in lines.filter(|_| debug) {
+                println!("<7>{line}");
+            }
+        } else {
+            print!("{text}");
+        }
         return ExitCode::SUCCESS;
     }
     if let Some(level) = cli.log_level {
@@ -81,6 +111,7 @@ pub fn run(cli: Cli) -> ExitCode {
         .profile
         .as_ref()
         .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()));
+    let mut log_override = None;
     let handshake = if cli.daemonize {
         let Some(pidfile) = config.pidfile.clone() else {
             eprintln!(
@@ -89,6 +120,16 @@ pub fn run(cli: Cli) -> ExitCode {
             );
             return ExitCode::from(EXIT_CONFIG);
         };
+        // The daemon leaves the terminal: its log must too.
+        if config.log.target == LogTarget::Stderr && std::io::stderr().is_terminal() {
+            config.log.target = daemonized_log_target();
+            log_override = Some(config.log.target.clone());
+            eprintln!(
+                "asycamore: --daemonize: the error log goes to syslog (facility daemon, tag \
+                 asycamore), not to this terminal; set [log] target, or redirect stderr \
+                 (2>>FILE), to send it elsewhere"
+            );
+        }
         let keep_stderr = config.log.target == LogTarget::Stderr;
         match process::daemonize(&pidfile, keep_stderr) {
             Ok(handshake) => Some(handshake),
@@ -115,7 +156,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_STARTUP);
         }
     };
-    let code = match start(&cli, config) {
+    let code = match start(&cli, config, log_override) {
         Ok(daemon) => {
             if let Some(handshake) = handshake {
                 if let Err(err) = handshake.ready() {
@@ -158,6 +199,9 @@ pub(crate) struct Daemon {
     failed_reloads: u64,
     /// `--log-level`, which wins over `[log] level` on every reload too.
     cli_log_level: Option<log::LevelFilter>,
+    /// Where a `[log] target = "stderr"` log goes instead, on every reload too: syslog,
+    /// after `--daemonize` from a terminal.
+    log_override: Option<LogTarget>,
     /// Released (and removed) when the daemon exits.
     pidfile: Option<process::PidFile>,
     status: Option<reload::StatusFile>,
@@ -217,11 +261,17 @@ fn sweep_upload_dirs(config: &Config, previous: Option<&Config>) {
 
 /// Everything from the logger to a serving, privilege-dropped server; the error text if a
 /// step fails (the caller logs it and exits `EXIT_STARTUP`).
-fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
+fn start(cli: &Cli, config: Config, log_override: Option<LogTarget>) -> Result<Daemon, String> {
     let inherited = activation::inherited_listeners()
         .map_err(|err| format!("cannot take the socket-activated listeners: {err}"))?;
     if let Err(err) = logging::init(&config.log) {
-        let message = format!("cannot open the error log: {err}");
+        let hint = if log_override.is_some() {
+            " (--daemonize from a terminal sends a [log] target = \"stderr\" log to syslog: \
+             set [log] target = \"file\", or redirect stderr with 2>>FILE)"
+        } else {
+            ""
+        };
+        let message = format!("cannot open the error log: {err}{hint}");
         eprintln!("asycamore: {message}");
         return Err(message);
     }
@@ -230,7 +280,12 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         std::sync::atomic::Ordering::Relaxed,
     );
     raise_descriptor_limit(&config);
-    let pidfile = match &config.pidfile {
+    // Absolute, so a reload after `--daemonize` (which chdirs to /) reads the same file.
+    let config_path = cli
+        .config
+        .as_ref()
+        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()));
+    let mut pidfile = match &config.pidfile {
         Some(path) => Some(
             process::write_pidfile(path)
                 .map_err(|err| format!("cannot write the pidfile {}: {err}", path.display()))?,
@@ -238,14 +293,30 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         None => None,
     };
     let status = match &config.pidfile {
-        Some(path) => Some(reload::StatusFile::create(path).map_err(|err| {
-            format!(
-                "cannot write the reload status beside {}: {err}",
-                path.display()
-            )
-        })?),
+        Some(path) => Some(
+            reload::StatusFile::create(path, source_name(config_path.as_deref())).map_err(
+                |err| {
+                    format!(
+                        "cannot write the reload status beside {}: {err}",
+                        path.display()
+                    )
+                },
+            )?,
+        ),
         None => None,
     };
+    if let Some(pidfile) = &mut pidfile {
+        if process::drops_root(config.user.as_deref()) {
+            let status = reload::status_path(pidfile.path());
+            if let Err(err) = pidfile.remove_after_exit(&[status]) {
+                log::warn!(
+                    "the pidfile {} will be left behind at exit: cannot start the helper that \
+                     removes it after privileges are dropped: {err}",
+                    pidfile.path().display()
+                );
+            }
+        }
+    }
     let events = control::listen().map_err(|err| format!("cannot handle signals: {err}"))?;
     let mut server_config = config::server_config(&config);
     // Nobody reads the counters without the admin port.
@@ -268,11 +339,6 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         .copied()
         .zip(handle.local_addrs().iter().copied())
         .collect();
-    // Absolute, so a reload after `--daemonize` (which chdirs to /) reads the same file.
-    let config_path = cli
-        .config
-        .as_ref()
-        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()));
     let admin = match admin_glue::AdminPort::start(
         &config,
         config_path.as_deref(),
@@ -296,7 +362,7 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
     // Before "listening on": whoever waits for that line may reload at once, or ask /readyz
     // (the listeners already accept, so the daemon is serving).
     if let Some(status) = &status {
-        status.write_ok(0, 1);
+        status.write_ok(0, 1, &[]);
     }
     admin.ready();
     for (_, addr) in &bound {
@@ -328,6 +394,7 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         reloads: 0,
         failed_reloads: 0,
         cli_log_level: cli.log_level,
+        log_override,
         pidfile,
         status,
         notifier,
@@ -335,6 +402,14 @@ fn start(cli: &Cli, config: Config) -> Result<Daemon, String> {
         admin,
         upstreams,
     })
+}
+
+/// Where `--daemonize` from a terminal sends a `[log] target = "stderr"` log.
+fn daemonized_log_target() -> LogTarget {
+    LogTarget::Syslog {
+        facility: "daemon".to_owned(),
+        tag: "asycamore".to_owned(),
+    }
 }
 
 fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigErrors> {

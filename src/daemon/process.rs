@@ -10,9 +10,18 @@
 //! a dead daemon.
 //!
 //! **Standard streams.** stdin and stdout become `/dev/null` (the daemon reads nothing and
-//! prints nothing). stderr is kept when the error log goes to stderr (so
-//! `asycamore --daemonize 2>>file`, or a supervisor capturing it, still gets the log), and
-//! becomes `/dev/null` otherwise.
+//! prints nothing). stderr is kept when the error log goes to stderr and stderr is not a
+//! terminal (so `asycamore --daemonize 2>>file`, or a supervisor capturing it, still gets the
+//! log), and becomes `/dev/null` otherwise; from a terminal, `daemon::run` sends a
+//! `[log] target = "stderr"` log to syslog instead.
+//!
+//! **Removing the pidfile after a privilege drop.** A daemon started as root creates the
+//! pidfile where root may write (`/run`, say); once it runs as `[server] user`, it may no
+//! longer remove it (unlinking needs write permission on the directory, checked at the time
+//! of the call: a directory descriptor opened before the drop does not help).
+//! [`PidFile::remove_after_exit`] forks, while the process still has one thread, a helper that
+//! stays root, holds nothing but the pidfile's lock and a pipe, and removes the files when the
+//! pipe says the daemon has exited, however it exited.
 //!
 //! **Pidfile.** [`write_pidfile`] creates the file, holds an exclusive `flock` on it for the
 //! life of the process and writes the pid; dropping the [`PidFile`] removes the file. A
@@ -153,6 +162,9 @@ pub struct PidFile {
     path: PathBuf,
     /// Keeps the lock (released when the descriptor closes, after the file is removed).
     _lock: Flock<File>,
+    /// This process's end of the pipe of the helper that removes the file after it exits
+    /// ([`remove_after_exit`](Self::remove_after_exit)).
+    remover: Option<std::os::fd::OwnedFd>,
 }
 
 impl PidFile {
@@ -160,6 +172,29 @@ impl PidFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Has the pidfile and `also` (the reload status file beside it) removed once this
+    /// process has exited, by a helper forked now that keeps root's right to write the
+    /// directory (see `sys::fork_remover`): for a daemon about to drop its privileges, which
+    /// could then no longer remove them. Call it while the process has one thread.
+    pub fn remove_after_exit(&mut self, also: &[PathBuf]) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut paths = also.to_vec();
+        // The pidfile last: while it exists and is locked, nobody takes the directory's
+        // files over.
+        paths.push(self.path.clone());
+        self.remover = Some(sys::fork_remover(&paths, self._lock.as_raw_fd())?);
+        Ok(())
+    }
+}
+
+/// Whether dropping privileges to `user` will leave this process unable to remove what it
+/// created as root: it runs as root now and `user` is another user.
+pub fn drops_root(user: Option<&str>) -> bool {
+    Uid::effective().is_root()
+        && user
+            .and_then(|user| find_user(user).ok())
+            .is_some_and(|user| !user.uid.is_root())
 }
 
 impl Drop for PidFile {
@@ -168,6 +203,9 @@ impl Drop for PidFile {
         match std::fs::remove_file(&self.path) {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            // Privileges dropped since: the helper removes it once this process has exited.
+            Err(err) if self.remover.is_some() && err.kind() == io::ErrorKind::PermissionDenied => {
+            }
             // E.g. privileges dropped since: the file stays, unlocked, hence stale.
             Err(err) => log::warn!("cannot remove pidfile {}: {err}", self.path.display()),
         }
@@ -218,6 +256,7 @@ pub fn write_pidfile(path: &Path) -> io::Result<PidFile> {
         return Ok(PidFile {
             path: path.to_path_buf(),
             _lock: locked,
+            remover: None,
         });
     }
     Err(context(io::Error::other(

@@ -6,10 +6,15 @@
 //! addresses; `set_listeners` is all-or-nothing), so a failure changes nothing; then limits,
 //! access log, the route table with generation + 1 (requests already parsed finish on the
 //! table they were parsed under), the log level. Keys that need a restart
-//! (`config::reload_restart_keys`) keep their running values and are logged by name.
+//! (`config::reload_restart_keys`) keep their running values and are logged by name, and
+//! returned as warnings (for `POST /reload`'s answer and the status file).
+//!
+//! A reload request naming a file (`POST /reload` with `Asycamore-Config`) that is not the
+//! daemon's is refused ([`Daemon::wrong_file`]): logged, not counted, nothing reloaded.
 //!
 //! The status file, `<pidfile>.reload`: first line `<seq> ok <generation>` or
-//! `<seq> failed`, then one error per line. `seq` counts reload attempts (0 at start). It is
+//! `<seq> failed`, second line `config <the file the daemon runs>`, then one error (or, after
+//! an `ok`, one restart warning) per line. `seq` counts reload attempts (0 at start). It is
 //! created at start-up (before privileges are dropped) and rewritten in place through the
 //! descriptor kept open, so a daemon running as an unprivileged user can still update it in
 //! a directory it cannot write.
@@ -19,28 +24,19 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
-use super::{DEFAULT_CONFIG_PATH, Daemon, EXIT_CONFIG, EXIT_STARTUP, load, process, source_name};
+use super::{Daemon, load, source_name};
 
 /// How long a reload waits for every worker to take the new configuration.
 const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
-use crate::config::{self, Config};
-
-/// How long `asycamore reload` waits for the outcome.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often it looks at the status file meanwhile.
-const POLL_EVERY: Duration = Duration::from_millis(10);
+use crate::config;
 
 impl Daemon {
     /// Handles one reload (SIGHUP, or `POST /reload` on the admin port: `trigger`); the new
     /// generation, or every error.
-    pub(super) fn reload(&mut self, trigger: &str) -> Result<u64, Vec<String>> {
+    pub(super) fn reload(&mut self, trigger: &str) -> Result<(u64, Vec<String>), Vec<String>> {
         self.reloads += 1;
         let seq = self.reloads;
         if let Some(notifier) = &self.notifier {
@@ -48,11 +44,13 @@ impl Daemon {
         }
         let source = source_name(self.config_path.as_deref());
         log::info!("{trigger}: reload #{seq}: reading {source}");
-        let result = self.try_reload(seq).map(|()| self.generation);
+        let result = self
+            .try_reload(seq)
+            .map(|warnings| (self.generation, warnings));
         match &result {
-            Ok(_) => {
+            Ok((_, warnings)) => {
                 if let Some(status) = &self.status {
-                    status.write_ok(seq, self.generation);
+                    status.write_ok(seq, self.generation, warnings);
                 }
             }
             Err(errors) => {
@@ -81,12 +79,18 @@ impl Daemon {
         result
     }
 
-    /// Loads and publishes the config; every error line when it cannot.
-    fn try_reload(&mut self, seq: u64) -> Result<(), Vec<String>> {
+    /// Loads and publishes the config: the warnings (changed keys that need a restart), or
+    /// every error line when it cannot.
+    fn try_reload(&mut self, seq: u64) -> Result<Vec<String>, Vec<String>> {
         let mut new = load(self.config_path.as_deref())
             .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         if let Some(level) = self.cli_log_level {
             new.log.level = level;
+        }
+        if let Some(target) = &self.log_override {
+            if new.log.target == config::LogTarget::Stderr {
+                new.log.target = target.clone();
+            }
         }
         let restart = config::reload_restart_keys(&self.config, &new);
         let new = config::with_restart_keys_kept(&self.config, new);
@@ -128,10 +132,12 @@ impl Daemon {
             log::warn!("reload #{seq}: a worker took longer than {BARRIER_TIMEOUT:?} to switch");
         }
         super::logging::apply(&new.log);
-        for key in restart {
-            log::warn!(
-                "reload #{seq}: {key} changed, which needs a restart; the running value stays"
-            );
+        let warnings: Vec<String> = restart
+            .into_iter()
+            .map(|key| format!("{key} changed, which needs a restart; the running value stays"))
+            .collect();
+        for warning in &warnings {
+            log::warn!("reload #{seq}: {warning}");
         }
         log::info!(
             "reload #{seq}: generation {} now serving {} route(s)",
@@ -139,7 +145,30 @@ impl Daemon {
             new.routes.len()
         );
         self.config = new;
-        Ok(())
+        Ok(warnings)
+    }
+
+    /// The answer to a reload request naming `given` when that is not this daemon's file
+    /// (compared after resolving symbolic links); logged, not counted as a reload.
+    pub(super) fn wrong_file(&self, given: Option<&Path>) -> Option<crate::admin::ReloadOutcome> {
+        let given = given?;
+        if self
+            .config_path
+            .as_deref()
+            .is_some_and(|running| same_file(given, running))
+        {
+            return None;
+        }
+        let running = source_name(self.config_path.as_deref());
+        log::warn!(
+            "POST /reload refused: {} is not this daemon's configuration file, which is \
+             {running}",
+            given.display()
+        );
+        Some(crate::admin::ReloadOutcome::WrongFile {
+            given: given.display().to_string(),
+            running,
+        })
     }
 
     /// Binds the new listen addresses, then stops accepting on the ones no longer listed.
@@ -182,17 +211,20 @@ impl Daemon {
 pub(super) struct StatusFile {
     path: PathBuf,
     file: File,
+    /// The configuration file the daemon runs (`config` line), for `asycamore reload` to
+    /// refuse another.
+    source: String,
 }
 
 /// Where the status of the daemon with `pidfile` is written.
-fn status_path(pidfile: &Path) -> PathBuf {
+pub(super) fn status_path(pidfile: &Path) -> PathBuf {
     let mut name = pidfile.as_os_str().to_owned();
     name.push(".reload");
     PathBuf::from(name)
 }
 
 impl StatusFile {
-    pub(super) fn create(pidfile: &Path) -> io::Result<StatusFile> {
+    pub(super) fn create(pidfile: &Path, source: String) -> io::Result<StatusFile> {
         let path = status_path(pidfile);
         let file = OpenOptions::new()
             .write(true)
@@ -200,15 +232,20 @@ impl StatusFile {
             .truncate(true)
             .mode(0o644)
             .open(&path)?;
-        Ok(StatusFile { path, file })
+        Ok(StatusFile { path, file, source })
     }
 
-    pub(super) fn write_ok(&self, seq: u64, generation: u64) {
-        self.write(&format!("{seq} ok {generation}\n"));
+    pub(super) fn write_ok(&self, seq: u64, generation: u64, warnings: &[String]) {
+        let mut text = format!("{seq} ok {generation}\nconfig {}\n", self.source);
+        for warning in warnings {
+            text.push_str(warning);
+            text.push('\n');
+        }
+        self.write(&text);
     }
 
     fn write_failed(&self, seq: u64, errors: &[String]) {
-        let mut text = format!("{seq} failed\n");
+        let mut text = format!("{seq} failed\nconfig {}\n", self.source);
         for error in errors {
             text.push_str(error);
             text.push('\n');
@@ -238,15 +275,20 @@ impl Drop for StatusFile {
 
 /// A reload outcome as read back from the status file.
 #[derive(Debug, PartialEq, Eq)]
-struct Status {
-    seq: u64,
+pub(super) struct Status {
+    pub(super) seq: u64,
     /// The generation now serving, or `None` when the reload failed.
-    generation: Option<u64>,
-    errors: Vec<String>,
+    pub(super) generation: Option<u64>,
+    /// The configuration file the daemon runs.
+    pub(super) config: String,
+    /// The errors of a failed reload, the warnings of one that succeeded.
+    pub(super) errors: Vec<String>,
 }
 
 fn parse_status(text: &str) -> Option<Status> {
     let (first, rest) = text.split_once('\n')?;
+    let (config, rest) = rest.split_once('\n')?;
+    let config = config.strip_prefix("config ")?.to_owned();
     let mut words = first.split(' ');
     let seq = words.next()?.parse().ok()?;
     let generation = match (words.next()?, words.next()) {
@@ -261,12 +303,13 @@ fn parse_status(text: &str) -> Option<Status> {
     Some(Status {
         seq,
         generation,
+        config,
         errors,
     })
 }
 
 /// The status, read until two reads agree (the daemon rewrites the file in place).
-fn read_status(path: &Path) -> io::Result<Option<Status>> {
+pub(super) fn read_status(path: &Path) -> io::Result<Option<Status>> {
     let mut last = std::fs::read_to_string(path)?;
     for _ in 0..100 {
         let again = std::fs::read_to_string(path)?;
@@ -278,112 +321,13 @@ fn read_status(path: &Path) -> io::Result<Option<Status>> {
     Ok(None)
 }
 
-/// `asycamore reload [--config PATH]`: signals the daemon and reports the outcome.
-pub(super) fn request(config: Option<&Path>) -> ExitCode {
-    let path = config.unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
-    match signal_and_wait(path) {
-        Ok(Status {
-            seq,
-            generation: Some(generation),
-            ..
-        }) => {
-            println!("reload #{seq}: ok, now serving configuration generation {generation}");
-            ExitCode::SUCCESS
-        }
-        Ok(Status { seq, errors, .. }) => {
-            eprintln!(
-                "asycamore reload: reload #{seq} was rejected; the daemon keeps serving its previous configuration:"
-            );
-            for error in errors {
-                eprintln!("{error}");
-            }
-            ExitCode::from(EXIT_CONFIG)
-        }
-        Err((code, message)) => {
-            eprintln!("asycamore reload: {message}");
-            ExitCode::from(code)
-        }
-    }
-}
-
-fn signal_and_wait(config: &Path) -> Result<Status, (u8, String)> {
-    let pidfile = pidfile_of(config)?;
-    let unreachable = |message: String| (EXIT_STARTUP, message);
-    let pid = match process::running_pid(&pidfile) {
-        Ok(Some(pid)) => pid,
-        Ok(None) => {
-            return Err(unreachable(format!(
-                "no daemon holds the pidfile {}: is asycamore running?",
-                pidfile.display()
-            )));
-        }
-        Err(err) => {
-            return Err(unreachable(format!(
-                "cannot read the pidfile {}: {err}",
-                pidfile.display()
-            )));
-        }
-    };
-    let pid = Pid::from_raw(i32::try_from(pid).map_err(|_| unreachable(format!("bad pid {pid}")))?);
-    let status_path = status_path(&pidfile);
-    let cannot_read = |err: io::Error| {
-        unreachable(format!(
-            "cannot read the reload status {}: {err}",
-            status_path.display()
-        ))
-    };
-    let before = read_status(&status_path)
-        .map_err(cannot_read)?
-        .map(|status| status.seq);
-    kill(pid, Signal::SIGHUP)
-        .map_err(|err| unreachable(format!("cannot signal the daemon (pid {pid}): {err}")))?;
-    let deadline = Instant::now() + REQUEST_TIMEOUT;
-    loop {
-        if let Some(status) = read_status(&status_path).map_err(cannot_read)? {
-            if Some(status.seq) != before {
-                return Ok(status);
-            }
-        }
-        if kill(pid, None).is_err() {
-            return Err(unreachable(format!(
-                "the daemon (pid {pid}) exited before reporting"
-            )));
-        }
-        if Instant::now() >= deadline {
-            return Err(unreachable(format!(
-                "no outcome from the daemon (pid {pid}) within {}s",
-                REQUEST_TIMEOUT.as_secs()
-            )));
-        }
-        std::thread::sleep(POLL_EVERY);
-    }
-}
-
-/// The pidfile named by the config at `path`. A config the daemon will reject still names
-/// its pidfile when its `[server] pidfile` can be read: the daemon is signalled anyway, and
-/// reports the errors itself (it is the judge: it may see other files than this process).
-fn pidfile_of(path: &Path) -> Result<PathBuf, (u8, String)> {
-    let name = path.display();
-    let config: Result<Config, _> = config::load_file(path);
-    match config {
-        Ok(config) => config.pidfile.ok_or_else(|| {
-            (
-                EXIT_CONFIG,
-                format!(
-                    "{name}: server.pidfile is not set: `asycamore reload` finds the daemon \
-                     through its pidfile"
-                ),
-            )
-        }),
-        Err(errors) => {
-            let lenient = std::fs::read_to_string(path).ok().and_then(|text| {
-                let table: toml::Table = text.parse().ok()?;
-                let pidfile = table.get("server")?.get("pidfile")?.as_str()?;
-                let pidfile = PathBuf::from(pidfile);
-                pidfile.is_absolute().then_some(pidfile)
-            });
-            lenient.ok_or_else(|| (EXIT_CONFIG, errors.to_string()))
-        }
+/// Whether `a` and `b` name the same file: the same device and inode, else (one cannot be
+/// read) the same path once made absolute.
+pub(super) fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
     }
 }
 
@@ -394,22 +338,31 @@ mod tests {
     #[test]
     fn status_lines_parse() {
         assert_eq!(
-            parse_status("3 ok 2\n"),
+            parse_status("3 ok 2\nconfig /etc/a b.toml\n"),
             Some(Status {
                 seq: 3,
                 generation: Some(2),
+                config: "/etc/a b.toml".into(),
                 errors: vec![]
             })
         );
         assert_eq!(
-            parse_status("4 failed\na: b\nc: d\n"),
+            parse_status("4 failed\nconfig /a.toml\na: b\nc: d\n"),
             Some(Status {
                 seq: 4,
                 generation: None,
+                config: "/a.toml".into(),
                 errors: vec!["a: b".into(), "c: d".into()]
             })
         );
-        for partial in ["", "3 o", "3 ok", "4 failed\na: b"] {
+        for partial in [
+            "",
+            "3 o",
+            "3 ok",
+            "3 ok 2\n",
+            "3 ok 2\nconfig /a",
+            "4 failed\nconfig /a\na: b",
+        ] {
             assert_eq!(parse_status(partial), None, "{partial:?}");
         }
     }

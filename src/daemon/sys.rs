@@ -50,3 +50,89 @@ pub fn take_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
     fcntl(&owned, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
     Ok(owned)
 }
+
+/// Forks a helper that removes `paths` once this process has exited, however it exits: the
+/// files a daemon created as root in a directory that the user it drops to cannot write
+/// (`[server] pidfile` in `/run`, say), which the daemon itself can then no longer remove.
+///
+/// Call it while the process has one thread (it refuses otherwise). The helper keeps only
+/// the read end of a pipe and the descriptor `keep` (the pidfile's, whose `flock` it thereby
+/// shares, so no other daemon can take the pidfile over before it is removed); it closes
+/// every other descriptor (no listener, log or terminal stays open in it), ignores the stop
+/// and hang-up signals (a Ctrl-C or a service manager's SIGTERM to the whole group must not
+/// end it before the daemon), waits for end-of-file on the pipe (the daemon's end closes
+/// when the daemon exits), removes the files and exits. The returned descriptor is the
+/// daemon's end: keep it open for the life of the process.
+pub fn fork_remover(paths: &[std::path::PathBuf], keep: RawFd) -> io::Result<OwnedFd> {
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+
+    if !single_threaded() {
+        return Err(io::Error::other(
+            "the process already runs threads (a fork keeps only one)",
+        ));
+    }
+    let names: Vec<CString> = paths
+        .iter()
+        .map(|path| CString::new(path.as_os_str().as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path holds a NUL byte"))?;
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let read_fd = reader.as_raw_fd();
+    // SAFETY: the process has one thread (checked above), so the child starts from a
+    // consistent copy of it and may run any code; it only makes system calls below and never
+    // returns into the caller.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { .. } => {
+            drop(reader);
+            Ok(writer)
+        }
+        nix::unistd::ForkResult::Child => {
+            for signal in [
+                libc::SIGHUP,
+                libc::SIGINT,
+                libc::SIGTERM,
+                libc::SIGQUIT,
+                libc::SIGUSR1,
+                libc::SIGUSR2,
+                libc::SIGPIPE,
+            ] {
+                // SAFETY: setting a disposition to SIG_IGN installs no handler code.
+                unsafe { libc::signal(signal, libc::SIG_IGN) };
+            }
+            let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+                .map(|entries| {
+                    entries
+                        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for fd in open {
+                if fd != read_fd && fd != keep {
+                    // SAFETY: this process (the helper) runs no other code that owns a
+                    // descriptor; closing one it will never use again is harmless (the
+                    // directory's own descriptor from read_dir is already closed, or EBADF).
+                    unsafe { libc::close(fd) };
+                }
+            }
+            let mut byte = [0u8; 1];
+            loop {
+                // SAFETY: reads into a local buffer of the length given.
+                let read = unsafe { libc::read(read_fd, byte.as_mut_ptr().cast(), 1) };
+                if read == 0
+                    || (read < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted)
+                {
+                    break;
+                }
+            }
+            for name in &names {
+                // SAFETY: `name` is a NUL-terminated path.
+                unsafe { libc::unlink(name.as_ptr()) };
+            }
+            // SAFETY: ends the helper without running the parent's exit handlers or
+            // destructors (they belong to the daemon).
+            unsafe { libc::_exit(0) }
+        }
+    }
+}

@@ -403,9 +403,9 @@ fn reload_over_the_admin_port_applies_or_reports_every_error() {
 }
 
 #[test]
-fn a_token_guards_everything_but_health() {
+fn a_token_guards_everything_but_health_and_local_metrics() {
     let daemon = Daemon::start(1, "token = \"s3cret-token\"", ROUTES);
-    for path in ["/metrics", "/config", "/debug/connections", "/profiling"] {
+    for path in ["/config", "/debug/connections", "/profiling"] {
         let response = daemon.admin("GET", path, "");
         assert_eq!(response.status, 401, "{path}");
         assert_eq!(
@@ -419,6 +419,9 @@ fn a_token_guards_everything_but_health() {
         assert_eq!(right.status, 200, "{path}");
     }
     assert_eq!(daemon.admin("POST", "/reload", "").status, 401);
+    assert_eq!(daemon.admin("POST", "/profiling/start", "").status, 401);
+    // A scraper on the same host needs no token (the listener is loopback).
+    assert_eq!(daemon.admin("GET", "/metrics", "").status, 200);
     assert_eq!(daemon.admin("GET", "/healthz", "").status, 200);
     assert_eq!(daemon.admin("GET", "/readyz", "").status, 200);
     let config = daemon.admin("GET", "/config", "Authorization: bearer s3cret-token\r\n");
@@ -683,18 +686,20 @@ fn the_unix_socket_keeps_the_token_check() {
     let request = |auth: &str| {
         unix_request(
             &socket,
-            &format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+            &format!("GET /config HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
         )
         .0
     };
     assert_eq!(request(""), 401);
     assert_eq!(request("Authorization: Bearer wrong\r\n"), 401);
     assert_eq!(request("Authorization: Bearer s3cret-token\r\n"), 200);
-    let (status, _) = unix_request(
-        &socket,
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
-    assert_eq!(status, 200);
+    for path in ["/healthz", "/metrics"] {
+        let (status, _) = unix_request(
+            &socket,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(status, 200, "{path}");
+    }
     drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,5 @@
 //! `asycamore --check`: a file with many errors of different kinds prints every one of them,
-//! located, in file order, exactly, and exits 1; a valid file prints its route summary in
+//! located, in file order, exactly, and exits 78 (EX_CONFIG); a valid file prints its route summary in
 //! lookup order, exactly, and exits 0.
 
 use std::path::{Path, PathBuf};
@@ -80,7 +80,7 @@ max_body_bytes = "big"
 "#;
 
 #[test]
-fn every_error_is_printed_located_in_file_order_and_check_exits_1() {
+fn every_error_is_printed_located_in_file_order_and_check_exits_78() {
     let path = write_config(BAD);
     let out = check(&path);
     let _ = std::fs::remove_file(&path);
@@ -138,7 +138,7 @@ fn every_error_is_printed_located_in_file_order_and_check_exits_1() {
     ];
     assert_eq!(lines(&out.stderr), want);
     assert_eq!(lines(&out.stdout), Vec::<String>::new());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
 }
 
 /// A directory removed when dropped.
@@ -353,7 +353,7 @@ fn tricky_values_are_each_reported_exactly() {
     ] {
         assert!(rest.contains(needle), "{needle} missing from {rest}");
     }
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
 }
 
 /// One mistake must not hide another: a misspelt key in a route still lets the validator
@@ -394,7 +394,7 @@ handler = "respond"
             "{needle:?} missing from:\n{stderr}"
         );
     }
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
 }
 
 /// A static root the server's user cannot read and an upload directory it cannot write are
@@ -441,7 +441,7 @@ fn unreadable_roots_and_unwritable_upload_dirs_are_reported() {
     let _ = std::fs::remove_dir_all(&base);
     let _ = std::fs::remove_file(&config);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     let f = config.display();
     let errors = lines(&out.stderr);
     assert_eq!(errors.len(), 2, "{stderr}");

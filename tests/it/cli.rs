@@ -126,11 +126,11 @@ fn check_of_the_embedded_default_exits_0_with_a_route_summary() {
 }
 
 #[test]
-fn check_of_a_bad_file_reports_every_error_located_and_exits_1() {
+fn check_of_a_bad_file_reports_every_error_located_and_exits_78() {
     let path = write_config("[server]\nworkers = 99999\n\n[limits]\nmax_headers = 0\n");
     let out = run(&["--check".as_ref(), "--config".as_ref(), path.as_os_str()]);
     let _ = std::fs::remove_file(&path);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file = path.display().to_string();
     for (line_col, key) in [("2:11", "server.workers"), ("5:15", "limits.max_headers")] {
@@ -145,18 +145,18 @@ fn check_of_a_bad_file_reports_every_error_located_and_exits_1() {
 }
 
 #[test]
-fn bad_config_exits_1_without_listening() {
+fn bad_config_exits_78_without_listening() {
     let path = write_config("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = -1\n");
     let out = run(&["--config".as_ref(), path.as_os_str()]);
     let _ = std::fs::remove_file(&path);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("listening on"), "stderr {stderr:?}");
     assert!(stderr.contains("server.workers"), "stderr {stderr:?}");
 }
 
 #[test]
-fn address_in_use_exits_3() {
+fn address_in_use_exits_71() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr");
     let path = write_config(&format!("[server]\nlisten = [\"{addr}\"]\nworkers = 1\n"));
@@ -165,7 +165,7 @@ fn address_in_use_exits_3() {
     drop(taken);
     assert_eq!(
         out.status.code(),
-        Some(3),
+        Some(71),
         "stderr {}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -173,14 +173,14 @@ fn address_in_use_exits_3() {
 }
 
 #[test]
-fn a_second_instance_on_the_same_address_exits_3_instead_of_sharing_it() {
+fn a_second_instance_on_the_same_address_exits_71_instead_of_sharing_it() {
     let first = TestServer::start(crate::support::BASE);
     let addr = first.addr;
     let path = write_config(&format!("[server]\nlisten = [\"{addr}\"]\nworkers = 2\n"));
     let out = run(&["--config".as_ref(), path.as_os_str()]);
     let _ = std::fs::remove_file(&path);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "stderr {stderr}");
+    assert_eq!(out.status.code(), Some(71), "stderr {stderr}");
     assert!(stderr.contains("another server"), "stderr {stderr}");
     // The first instance still owns the address and serves.
     assert!(first.connect().still_serves());
@@ -221,11 +221,49 @@ fn permission_denied_on_a_low_port_hints_at_the_capability_and_the_user_key() {
         .expect("run asycamore");
     let _ = std::fs::remove_file(&path);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "stderr {stderr}");
+    assert_eq!(out.status.code(), Some(71), "stderr {stderr}");
     assert!(
         stderr.contains(&format!("cannot bind 127.0.0.1:{port}: Permission denied"))
             && stderr.contains("CAP_NET_BIND_SERVICE")
             && stderr.contains("[server] user"),
         "stderr {stderr}"
     );
+}
+
+/// `--check` with stdout on the journal (`JOURNAL_STREAM` names it, as under the unit's
+/// ExecStartPre=, which runs at every start): one line at info, the routes only at debug.
+#[test]
+fn check_under_the_journal_writes_one_line_and_the_summary_at_debug() {
+    use std::os::unix::fs::MetadataExt;
+    let check = |extra: &[&str]| {
+        let path = crate::support::temp_path("check-journal.out");
+        let out = std::fs::File::create(&path).expect("create");
+        let meta = out.metadata().expect("stat");
+        let status = binary()
+            .arg("--check")
+            .args(extra)
+            .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .status()
+            .expect("run");
+        assert!(status.success());
+        let text = std::fs::read_to_string(&path).expect("read");
+        let _ = std::fs::remove_file(&path);
+        text
+    };
+    let quiet = check(&[]);
+    let lines: Vec<&str> = quiet.lines().collect();
+    assert_eq!(lines.len(), 1, "{quiet}");
+    assert!(
+        lines[0].starts_with("<6>") && lines[0].ends_with("configuration is valid"),
+        "{quiet}"
+    );
+    let debug = check(&["--log-level", "debug"]);
+    assert!(debug.lines().count() > 4, "{debug}");
+    assert!(
+        debug.lines().skip(1).all(|line| line.starts_with("<7>")),
+        "{debug}"
+    );
+    assert!(debug.contains("<7>routes: "), "{debug}");
 }

@@ -377,3 +377,151 @@ fn privileges_are_dropped_after_binding_a_privileged_port() {
     assert_eq!(ids(pid, "Groups:"), [gid], "supplementary groups");
     assert_eq!(hello(addr), "Hello, World!");
 }
+
+/// What the terminal shows so far (the master end read until nothing is left).
+fn terminal_text(master: &std::fs::File) -> String {
+    use std::io::Read;
+    let flags = nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_GETFL).expect("getfl");
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_SETFL(flags)).expect("setfl");
+    let mut text = Vec::new();
+    let mut buf = [0; 4096];
+    let mut master = master;
+    // EAGAIN: nothing more now; EIO: every slave descriptor is closed.
+    while let Ok(n @ 1..) = master.read(&mut buf) {
+        text.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Runs `asycamore --daemonize` with stdout and stderr on a terminal; its exit status and the
+/// terminal's text once it has exited.
+fn daemonize_on_a_terminal(config: &Path) -> (ExitStatus, String) {
+    let (master, slave) = crate::sys::pty();
+    let mut invoker = binary()
+        .arg("--daemonize")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave)
+        .spawn()
+        .expect("spawn");
+    let status = wait_exit(&mut invoker, "the invoking process");
+    (status, terminal_text(&master))
+}
+
+/// The file descriptor 2 of process `pid` points to.
+fn stderr_of(pid: u32) -> PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/fd/2")).expect("readlink fd 2")
+}
+
+#[test]
+fn daemonize_from_a_terminal_leaves_it_with_a_file_log() {
+    let addr = free_addr();
+    let pidfile = temp_path("tty-file.pid");
+    let log = temp_path("tty-file.log");
+    let path = write_config(&format!(
+        "{}\n[log]\ntarget = \"file\"\nfile = {log:?}\n",
+        config(addr, &format!("pidfile = {pidfile:?}"))
+    ));
+    let (status, terminal) = daemonize_on_a_terminal(&path);
+    assert!(status.success(), "{status}: {terminal:?}");
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .expect("pidfile")
+        .trim()
+        .parse()
+        .expect("pid");
+    let _daemon = Daemon(pid);
+    assert_eq!(stderr_of(pid), Path::new("/dev/null"));
+    assert_eq!(hello(addr), "Hello, World!");
+    signal(pid, Signal::SIGHUP);
+    wait_for("the reload in the log file", || {
+        std::fs::read_to_string(&log).is_ok_and(|text| text.contains("reload #1"))
+    });
+    signal(pid, Signal::SIGTERM);
+    wait_for("the daemon to exit", || !alive(pid));
+    assert!(
+        !terminal.contains("listening on") && !terminal.contains("reload"),
+        "the terminal got the daemon's log: {terminal:?}"
+    );
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&log);
+}
+
+/// `[log] target = "stderr"` and stderr a terminal: the daemon's stderr becomes /dev/null and
+/// the log goes to syslog; without a syslog daemon (no /dev/log, as in a container) the start
+/// fails, saying what to set instead.
+#[test]
+fn daemonize_from_a_terminal_sends_a_stderr_log_to_syslog() {
+    let addr = free_addr();
+    let pidfile = temp_path("tty-stderr.pid");
+    let path = write_config(&config(addr, &format!("pidfile = {pidfile:?}")));
+    let (status, terminal) = daemonize_on_a_terminal(&path);
+    assert!(
+        terminal.contains("the error log goes to syslog"),
+        "{terminal:?}"
+    );
+    if Path::new("/dev/log").exists() {
+        assert!(status.success(), "{status}: {terminal:?}");
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .expect("pidfile")
+            .trim()
+            .parse()
+            .expect("pid");
+        let _daemon = Daemon(pid);
+        assert_eq!(stderr_of(pid), Path::new("/dev/null"));
+        signal(pid, Signal::SIGTERM);
+        wait_for("the daemon to exit", || !alive(pid));
+    } else {
+        assert_eq!(status.code(), Some(71), "{terminal:?}");
+        assert!(
+            terminal.contains("cannot connect to syslog") && terminal.contains("2>>FILE"),
+            "{terminal:?}"
+        );
+    }
+    assert!(!terminal.contains("listening on"), "{terminal:?}");
+    let _ = std::fs::remove_file(&path);
+}
+
+/// Started as root with `[server] user`, the daemon creates its pidfile (and the reload
+/// status file) in a directory only root may write, drops privileges, and both files are
+/// still removed when it exits; the helper that removes them keeps no listener.
+#[test]
+fn the_pidfile_is_removed_after_dropping_privileges() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: dropping privileges needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_path("root-only");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let pidfile = dir.join("asycamore.pid");
+    let status_file = dir.join("asycamore.pid.reload");
+    let addr = free_addr();
+    let mut server = TestServer::start(&config(
+        addr,
+        &format!("user = \"nobody\"\npidfile = {pidfile:?}"),
+    ));
+    let pid = server.pid();
+    assert!(pidfile.exists() && status_file.exists());
+    assert_ne!(ids(pid, "Uid:")[1], 0, "privileges dropped");
+    // As the daemon itself, removing them is refused now.
+    assert_eq!(hello(addr), "Hello, World!");
+    signal(pid, Signal::SIGTERM);
+    wait_for("the daemon to exit", || !server.is_running());
+    wait_for("the pidfile to be removed", || !pidfile.exists());
+    wait_for("the status file to be removed", || !status_file.exists());
+    assert!(
+        !server
+            .log_lines()
+            .iter()
+            .any(|line| line.contains("cannot remove pidfile")),
+        "{:?}",
+        server.log_lines()
+    );
+    // Nothing holds the port any more.
+    TcpListener::bind(addr).expect("the port is free after the exit");
+    let _ = std::fs::remove_dir(&dir);
+}

@@ -774,7 +774,7 @@ fn under_the_journal_stderr_lines_carry_sd_daemon_priorities() {
 
     let broken = STDERR_CONFIG.replace("body = \"Hello, World!\"", "body = 5");
     let mut daemon = start_with_stderr(&broken, &stderr_path, &stream);
-    assert_eq!(daemon.wait_exit(), Some(1));
+    assert_eq!(daemon.wait_exit(), Some(78));
     let text = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(!text.is_empty(), "nothing on stderr");
     for line in text.lines() {
@@ -807,7 +807,7 @@ fn a_journal_stream_naming_another_file_leaves_stderr_plain() {
     std::fs::write(&other, "").unwrap();
     let broken = STDERR_CONFIG.replace("body = \"Hello, World!\"", "body = 5");
     let mut daemon = start_with_stderr(&broken, &stderr_path, &device_and_inode(&other));
-    assert_eq!(daemon.wait_exit(), Some(1));
+    assert_eq!(daemon.wait_exit(), Some(78));
     let text = std::fs::read_to_string(&stderr_path).unwrap();
     let first = text.lines().next().expect("a line on stderr");
     assert!(!first.starts_with('<'), "{text}");

@@ -19,10 +19,20 @@ fn packaged_config_in(dir: &Path) -> PathBuf {
     for path in [&www, &logs, &run] {
         std::fs::create_dir_all(path).expect("create a packaged directory");
     }
+    let etc = dir.join("etc");
+    std::fs::create_dir_all(&etc).expect("create etc");
+    // What postinst creates: the admin token, readable by root and the asycamore group.
+    let token = etc.join("admin.token");
+    std::fs::write(&token, "packaged-check-token\n").expect("write the token");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    }
     let rewrites = [
         ("\"/var/www/asycamore\"", &www),
         ("\"/var/log/asycamore/", &logs),
         ("\"/run/asycamore/", &run),
+        ("\"/etc/asycamore/", &etc),
     ];
     let mut text = PACKAGED_CONFIG.to_owned();
     for (from, to) in rewrites {

@@ -629,7 +629,7 @@ fn profile_flag_with_an_unwritable_path_fails_at_start() {
         .stdin(Stdio::null())
         .output()
         .expect("run asycamore");
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(71));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("cannot create the profile"),

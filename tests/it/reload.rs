@@ -1,6 +1,6 @@
 //! Reload on SIGHUP with the real binary and real signals: under continuous traffic
 //! (keep-alive, pipelined, chunked POSTs) nothing fails and, once a reload's outcome is
-//! reported, the next request on every connection gets the new body; an invalid config keeps the old one serving and `asycamore reload` exits 1 with
+//! reported, the next request on every connection gets the new body; an invalid config keeps the old one serving and `asycamore reload` exits 78 with
 //! the errors; listeners are added and removed without dropping connections.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -390,7 +390,7 @@ fn an_invalid_config_keeps_the_old_one_and_the_reload_verb_says_why() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
             out.status.code(),
-            Some(1),
+            Some(78),
             "round {round}: stderr {stderr:?}"
         );
         let text = std::fs::read_to_string(daemon.config()).expect("read config");
@@ -439,32 +439,212 @@ fn an_invalid_config_keeps_the_old_one_and_the_reload_verb_says_why() {
 }
 
 #[test]
-fn the_reload_verb_without_a_daemon_or_pidfile_fails_clearly() {
+fn the_reload_verb_without_a_daemon_or_a_way_to_it_fails_clearly() {
     let config = temp_path("nopid.toml");
-    std::fs::write(&config, routes("x")).expect("write");
-    let out = binary()
-        .args(["reload", "--config"])
-        .arg(&config)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(1));
+    std::fs::write(
+        &config,
+        format!("{}\n[admin]\nenabled = false\n", routes("x")),
+    )
+    .expect("write");
+    let out = verb(&config);
+    assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("server.pidfile is not set"), "{stderr:?}");
+    assert!(
+        stderr.contains("the admin port is disabled and server.pidfile is not set"),
+        "{stderr:?}"
+    );
     let pidfile = temp_path("none.pid");
     std::fs::write(
         &config,
         format!("[server]\npidfile = {:?}\n", pidfile.display().to_string()),
     )
     .expect("write");
-    let out = binary()
-        .args(["reload", "--config"])
-        .arg(&config)
-        .output()
-        .expect("run");
-    let _ = std::fs::remove_file(&config);
-    assert_eq!(out.status.code(), Some(3));
+    let out = verb(&config);
+    assert_eq!(out.status.code(), Some(69));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is asycamore running?"), "{stderr:?}");
+    let socket = temp_path("nobody.sock");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nunix_socket = {:?}\n",
+            socket.display().to_string()
+        ),
+    )
+    .expect("write");
+    let out = verb(&config);
+    let _ = std::fs::remove_file(&config);
+    assert_eq!(out.status.code(), Some(69));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("unix:{}", socket.display())),
+        "{stderr:?}"
+    );
+}
+
+/// Runs `asycamore reload --config FILE`.
+fn verb(file: &Path) -> Output {
+    binary()
+        .arg("reload")
+        .arg("--config")
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run asycamore reload")
+}
+
+/// An `[admin]` section with a Unix socket (in a fresh directory) and a TCP port: the
+/// section and the socket's path.
+fn admin_with_socket() -> (String, PathBuf) {
+    let dir = temp_path("admin-dir");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let socket = dir.join("admin.sock");
+    let section = format!(
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\nunix_socket = {:?}\n",
+        socket.display().to_string()
+    );
+    (section, socket)
+}
+
+/// A file with a TOML syntax error goes to the daemon like any other: the daemon rejects it,
+/// logs the error and counts the failure; the command prints the located error and exits 78.
+#[test]
+fn a_syntax_error_is_judged_logged_and_counted_by_the_daemon() {
+    let (admin, _socket) = admin_with_socket();
+    let mut daemon = Daemon::start(SERVER, &format!("{}{admin}", routes(BODIES[0])));
+    let admin_addr = daemon.admin_addr();
+    let failures = |admin_addr| {
+        let scrape = crate::support::scrape(admin_addr);
+        crate::support::metric_value(
+            &scrape,
+            "asycamore_config_reloads_total",
+            &[("result", "failure")],
+        )
+    };
+    assert_eq!(failures(admin_addr), 0.0);
+    // A table header left open, before [admin]: the command still finds the socket.
+    daemon.rewrite(
+        None,
+        &format!("{}\n[[route]\nname = \"x\"\n{admin}", routes(BODIES[1])),
+    );
+    let out = daemon.reload_verb();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let file = daemon.config().display().to_string();
+    assert!(stderr.contains(&format!("{file}:")), "{stderr}");
+    assert!(stderr.contains("rejected"), "{stderr}");
+    let logged = daemon.wait_log("reload #1: ");
+    assert!(logged.contains(&file), "{logged}");
+    daemon.wait_log("reload #1 failed");
+    assert_eq!(failures(admin_addr), 1.0);
+    let mut client = Client::connect(daemon.addr);
+    client.send(&get("/"));
+    assert_eq!(client.read_response().text(), BODIES[0]);
+}
+
+/// `asycamore reload --config OTHER` where OTHER is not the daemon's file: refused, naming
+/// both, whether the daemon is reached through its admin socket or its pidfile; nothing is
+/// reloaded.
+#[test]
+fn reloading_another_file_is_refused_naming_both() {
+    let (admin, socket) = admin_with_socket();
+    let mut daemon = Daemon::start(SERVER, &format!("{}{admin}", routes(BODIES[0])));
+    let own = daemon.config().display().to_string();
+    let seq_before = daemon.seq();
+    let other = temp_path("other.toml");
+    std::fs::write(
+        &other,
+        format!(
+            "{}\n[admin]\nunix_socket = {:?}\n",
+            routes(BODIES[1]),
+            socket.display().to_string()
+        ),
+    )
+    .expect("write");
+    let out = verb(&other);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains(&other.display().to_string()) && stderr.contains(&own),
+        "{stderr}"
+    );
+    daemon.wait_log("POST /reload refused");
+
+    std::fs::write(
+        &other,
+        format!(
+            "[server]\npidfile = {:?}\n[admin]\nenabled = false\n",
+            daemon.pidfile.display().to_string()
+        ),
+    )
+    .expect("write");
+    let out = verb(&other);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains(&other.display().to_string()) && stderr.contains(&own),
+        "{stderr}"
+    );
+    assert_eq!(daemon.seq(), seq_before, "nothing was reloaded");
+    let _ = std::fs::remove_file(&other);
+    let mut client = Client::connect(daemon.addr);
+    client.send(&get("/"));
+    assert_eq!(client.read_response().text(), BODIES[0]);
+}
+
+/// No pidfile (as in the README's quick start): `asycamore reload --config FILE` reaches the
+/// daemon through the admin port the file names, and prints the keys that need a restart.
+#[test]
+fn a_daemon_without_a_pidfile_is_reloaded_through_its_admin_port() {
+    let (admin, _socket) = admin_with_socket();
+    let config = temp_path("nopidfile.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\n{SERVER}\n{}{admin}", routes(BODIES[0])),
+    )
+    .expect("write");
+    let mut process = Process::start(binary(), config.clone(), &[]);
+    let line = process.wait_log("listening on http://");
+    let addr: SocketAddr = line
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|rest| rest.trim().parse().ok())
+        .expect("address");
+    let changed = SERVER.replace("workers = 2", "workers = 1");
+    std::fs::write(
+        &config,
+        format!("[server]\n{changed}\n{}{admin}", routes(BODIES[1])),
+    )
+    .expect("write");
+    let out = verb(&config);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("reloaded: generation 2"), "{stdout}");
+    assert!(
+        stderr.contains("warning: server.workers changed, which needs a restart"),
+        "{stderr}"
+    );
+    let mut client = Client::connect(addr);
+    client.send(&get("/"));
+    assert_eq!(client.read_response().text(), BODIES[1]);
+}
+
+/// Through the pidfile too, the command prints the keys that need a restart.
+#[test]
+fn the_reload_verb_prints_the_keys_that_need_a_restart() {
+    let daemon = Daemon::start(SERVER, &routes(BODIES[0]));
+    daemon.rewrite(
+        Some(&SERVER.replace("workers = 2", "workers = 1")),
+        &routes(BODIES[1]),
+    );
+    let out = daemon.reload_verb();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: server.workers changed, which needs a restart"),
+        "{stderr}"
+    );
 }
 
 /// A port free right now on 127.0.0.1.

@@ -7,7 +7,9 @@
 
 use std::io;
 
-use asycamore::daemon::{Cli, EXIT_CONFIG, EXIT_STARTUP};
+use asycamore::daemon::{
+    Cli, EXIT_CONFIG, EXIT_NOPERM, EXIT_STARTUP, EXIT_UNAVAILABLE, EXIT_USAGE as EXIT_WRONG_FILE,
+};
 use clap::CommandFactory;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, italic, roman};
@@ -220,6 +222,10 @@ fn files(roff: &mut Roff) {
 
 fn exit_status(roff: &mut Roff) {
     roff.control("SH", ["EXIT STATUS"]);
+    roff.text([roman(
+        "Values from sysexits(3), which systemd names in systemctl status (for example \
+         78/CONFIG).",
+    )]);
     entry(
         roff,
         "0",
@@ -227,18 +233,37 @@ fn exit_status(roff: &mut Roff) {
          configuration valid; --version or --help; asycamore reload saw the new configuration \
          serving.",
     );
-    entry(
-        roff,
-        &EXIT_CONFIG.to_string(),
-        "The configuration is invalid or cannot be read (for asycamore reload: the daemon \
-         rejected it and keeps serving the previous one).",
-    );
     entry(roff, &EXIT_USAGE.to_string(), "Command-line usage error.");
     entry(
         roff,
+        &EXIT_WRONG_FILE.to_string(),
+        "EX_USAGE: asycamore reload --config FILE named a file other than the one the daemon \
+         runs (both are named).",
+    );
+    entry(
+        roff,
+        &EXIT_UNAVAILABLE.to_string(),
+        "EX_UNAVAILABLE: asycamore reload could not reach the daemon, or it did not answer in \
+         time.",
+    );
+    entry(
+        roff,
         &EXIT_STARTUP.to_string(),
-        "The server could not start, for example because a listen address is in use (for \
-         asycamore reload: the daemon could not be reached or did not answer in time).",
+        "EX_OSERR: the server could not start although its configuration is valid, for \
+         example because a listen address is in use or a daemon already holds the pidfile.",
+    );
+    entry(
+        roff,
+        &EXIT_NOPERM.to_string(),
+        "EX_NOPERM: asycamore reload may not talk to the daemon: the admin socket, the token \
+         file or the pidfile cannot be read by this user, or the daemon refused the token.",
+    );
+    entry(
+        roff,
+        &EXIT_CONFIG.to_string(),
+        "EX_CONFIG: the configuration is invalid or cannot be read (for asycamore reload: the \
+         daemon rejected it, logged and counted the failure, and keeps serving the previous \
+         one).",
     );
 }
 

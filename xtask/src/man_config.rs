@@ -113,7 +113,7 @@ fn description(roff: &mut Roff) {
          \"1h 30m\". Paths of files the daemon writes are absolute.",
         "asycamore --check --config FILE validates the file without starting the server. It \
          prints every error at once, in file order, one per line as FILE:LINE:COLUMN: KEY: \
-         MESSAGE, and exits 1; an unknown key names the nearest known key (did you mean ...), \
+         MESSAGE, and exits 78 (EX_CONFIG); an unknown key names the nearest known key (did you mean ...), \
          and a value that must be one of a few words lists them. A valid file gives a summary \
          (listeners, and each route with its effective body limit) and exit status 0.",
         "SIGHUP (systemctl reload, asycamore reload) applies an edited file without dropping a \

@@ -50,6 +50,27 @@ impl Validator<'_> {
             }
             _ => None,
         };
+        let token = match (&raw.token_file, token) {
+            (Some(file), token) if file.get_ref().is_empty() => token,
+            (Some(file), Some(_)) => {
+                self.error(
+                    file.span().start,
+                    "admin.token_file",
+                    ConfigErrorKind::TokenAndTokenFile,
+                );
+                None
+            }
+            (Some(file), None) => match read_token_file(file.get_ref()) {
+                Ok(token) => Some(token),
+                Err(reason) => {
+                    let path = file.get_ref().clone();
+                    let kind = ConfigErrorKind::InvalidTokenFile { path, reason };
+                    self.error(file.span().start, "admin.token_file", kind);
+                    None
+                }
+            },
+            (None, token) => token,
+        };
         let unix_socket = match &raw.unix_socket {
             Some(field) if !field.get_ref().is_empty() => {
                 match unix_socket_problem(field.get_ref()) {
@@ -69,7 +90,11 @@ impl Validator<'_> {
             "admin.profile_max_seconds",
             PROFILE_MAX_SECONDS,
         );
-        let token_missing = raw.token.as_ref().is_none_or(|t| t.get_ref().is_empty());
+        let token_missing = raw.token.as_ref().is_none_or(|t| t.get_ref().is_empty())
+            && raw
+                .token_file
+                .as_ref()
+                .is_none_or(|t| t.get_ref().is_empty());
         if enabled && !listen.ip().is_loopback() && token_missing && !allow_public {
             let offset = raw.listen.as_ref().map_or(0, |l| l.span().start);
             let kind = ConfigErrorKind::PublicAdminWithoutToken { addr: listen };
@@ -106,6 +131,40 @@ fn unix_socket_problem(path: &str) -> Option<&'static str> {
         Some(dir) if dir.is_dir() => None,
         _ => Some("the directory of the admin Unix socket does not exist"),
     }
+}
+
+/// The token in the file at `path` (its first line, surrounding white space trimmed), or
+/// why it cannot be used: the path is not absolute, the file cannot be read, others than its
+/// owner and group may read it (a secret anyone can read protects nothing), or it holds no
+/// valid token. The token itself is never echoed.
+fn read_token_file(path: &str) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = Path::new(path);
+    if !file.is_absolute() {
+        return Err("the admin token file must be an absolute path".into());
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|err| format!("cannot read the admin token file: {err}"))?;
+    let mode = std::fs::metadata(file)
+        .map_err(|err| format!("cannot read the admin token file: {err}"))?
+        .permissions()
+        .mode();
+    if mode & 0o004 != 0 {
+        return Err(format!(
+            "the admin token file is readable by every user (mode {:04o}): chmod o-r it (the \
+             package makes it 0640 root:asycamore)",
+            mode & 0o7777
+        ));
+    }
+    let token = text.lines().next().unwrap_or_default().trim();
+    if !valid_token(token) {
+        return Err(
+            "the admin token file holds no valid token on its first line (1 to 512 of A-Z a-z \
+             0-9 - . _ ~ + / then optional '=' padding)"
+                .into(),
+        );
+    }
+    Ok(token.to_owned())
 }
 
 /// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -173,6 +232,41 @@ mod tests {
         assert_eq!(
             found[3],
             "x.toml:5:23: admin.profile_max_seconds: 601 is out of range 1..=600"
+        );
+    }
+
+    #[test]
+    fn a_token_file_gives_the_token_unless_anyone_may_read_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("asycamore-token-{}", std::process::id()));
+        std::fs::write(&path, "s3cr.et~\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let text = format!("[admin]\ntoken_file = \"{}\"\n", path.display());
+        let config = load_str(&text, "x.toml").expect("valid");
+        assert_eq!(config.admin.token.as_deref(), Some("s3cr.et~"));
+        // A public address with a token file is fine.
+        let public = format!("{text}listen = \"0.0.0.0:9180\"\n");
+        assert!(errors(&public).is_empty(), "{:?}", errors(&public));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let found = errors(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("x.toml:2:14: admin.token_file: ")
+                && found[0].contains("readable by every user (mode 0644)"),
+            "{found:?}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "a b\n").unwrap();
+        let found = errors(&text);
+        assert!(found[0].contains("no valid token"), "{found:?}");
+        assert!(!found[0].contains("a b"), "{found:?}");
+        let both = format!("{text}token = \"t\"\n");
+        assert!(errors(&both)[0].contains("either admin.token or admin.token_file"));
+        let _ = std::fs::remove_file(&path);
+        let missing = errors("[admin]\ntoken_file = \"/nonexistent/token\"\n");
+        assert!(
+            missing[0].contains("cannot read the admin token file"),
+            "{missing:?}"
         );
     }
 

@@ -81,10 +81,10 @@ fn log_level_parser() -> impl clap::builder::TypedValueParser<Value = log::Level
 pub enum Command {
     /// Reload the running daemon's configuration and wait for the outcome.
     ///
-    /// Finds the daemon through the configuration file (its [admin] unix_socket, else an
-    /// [admin] listen written in it, else its [server] pidfile, else 127.0.0.1:9180; a file
+    /// Finds the daemon through the configuration file (its admin.unix_socket, else an
+    /// admin.listen written in it, else its server.pidfile, else 127.0.0.1:9180; a file
     /// that does not parse is scanned leniently for these keys), and asks it to reload:
-    /// `POST /reload` with the admin token ([admin] token or token_file), or SIGHUP. The
+    /// `POST /reload` with the admin token (admin.token or admin.token_file), or SIGHUP. The
     /// daemon judges the file, logs and counts a failure. Exit status: 0 the new configuration
     /// is serving (keys that need a restart are printed as warnings); 78 it was rejected:
     /// every error is printed, located, and the daemon keeps serving its previous

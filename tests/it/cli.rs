@@ -186,6 +186,30 @@ fn a_second_instance_on_the_same_address_exits_71_instead_of_sharing_it() {
     assert!(first.connect().still_serves());
 }
 
+/// The admin socket's directory is the service manager's to create just before the start
+/// (systemd's `RuntimeDirectory=`): `--check` passes while it is missing, and a start without
+/// it fails with exit 71 naming the socket.
+#[test]
+fn a_missing_admin_socket_directory_passes_check_and_fails_the_start_by_name() {
+    let socket = "/nonexistent-asycamore-run/admin.sock";
+    let path = write_config(&format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+         unix_socket = \"{socket}\"\n"
+    ));
+    let check = run(&["--check".as_ref(), "--config".as_ref(), path.as_os_str()]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let out = run(&["--config".as_ref(), path.as_os_str()]);
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(71), "stderr {stderr}");
+    assert!(stderr.contains(socket), "stderr {stderr}");
+}
+
 /// EACCES on a privileged port says how to get it: root with `[server] user`, or
 /// CAP_NET_BIND_SERVICE. Run as root, the binary is started as nobody (65534), which has no
 /// capability; run as a user that may bind low ports anyway, the test has nothing to show.

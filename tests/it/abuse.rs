@@ -22,15 +22,7 @@ fn a_thousand_dribbling_heads_do_not_delay_a_normal_client_and_are_closed_at_the
     const NORMAL_BOUND: Duration = Duration::from_millis(500);
     raise_fd_limit(3 * DRIBBLERS as u64);
     let server = TestServer::start(&config_with("", "[timeouts]\nhead = \"2s\"\n"));
-    let mut dribblers: Vec<TcpStream> = (0..DRIBBLERS)
-        .map(|_| {
-            let mut stream = server.connect().stream;
-            stream
-                .write_all(b"GET / HTTP/1.1\r\nHo")
-                .expect("partial head");
-            stream
-        })
-        .collect();
+    let mut dribblers = partial_heads(&server, DRIBBLERS);
     let opened = Instant::now();
 
     let mut normal = server.connect();
@@ -312,15 +304,7 @@ fn memory_held_by_a_burst_of_connections_goes_back_to_the_system() {
     let pid = server.pid();
     let baseline = rss_kib(pid);
     let descriptors = fd_count(pid);
-    let burst: Vec<TcpStream> = (0..BURST)
-        .map(|_| {
-            let mut stream = server.connect().stream;
-            stream
-                .write_all(b"GET / HTTP/1.1\r\nHo")
-                .expect("partial head");
-            stream
-        })
-        .collect();
+    let burst = partial_heads(&server, BURST);
     // The server holds them all (a descriptor each) and has read each partial head into a
     // buffer of its own (accepted only once data came: `TCP_DEFER_ACCEPT`).
     wait_for_fd_count(pid, descriptors + BURST);
@@ -348,4 +332,17 @@ fn memory_held_by_a_burst_of_connections_goes_back_to_the_system() {
         "burst of {BURST} partial heads: RSS {baseline} KiB before, {peak} KiB with them open, \
          {after} KiB after they left"
     );
+}
+
+/// `count` connections that each send the start of a head and nothing more (slowloris).
+fn partial_heads(server: &TestServer, count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .map(|_| {
+            let mut stream = server.connect().stream;
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHo")
+                .expect("partial head");
+            stream
+        })
+        .collect()
 }

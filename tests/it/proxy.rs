@@ -94,6 +94,17 @@ impl Node {
         metric_value(&scrape(self.admin), name, labels)
     }
 
+    /// `asycamore_upstream_errors_total` of upstream group `app`, server `server`, `kind`.
+    pub fn upstream_errors(&self, server: SocketAddr, kind: &str) -> f64 {
+        let server = server.to_string();
+        let labels = [
+            ("upstream", "app"),
+            ("server", server.as_str()),
+            ("kind", kind),
+        ];
+        self.metric("asycamore_upstream_errors_total", &labels)
+    }
+
     /// Polls `/metrics` until the sample is `want` (bounded); fails naming the last value.
     pub fn wait_metric(&self, name: &str, labels: &[(&str, &str)], want: f64) {
         let deadline = Instant::now() + IO_LIMIT;

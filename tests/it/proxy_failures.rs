@@ -429,16 +429,7 @@ fn proxy_connect_timeout_is_504() {
     let proxy = proxy_to(&[server(full, "")], "connect_timeout = \"300ms\"");
     let response = proxy.request(&get("/"));
     assert_eq!(response.status, 504, "{}", response.text());
-    let label = full.to_string();
-    let labels = [
-        ("upstream", "app"),
-        ("server", label.as_str()),
-        ("kind", "connect_timeout"),
-    ];
-    assert_eq!(
-        proxy.metric("asycamore_upstream_errors_total", &labels),
-        1.0
-    );
+    assert_eq!(proxy.upstream_errors(full, "connect_timeout"), 1.0);
     drop(fillers);
 }
 
@@ -451,16 +442,7 @@ fn proxy_silent_upstream_is_504_after_the_read_timeout() {
     let response = proxy.request(&get("/"));
     assert_eq!(response.status, 504, "{}", response.text());
     raw.next_seen();
-    let label = raw.addr.to_string();
-    let labels = [
-        ("upstream", "app"),
-        ("server", label.as_str()),
-        ("kind", "read_timeout"),
-    ];
-    assert_eq!(
-        proxy.metric("asycamore_upstream_errors_total", &labels),
-        1.0
-    );
+    assert_eq!(proxy.upstream_errors(raw.addr, "read_timeout"), 1.0);
 }
 
 /// Passive health: servers [dead, alive] with `max_fails = 1`, `fail_timeout = "60s"`:

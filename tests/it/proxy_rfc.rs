@@ -418,14 +418,8 @@ fn proxy_read_timeout_is_not_retried_on_the_same_server_rfc9110_9_2_2() {
         assert!(raw.next_seen().starts_with("GET /slow "), "warm {warm}");
         assert!(raw.more_seen().is_empty(), "warm {warm}: sent again");
         assert_eq!(raw.accepted(), 1, "warm {warm}");
-        let label = raw.addr.to_string();
-        let labels = [
-            ("upstream", "app"),
-            ("server", label.as_str()),
-            ("kind", "read_timeout"),
-        ];
         assert_eq!(
-            proxy.metric("asycamore_upstream_errors_total", &labels),
+            proxy.upstream_errors(raw.addr, "read_timeout"),
             1.0,
             "warm {warm}"
         );
@@ -490,15 +484,7 @@ fn proxy_next_upstream_retries_only_on_another_server_as_configured_rfc9110_9_2_
         // a server the proxy never tried has no connection from it.
         let timeouts: Vec<f64> = raws
             .iter()
-            .map(|raw| {
-                let label = raw.addr.to_string();
-                let labels = [
-                    ("upstream", "app"),
-                    ("server", label.as_str()),
-                    ("kind", "read_timeout"),
-                ];
-                proxy.metric("asycamore_upstream_errors_total", &labels)
-            })
+            .map(|raw| proxy.upstream_errors(raw.addr, "read_timeout"))
             .collect();
         assert_eq!(
             timeouts.iter().sum::<f64>(),
@@ -654,16 +640,7 @@ fn proxy_corrupt_or_unknown_transfer_coding_is_never_relayed_plain_rfc9112_6_1()
         assert_eq!(response.status, 502, "{coding}");
         let line = proxy.wait_log("which the proxy cannot decode");
         assert!(line.contains(&format!("\"{name}\"")), "{line}");
-        let label = raw.addr.to_string();
-        let labels = [
-            ("upstream", "app"),
-            ("server", label.as_str()),
-            ("kind", "bad_response"),
-        ];
-        assert_eq!(
-            proxy.metric("asycamore_upstream_errors_total", &labels),
-            1.0
-        );
+        assert_eq!(proxy.upstream_errors(raw.addr, "bad_response"), 1.0);
     }
 }
 
